@@ -1,0 +1,59 @@
+"""Settings shared by every service. Built in each composition root, never at import."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PrincipalSpec(BaseModel):
+    """Who an API key speaks for, and with which roles."""
+
+    principal: str
+    roles: list[str] = Field(default_factory=list)
+
+
+class BaseServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore")
+
+    service_name: str = "yaosu"
+    log_level: str = "INFO"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    metrics_port: int = 0
+    database_url: str = "sqlite+aiosqlite:///.data/service.db"
+    nats_url: str = "nats://127.0.0.1:4233"
+    # A JSON file {"<sha256 hex of key>": {"principal": "...", "roles": [...]}}; see services.common.auth.
+    api_keys_file: Path | None = None
+    # Inline alternative for tests and containers: the same mapping as JSON text.
+    api_keys_json: str | None = None
+    # The key this service presents when it calls another service.
+    service_api_key: str = ""
+    shutdown_grace_seconds: float = 5.0
+    outbox_poll_seconds: float = 0.5
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        # Accept the plain scheme operators are used to and pick the async driver ourselves.
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return url
+
+    def api_keys(self) -> dict[str, PrincipalSpec]:
+        raw: dict[str, dict] = {}
+        if self.api_keys_file and self.api_keys_file.exists():
+            raw.update(json.loads(self.api_keys_file.read_text(encoding="utf-8")))
+        if self.api_keys_json:
+            raw.update(json.loads(self.api_keys_json))
+        return {digest: PrincipalSpec.model_validate(spec) for digest, spec in raw.items()}
+
+
+def key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()

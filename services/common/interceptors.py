@@ -1,0 +1,253 @@
+"""Server interceptors: request id, authentication, RED metrics and domain-error mapping.
+
+Order in grpc.aio.server(interceptors=[...]): the first is outermost. We use
+[RequestId, Metrics, ErrorMapping, Authentication] so metrics see the codes the mapper and the
+authenticator produce, and every log line carries the request id.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from services.common import errors
+from services.common.config import PrincipalSpec, key_digest
+from services.common.context import Principal, principal_var, request_id_var
+from services.common.metrics import GRPC_CODE_LABEL, GrpcServerMetrics
+
+log = logging.getLogger(__name__)
+
+# Paths that answer without credentials: probes and tooling.
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def _wrap(handler: grpc.RpcMethodHandler, wrapper: Callable[[Any], Any]) -> grpc.RpcMethodHandler:
+    """Wrap whichever behaviour the handler has (unary or streaming)."""
+    if handler.unary_unary:
+        return handler._replace(unary_unary=wrapper(handler.unary_unary))
+    if handler.stream_unary:
+        return handler._replace(stream_unary=wrapper(handler.stream_unary))
+    if handler.unary_stream:
+        return handler._replace(unary_stream=wrapper(handler.unary_stream, streaming=True))
+    return handler._replace(stream_stream=wrapper(handler.stream_stream, streaming=True))
+
+
+def _metadata(details: grpc.HandlerCallDetails) -> dict[str, str]:
+    return {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+
+
+class RequestIdInterceptor(grpc.aio.ServerInterceptor):
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        request_id = _metadata(details).get("x-request-id") or uuid.uuid4().hex
+
+        def wrapper(inner, streaming=False):
+            if streaming:
+                async def gen(request, context):
+                    request_id_var.set(request_id)
+                    async for item in inner(request, context):
+                        yield item
+                return gen
+
+            async def call(request, context):
+                request_id_var.set(request_id)
+                return await inner(request, context)
+            return call
+
+        return _wrap(handler, wrapper)
+
+
+def _grpc_type(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    if handler.response_streaming:
+        return "server_stream"
+    return "unary"
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, metrics: GrpcServerMetrics) -> None:
+        self.metrics = metrics
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        _, service, method = details.method.split("/")
+        kind = _grpc_type(handler)
+        m = self.metrics
+
+        def wrapper(inner, streaming=False):
+            def finish(context, started: float, code: grpc.StatusCode) -> None:
+                code = context.code() or code
+                if isinstance(code, int):  # aio reports an int when set via set_code(int)
+                    code = grpc.StatusCode.UNKNOWN
+                m.handled.labels(kind, service, method, GRPC_CODE_LABEL[code]).inc()
+                m.latency.labels(kind, service, method).observe(time.perf_counter() - started)
+
+            if streaming:
+                async def gen(request, context):
+                    m.started.labels(kind, service, method).inc()
+                    started, code = time.perf_counter(), grpc.StatusCode.OK
+                    try:
+                        async for item in inner(request, context):
+                            yield item
+                    except BaseException:
+                        code = grpc.StatusCode.UNKNOWN
+                        raise
+                    finally:
+                        finish(context, started, code)
+                return gen
+
+            async def call(request, context):
+                m.started.labels(kind, service, method).inc()
+                started, code = time.perf_counter(), grpc.StatusCode.OK
+                try:
+                    return await inner(request, context)
+                except BaseException:
+                    code = grpc.StatusCode.UNKNOWN
+                    raise
+                finally:
+                    finish(context, started, code)
+            return call
+
+        return _wrap(handler, wrapper)
+
+
+_CODE_OF: list[tuple[type[errors.DomainError], grpc.StatusCode]] = [
+    (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.ConcurrencyConflict, grpc.StatusCode.ABORTED),
+    (errors.RuleViolation, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.DependencyUnavailable, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+def status_for(error: errors.DomainError) -> status_pb2.Status:
+    """A google.rpc.Status with details: BadRequest field violations, or ErrorInfo with the reason."""
+    code = next((c for cls, c in _CODE_OF if isinstance(error, cls)), grpc.StatusCode.FAILED_PRECONDITION)
+    status = status_pb2.Status(code=code.value[0], message=error.message)
+    if isinstance(error, errors.InvalidArgument) and error.violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        detail = any_pb2.Any()
+        detail.Pack(bad)
+        status.details.append(detail)
+    if error.reason:
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain="yaosu"))
+        status.details.append(detail)
+    return status
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Domain errors become their status with details; anything else a generic INTERNAL (traceback logged)."""
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None
+
+        async def fail(context, exc: BaseException):
+            if isinstance(exc, errors.DomainError):
+                await context.abort_with_status(rpc_status.to_status(status_for(exc)))
+            log.exception("unhandled error in %s", details.method)
+            await context.abort_with_status(
+                rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"))
+            )
+
+        def wrapper(inner, streaming=False):
+            if streaming:
+                async def gen(request, context):
+                    try:
+                        async for item in inner(request, context):
+                            yield item
+                    except (grpc.aio.AbortError, grpc.RpcError):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - the boundary where everything is mapped
+                        await fail(context, exc)
+                return gen
+
+            async def call(request, context):
+                try:
+                    return await inner(request, context)
+                except (grpc.aio.AbortError, grpc.RpcError):
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    await fail(context, exc)
+            return call
+
+        return _wrap(handler, wrapper)
+
+
+class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
+    """Every call but probes presents `authorization: Bearer <api key>`; the key names the principal.
+
+    A trusted caller (role `delegate`, the gateway) may name the end user it acts for in
+    `x-on-behalf-of`; the record then shows both.
+    """
+
+    def __init__(self, api_keys: dict[str, PrincipalSpec]) -> None:
+        self.api_keys = api_keys
+
+    def authenticate(self, metadata: dict[str, str]) -> Principal | None:
+        header = metadata.get("authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        digest = key_digest(header.removeprefix("Bearer ").strip())
+        for known, spec in self.api_keys.items():
+            if hmac.compare_digest(known, digest):
+                on_behalf = metadata.get("x-on-behalf-of", "") if "delegate" in spec.roles else ""
+                return Principal(spec.principal, frozenset(spec.roles), on_behalf)
+        return None
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(PUBLIC_PREFIXES):
+            return handler
+        principal = self.authenticate(_metadata(details))
+
+        def wrapper(inner, streaming=False):
+            async def refuse(context):
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown API key")
+
+            if streaming:
+                async def gen(request, context):
+                    if principal is None:
+                        await refuse(context)
+                    principal_var.set(principal)
+                    async for item in inner(request, context):
+                        yield item
+                return gen
+
+            async def call(request, context):
+                if principal is None:
+                    await refuse(context)
+                principal_var.set(principal)
+                return await inner(request, context)
+            return call
+
+        return _wrap(handler, wrapper)
+
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]

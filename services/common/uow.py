@@ -1,0 +1,115 @@
+"""Unit of work: one database transaction carrying the change, its outbox events, its audit entries and
+its idempotency record — all committed together or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.common.audit import AuditJournal
+from services.common.context import current_principal
+from services.common.errors import ConcurrencyConflict, IdempotencyConflict
+from services.common.events.envelope import Event
+from services.common.events.outbox import Outbox
+from services.common.metrics import AuditMetrics
+from services.common.tables import InfrastructureTables
+
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def command_digest(command: Any) -> str:
+    """Digest of a command without its idempotency key: equal bodies give equal digests."""
+    data = TypeAdapter(type(command)).dump_python(command, mode="json")
+    data.pop("idempotency_key", None)
+    return hashlib.sha256(TypeAdapter(dict).dump_json(data)).hexdigest()
+
+
+class UnitOfWork:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], tables: InfrastructureTables, outbox: Outbox,
+                 journal: AuditJournal, audit_metrics: AuditMetrics | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.sessions = sessions
+        self.tables = tables
+        self.outbox = outbox
+        self.journal = journal
+        self.audit_metrics = audit_metrics
+        self.clock = clock
+
+    def __call__(self) -> Transaction:
+        return Transaction(self)
+
+
+class Transaction:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.session: AsyncSession = uow.sessions()
+        self.now = uow.clock()
+        self.events = 0
+        self.audits = 0
+        self.committed = False
+
+    async def __aenter__(self) -> Transaction:
+        await self.session.begin()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            if not self.committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def emit(self, event: Event) -> str:
+        self.events += 1
+        return await self.uow.outbox.add(self.session, event)
+
+    async def audit(self, action: str, subject: str, payload: object) -> int:
+        self.audits += 1
+        return await self.uow.journal.append(self.session, actor=current_principal().actor, action=action,
+                                             subject=subject, payload=payload, at=self.now)
+
+    async def replay(self, command: Any, operation: str, result_type: type[T]) -> T | None:
+        """The first result for this command's idempotency key, or None when the key is new."""
+        key = getattr(command, "idempotency_key", "")
+        if not key:
+            return None
+        table = self.uow.tables.idempotency
+        row = (await self.session.execute(select(table).where(table.c.key == f"{operation}:{key}"))).first()
+        if row is None:
+            return None
+        if row.request_digest != command_digest(command):
+            raise IdempotencyConflict(key)
+        return TypeAdapter(result_type).validate_json(row.response)
+
+    async def remember(self, command: Any, operation: str, result: T, result_type: type[T]) -> None:
+        key = getattr(command, "idempotency_key", "")
+        if not key:
+            return
+        await self.session.execute(insert(self.uow.tables.idempotency).values(
+            key=f"{operation}:{key}", operation=operation, request_digest=command_digest(command),
+            response=TypeAdapter(result_type).dump_json(result), created_at=self.now))
+
+    async def commit(self) -> None:
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            # Two concurrent requests with one key (or one unique value): the loser retries and replays.
+            raise ConcurrencyConflict("a concurrent request changed the same data; retry") from exc
+        self.committed = True
+        if self.events:
+            self.uow.outbox.notify()
+        if self.audits and self.uow.audit_metrics:
+            self.uow.audit_metrics.entries.inc(self.audits)

@@ -1,0 +1,217 @@
+"""The holdings ledger's rules (double entry, TigerBeetle-style two-phase holds), free of I/O.
+
+Amounts are integers in the instrument's minor unit (fen for CNY; 10^-scale of the unit for rights), so
+sums are exact. For every instrument Σ balances = issued − retired; balances never go negative and
+available = balance − Σ pending holds never goes negative either.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+
+from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
+
+
+class HoldStatus(str, Enum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    code: str
+    kind: str
+    unit: str
+    scale: int
+    pollutant: str = ""
+    vintage: int = 0
+    region_code: str = ""
+
+
+@dataclass
+class AccountState:
+    account_id: str
+    holder: str
+    instrument: str
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+@dataclass
+class HoldState:
+    hold_id: str
+    account_id: str
+    amount: int
+    posted: int
+    status: HoldStatus
+    deadline: datetime
+
+    def is_due(self, now: datetime) -> bool:
+        return self.status is HoldStatus.PENDING and now >= self.deadline
+
+
+@dataclass(frozen=True)
+class Posting:
+    account_id: str
+    balance_delta: int
+    held_delta: int
+    counterparty_account_id: str = ""
+    hold_id: str = ""
+
+
+@dataclass(frozen=True)
+class Leg:
+    from_account_id: str
+    to_account_id: str
+    amount: int
+    from_hold_id: str = ""
+
+
+def to_minor(value: str, scale: int, field: str) -> int:
+    """A positive decimal text to minor units; refuses more decimals than the instrument keeps."""
+    try:
+        quantity = Decimal(value)
+    except (InvalidOperation, TypeError):
+        raise InvalidArgument.field(field, "must be a decimal number") from None
+    if not quantity.is_finite():
+        raise InvalidArgument.field(field, "must be a finite decimal number")
+    if quantity <= 0:
+        raise InvalidArgument.field(field, "must be greater than zero")
+    scaled = quantity.scaleb(scale)
+    if scaled != scaled.to_integral_value():
+        raise InvalidArgument.field(field, f"has more than {scale} decimal places")
+    return int(scaled)
+
+
+def to_decimal(amount: int, scale: int) -> Decimal:
+    return Decimal(amount).scaleb(-scale)
+
+
+def format_amount(amount: int, scale: int) -> str:
+    return f"{to_decimal(amount, scale):.{scale}f}" if scale else str(amount)
+
+
+def plan_transfer(legs: list[Leg], accounts: dict[str, AccountState], holds: dict[str, HoldState],
+                  now: datetime) -> list[Posting]:
+    """All postings of an atomic multi-leg transfer, or an error naming the first leg that fails."""
+    if not legs:
+        raise InvalidArgument.field("legs", "at least one leg is required")
+    violations: list[FieldViolation] = []
+    for i, leg in enumerate(legs):
+        if leg.from_account_id == leg.to_account_id:
+            violations.append(FieldViolation(f"legs[{i}].to_account_id", "must differ from from_account_id"))
+    if violations:
+        raise InvalidArgument(violations[0].description, violations)
+    postings: list[Posting] = []
+    outflow: dict[str, int] = defaultdict(int)  # from available balance
+    hold_use: dict[str, int] = defaultdict(int)
+    for i, leg in enumerate(legs):
+        source, target = _account(accounts, leg.from_account_id), _account(accounts, leg.to_account_id)
+        if source.instrument != target.instrument:
+            raise InvalidArgument.field(f"legs[{i}].to_account_id",
+                                        f"holds {target.instrument}, the source holds {source.instrument}")
+        if leg.from_hold_id:
+            hold = _pending_hold(holds, leg.from_hold_id, now)
+            if hold.account_id != source.account_id:
+                raise InvalidArgument.field(f"legs[{i}].from_hold_id", "is not a hold on the leg's source account")
+            hold_use[hold.hold_id] += leg.amount
+            if hold_use[hold.hold_id] > hold.amount:
+                raise RuleViolation(f"legs[{i}] takes more than the hold {hold.hold_id} keeps",
+                                    reason="HOLD_EXCEEDED")
+            postings.append(Posting(source.account_id, -leg.amount, -leg.amount, target.account_id, hold.hold_id))
+        else:
+            outflow[source.account_id] += leg.amount
+            if outflow[source.account_id] > source.available:
+                raise RuleViolation(f"legs[{i}]: account {source.account_id} has insufficient available balance",
+                                    reason="INSUFFICIENT_FUNDS")
+            postings.append(Posting(source.account_id, -leg.amount, 0, target.account_id))
+        postings.append(Posting(target.account_id, leg.amount, 0, source.account_id, leg.from_hold_id))
+    # A hold that paid a leg is posted for what it paid; the remainder goes back to available.
+    for hold_id, used in hold_use.items():
+        hold = holds[hold_id]
+        remainder = hold.amount - used
+        if remainder:
+            postings.append(Posting(hold.account_id, 0, -remainder, "", hold_id))
+    return postings
+
+
+def plan_hold(account: AccountState, amount: int) -> Posting:
+    if amount > account.available:
+        raise RuleViolation(f"account {account.account_id} has insufficient available balance for the hold",
+                            reason="INSUFFICIENT_FUNDS")
+    return Posting(account.account_id, 0, amount)
+
+
+def plan_post(hold: HoldState, target: AccountState, source: AccountState, amount: int,
+              now: datetime) -> list[Posting]:
+    _check_pending(hold, now)
+    if amount > hold.amount:
+        raise RuleViolation("cannot post more than the hold keeps", reason="HOLD_EXCEEDED")
+    if target.instrument != source.instrument:
+        raise InvalidArgument.field("to_account_id", f"holds {target.instrument}, the hold is on {source.instrument}")
+    if target.account_id == source.account_id:
+        raise InvalidArgument.field("to_account_id", "must differ from the held account")
+    postings = [Posting(source.account_id, -amount, -amount, target.account_id, hold.hold_id),
+                Posting(target.account_id, amount, 0, source.account_id, hold.hold_id)]
+    if hold.amount - amount:
+        postings.append(Posting(source.account_id, 0, -(hold.amount - amount), "", hold.hold_id))
+    return postings
+
+
+def plan_void(hold: HoldState, now: datetime, *, expiring: bool = False) -> Posting:
+    if expiring:
+        if not hold.is_due(now):
+            raise RuleViolation("the hold is not due", reason="HOLD_NOT_DUE")
+    else:
+        _check_pending(hold, now)
+    return Posting(hold.account_id, 0, -hold.amount, "", hold.hold_id)
+
+
+def plan_retire(account: AccountState, amount: int) -> Posting:
+    if amount > account.available:
+        raise RuleViolation(f"account {account.account_id} has insufficient available balance to retire",
+                            reason="INSUFFICIENT_FUNDS")
+    return Posting(account.account_id, -amount, 0)
+
+
+def apply(accounts: dict[str, AccountState], postings: list[Posting]) -> None:
+    """Apply postings in memory, refusing any that would break non-negativity (a last line of defence)."""
+    for posting in postings:
+        account = accounts[posting.account_id]
+        account.balance += posting.balance_delta
+        account.held += posting.held_delta
+        if account.balance < 0 or account.held < 0 or account.available < 0:
+            raise RuleViolation(f"account {account.account_id} would go negative", reason="INSUFFICIENT_FUNDS")
+
+
+def _account(accounts: dict[str, AccountState], account_id: str) -> AccountState:
+    try:
+        return accounts[account_id]
+    except KeyError:
+        raise NotFound(f"account {account_id} not found") from None
+
+
+def _pending_hold(holds: dict[str, HoldState], hold_id: str, now: datetime) -> HoldState:
+    try:
+        hold = holds[hold_id]
+    except KeyError:
+        raise NotFound(f"hold {hold_id} not found") from None
+    _check_pending(hold, now)
+    return hold
+
+
+def _check_pending(hold: HoldState, now: datetime) -> None:
+    if hold.status is not HoldStatus.PENDING:
+        raise RuleViolation(f"hold {hold.hold_id} is already {hold.status.value}", reason="HOLD_RESOLVED")
+    if now >= hold.deadline:
+        raise RuleViolation(f"hold {hold.hold_id} passed its deadline", reason="HOLD_EXPIRED")
