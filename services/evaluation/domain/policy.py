@@ -108,6 +108,7 @@ class IndicatorDef(_Document):
     den: RawField
     unit: str = Field(min_length=1)
     direction: Literal["higher_better", "lower_better"] = "higher_better"
+    scale: Positive = Decimal(1)  # unit conversion: value = num / den × scale (万元/kWh → 元/kWh: 10000)
     note: str | None = None
 
 

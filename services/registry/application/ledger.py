@@ -1,0 +1,322 @@
+"""Use cases of the holdings ledger: instruments, accounts, issue, transfer, holds, retire, history.
+
+Every operation loads the accounts it touches under lock, lets the domain plan the postings, applies them,
+and commits postings, balances, the outbox event, the audit entry and the idempotency record together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import datetime
+
+from services.common.context import current_principal
+from services.common.errors import DomainError, FieldViolation, InvalidArgument, NotFound, PermissionDenied, require
+from services.common.events.envelope import Event
+from services.common.uow import Transaction, UnitOfWork
+from services.registry.adapters.db.repository import RegistryRepository
+from services.registry.application import commands as c
+from services.registry.application.ports import LedgerObserver, RepositoryFactory
+from services.registry.application.views import (
+    AccountView, HoldResult, HoldView, InstrumentView, OperationView, Page, PageOf,
+)
+from services.registry.domain import ledger
+from services.registry.domain.ledger import AccountState, HoldStatus, InstrumentSpec, Posting
+
+_INSTRUMENT_CODE = re.compile(r"^[A-Za-z0-9_:\-.]{1,128}$")
+CNY = InstrumentSpec("CNY", "cny", "fen", 0)
+
+
+class Ledger:
+    def __init__(self, uow: UnitOfWork, repositories: RepositoryFactory, observer: LedgerObserver) -> None:
+        self.uow = uow
+        self.repositories = repositories
+        self.observer = observer
+        # One writer per process: ledger operations queue here instead of contending for the database.
+        self.writer = asyncio.Lock()
+
+    # ------------------------------------------------------------ instruments and accounts
+    async def define_instrument(self, cmd: c.DefineInstrument) -> InstrumentView:
+        violations = []
+        if not _INSTRUMENT_CODE.match(cmd.code):
+            violations.append(FieldViolation("instrument.code", "1–128 of letters, digits and _ : - ."))
+        if not 0 <= cmd.scale <= 6:
+            violations.append(FieldViolation("instrument.scale", "0 to 6 decimal places"))
+        if not cmd.unit.strip():
+            violations.append(FieldViolation("instrument.unit", "required"))
+        if cmd.kind == "cny" and (cmd.unit != "fen" or cmd.scale != 0):
+            violations.append(FieldViolation("instrument.unit", "CNY is kept in whole fen (unit fen, scale 0)"))
+        require(violations)
+        async with self.writer, self.uow() as tx:
+            if (first := await tx.replay(cmd, "define_instrument", InstrumentView)) is not None:
+                return first
+            repo = self.repositories(tx.session)
+            if cmd.kind != "cny":
+                kind = await repo.kind(cmd.kind)
+                if kind is None:
+                    require([FieldViolation("instrument.kind", f"unknown resource kind {cmd.kind!r}")])
+                if kind.unit != cmd.unit:
+                    require([FieldViolation("instrument.unit", f"kind {kind.code} is measured in {kind.unit}")])
+            existing = await repo.instrument_view(cmd.code)
+            if existing is not None:
+                view = existing  # defining the same instrument twice is harmless; a different one is refused
+                if (existing.kind, existing.unit, existing.scale) != (cmd.kind, cmd.unit, cmd.scale):
+                    require([FieldViolation("instrument.code", "exists with a different kind, unit or scale")])
+            else:
+                spec = InstrumentSpec(cmd.code, cmd.kind, cmd.unit, cmd.scale, cmd.pollutant, cmd.vintage,
+                                      cmd.region_code)
+                await repo.add_instrument(spec)
+                view = await repo.instrument_view(cmd.code)
+                data = {"code": spec.code, "kind": spec.kind, "unit": spec.unit, "scale": spec.scale,
+                        "pollutant": spec.pollutant, "vintage": spec.vintage, "region_code": spec.region_code}
+                await tx.emit(Event("registry.ledger.instrument_defined", "yaosu.registry.ledger.instrument_defined",
+                                    spec.code, data))
+                await tx.audit("ledger.define_instrument", spec.code, data)
+            await tx.remember(cmd, "define_instrument", view, InstrumentView)
+            await tx.commit()
+            return view
+
+    async def ensure_instrument(self, spec: InstrumentSpec) -> None:
+        """Define a built-in instrument (CNY) at start-up when the database does not have it yet."""
+        async with self.writer, self.uow() as tx:
+            repo = self.repositories(tx.session)
+            if await repo.instrument(spec.code) is None:
+                await repo.add_instrument(spec)
+                await tx.audit("ledger.define_instrument", spec.code, {"code": spec.code, "builtin": True})
+                await tx.commit()
+
+    async def open_account(self, cmd: c.OpenAccount) -> AccountView:
+        """Open the holder's account for the instrument, or return the one it already has."""
+        require([FieldViolation("holder", "required")] if not cmd.holder.strip() else [])
+        async with self.writer, self.uow() as tx:
+            repo = self.repositories(tx.session)
+            if await repo.instrument(cmd.instrument) is None:
+                raise NotFound(f"instrument {cmd.instrument} not found")
+            if not await repo.enterprise(cmd.holder) and not await repo.agency(cmd.holder):
+                require([FieldViolation("holder", "neither a registered enterprise nor an agency")])
+            existing = await repo.account_by_holder(cmd.holder, cmd.instrument)
+            if existing:
+                return existing
+            account_id = f"A-{uuid.uuid4().hex[:16].upper()}"
+            await repo.add_account(account_id, cmd.holder, cmd.instrument, tx.now)
+            data = {"account_id": account_id, "holder": cmd.holder, "instrument": cmd.instrument}
+            await tx.emit(Event("registry.ledger.account_opened", "yaosu.registry.ledger.account_opened",
+                                account_id, data))
+            await tx.audit("ledger.open_account", account_id, data)
+            await tx.commit()
+            return await self.account(account_id)
+
+    async def instrument(self, code: str) -> InstrumentView:
+        async with self.uow() as tx:
+            found = await self.repositories(tx.session).instrument_view(code)
+        if found is None:
+            raise NotFound(f"instrument {code} not found")
+        return found
+
+    async def instruments(self, kind: str) -> list[InstrumentView]:
+        async with self.uow() as tx:
+            return await self.repositories(tx.session).instruments(kind)
+
+    async def account(self, account_id: str) -> AccountView:
+        async with self.uow() as tx:
+            found = await self.repositories(tx.session).account(account_id)
+        if found is None:
+            raise NotFound(f"account {account_id} not found")
+        return found
+
+    async def accounts(self, holder: str, instrument: str, page: Page) -> PageOf[AccountView]:
+        async with self.uow() as tx:
+            return await self.repositories(tx.session).accounts(holder, instrument, page)
+
+    async def hold(self, hold_id: str) -> HoldView:
+        async with self.uow() as tx:
+            found = await self.repositories(tx.session).hold(hold_id)
+        if found is None:
+            raise NotFound(f"hold {hold_id} not found")
+        return found
+
+    async def history(self, account_id: str, page: Page) -> PageOf[OperationView]:
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            if await repo.account(account_id) is None:
+                raise NotFound(f"account {account_id} not found")
+            return await repo.history(account_id, page)
+
+    async def supply_check(self) -> list[tuple[str, int, int]]:
+        async with self.uow() as tx:
+            return await self.repositories(tx.session).supply_check()
+
+    # ------------------------------------------------------------ operations
+    async def issue(self, cmd: c.Issue, *, may_issue_any: bool) -> OperationView:
+        async def body(tx: Transaction, repo: RegistryRepository) -> OperationView:
+            agency = await repo.agency(cmd.issuer_agency_id)
+            if agency is None:
+                require([FieldViolation("issuer_agency_id", "unknown agency")])
+            if "issuer" not in agency.roles and not may_issue_any:
+                raise PermissionDenied(f"agency {agency.agency_id} is not an issuer")
+            accounts = await self._accounts(repo, [cmd.to_account_id])
+            spec = await self._spec(repo, accounts[cmd.to_account_id].instrument)
+            amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value")
+            postings = [Posting(cmd.to_account_id, amount, 0)]
+            ledger.apply(accounts, postings)
+            await repo.change_supply(spec.code, issued=amount)
+            return await self._record(tx, repo, "issue", postings, accounts, cmd.memo,
+                                      f"issuer:{agency.agency_id}", {"instrument": spec.code})
+        return await self._operate(cmd, "issue", body)
+
+    async def transfer(self, cmd: c.Transfer) -> OperationView:
+        if not cmd.legs:
+            require([FieldViolation("legs", "at least one leg is required")])
+        async def body(tx: Transaction, repo: RegistryRepository) -> OperationView:
+            accounts = await self._accounts(repo, [x for leg in cmd.legs for x in (leg.from_account_id,
+                                                                                 leg.to_account_id)])
+            holds = await repo.hold_states([leg.from_hold_id for leg in cmd.legs if leg.from_hold_id])
+            legs = []
+            for i, leg in enumerate(cmd.legs):
+                spec = await self._spec(repo, accounts[leg.from_account_id].instrument)
+                legs.append(ledger.Leg(leg.from_account_id, leg.to_account_id,
+                                       _amount(spec, leg.quantity, leg.unit, f"legs[{i}].quantity.value"),
+                                       leg.from_hold_id))
+            postings = ledger.plan_transfer(legs, accounts, holds, tx.now)
+            ledger.apply(accounts, postings)
+            used: dict[str, int] = {}
+            for leg in legs:
+                if leg.from_hold_id:
+                    used[leg.from_hold_id] = used.get(leg.from_hold_id, 0) + leg.amount
+            for hold_id, amount in used.items():
+                await repo.resolve_hold(hold_id, HoldStatus.POSTED, amount, tx.now)
+            return await self._record(tx, repo, "transfer", postings, accounts, cmd.memo, cmd.reference,
+                                      {"legs": len(legs), "holds_posted": sorted(used)})
+        return await self._operate(cmd, "transfer", body)
+
+    async def create_hold(self, cmd: c.CreateHold) -> HoldResult:
+        async def body(tx: Transaction, repo: RegistryRepository) -> HoldResult:
+            if cmd.deadline <= tx.now:
+                require([FieldViolation("deadline", "must be in the future")])
+            accounts = await self._accounts(repo, [cmd.account_id])
+            spec = await self._spec(repo, accounts[cmd.account_id].instrument)
+            amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value")
+            hold_id = f"H-{uuid.uuid4().hex[:16].upper()}"
+            posting = ledger.plan_hold(accounts[cmd.account_id], amount)
+            posting = Posting(posting.account_id, 0, posting.held_delta, "", hold_id)
+            ledger.apply(accounts, [posting])
+            await repo.add_hold(hold_id, cmd.account_id, amount, cmd.deadline, cmd.purpose, tx.now)
+            operation = await self._record(tx, repo, "hold", [posting], accounts, cmd.purpose, hold_id,
+                                           {"deadline": cmd.deadline.isoformat()})
+            return HoldResult(await repo.hold(hold_id), operation)
+        return await self._operate(cmd, "create_hold", body, HoldResult)
+
+    async def post_hold(self, cmd: c.PostHold) -> HoldResult:
+        async def body(tx: Transaction, repo: RegistryRepository) -> HoldResult:
+            hold = await self._hold(repo, cmd.hold_id)
+            accounts = await self._accounts(repo, [hold.account_id, cmd.to_account_id])
+            spec = await self._spec(repo, accounts[hold.account_id].instrument)
+            amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value") if cmd.quantity else hold.amount
+            postings = ledger.plan_post(hold, accounts[cmd.to_account_id], accounts[hold.account_id], amount, tx.now)
+            ledger.apply(accounts, postings)
+            await repo.resolve_hold(hold.hold_id, HoldStatus.POSTED, amount, tx.now)
+            operation = await self._record(tx, repo, "post", postings, accounts, "", hold.hold_id, {})
+            return HoldResult(await repo.hold(hold.hold_id), operation)
+        return await self._operate(cmd, "post_hold", body, HoldResult)
+
+    async def void_hold(self, cmd: c.VoidHold) -> HoldResult:
+        async def body(tx: Transaction, repo: RegistryRepository) -> HoldResult:
+            hold = await self._hold(repo, cmd.hold_id)
+            accounts = await self._accounts(repo, [hold.account_id])
+            posting = ledger.plan_void(hold, tx.now)
+            ledger.apply(accounts, [posting])
+            await repo.resolve_hold(hold.hold_id, HoldStatus.VOIDED, 0, tx.now)
+            operation = await self._record(tx, repo, "void", [posting], accounts, cmd.reason, hold.hold_id, {})
+            return HoldResult(await repo.hold(hold.hold_id), operation)
+        return await self._operate(cmd, "void_hold", body, HoldResult)
+
+    async def retire(self, cmd: c.Retire) -> OperationView:
+        async def body(tx: Transaction, repo: RegistryRepository) -> OperationView:
+            accounts = await self._accounts(repo, [cmd.account_id])
+            spec = await self._spec(repo, accounts[cmd.account_id].instrument)
+            amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value")
+            postings = [ledger.plan_retire(accounts[cmd.account_id], amount)]
+            ledger.apply(accounts, postings)
+            await repo.change_supply(spec.code, retired=amount)
+            return await self._record(tx, repo, "retire", postings, accounts, cmd.reason, "",
+                                      {"instrument": spec.code})
+        return await self._operate(cmd, "retire", body)
+
+    async def expire_due_holds(self, now: datetime, limit: int = 200) -> int:
+        """Void (as EXPIRED) every pending hold past its deadline; returns how many."""
+        async with self.uow() as tx:
+            due = await self.repositories(tx.session).due_hold_ids(now, limit)
+        expired = 0
+        for hold_id in due:
+            async with self.writer, self.uow() as tx:
+                repo = self.repositories(tx.session)
+                hold = (await repo.hold_states([hold_id]))[hold_id]
+                if not hold.is_due(tx.now):
+                    continue
+                accounts = await self._accounts(repo, [hold.account_id])
+                posting = ledger.plan_void(hold, tx.now, expiring=True)
+                ledger.apply(accounts, [posting])
+                await repo.resolve_hold(hold_id, HoldStatus.EXPIRED, 0, tx.now)
+                await self._record(tx, repo, "expire", [posting], accounts, "deadline passed", hold_id, {})
+                await tx.commit()
+                expired += 1
+                self.observer.operation("void", "ok")
+        return expired
+
+    # ------------------------------------------------------------ plumbing
+    async def _operate(self, cmd, operation: str, body, result_type=OperationView):
+        metric = {"create_hold": "hold", "post_hold": "post", "void_hold": "void"}.get(operation, operation)
+        try:
+            async with self.writer, self.uow() as tx:
+                if (first := await tx.replay(cmd, operation, result_type)) is not None:
+                    self.observer.operation(metric, "replayed")
+                    return first
+                result = await body(tx, self.repositories(tx.session))
+                await tx.remember(cmd, operation, result, result_type)
+                await tx.commit()
+        except DomainError:
+            self.observer.operation(metric, "refused")
+            raise
+        self.observer.operation(metric, "ok")
+        return result
+
+    async def _accounts(self, repo: RegistryRepository, account_ids: list[str]) -> dict[str, AccountState]:
+        accounts = await repo.account_states(account_ids)
+        for account_id in account_ids:
+            if account_id not in accounts:
+                raise NotFound(f"account {account_id} not found")
+        return accounts
+
+    async def _spec(self, repo: RegistryRepository, code: str) -> InstrumentSpec:
+        spec = await repo.instrument(code)
+        if spec is None:
+            raise NotFound(f"instrument {code} not found")
+        return spec
+
+    async def _hold(self, repo: RegistryRepository, hold_id: str) -> ledger.HoldState:
+        holds = await repo.hold_states([hold_id])
+        if hold_id not in holds:
+            raise NotFound(f"hold {hold_id} not found")
+        return holds[hold_id]
+
+    async def _record(self, tx: Transaction, repo: RegistryRepository, type_: str, postings: list[Posting],
+                      accounts: dict[str, AccountState], memo: str, reference: str, extra: dict) -> OperationView:
+        operation_id = f"OP-{uuid.uuid4().hex.upper()}"
+        actor = current_principal().actor
+        await repo.record_operation(operation_id, type_, memo, actor, reference, tx.now, postings, accounts)
+        view = await repo.operation(operation_id)
+        data = {"operation_id": operation_id, "type": type_, "reference": reference, "memo": memo, **extra,
+                "postings": [{"account_id": p.account_id, "instrument": p.instrument,
+                              "balance_delta": str(p.balance_delta), "held_delta": str(p.held_delta),
+                              "hold_id": p.hold_id} for p in view.postings]}
+        await tx.emit(Event(f"registry.ledger.{type_}", f"yaosu.registry.ledger.{type_}", operation_id, data))
+        await tx.audit(f"ledger.{type_}", operation_id, data)
+        return view
+
+
+def _amount(spec: InstrumentSpec, quantity: str, unit: str, field: str) -> int:
+    """Minor units of a quantity; the unit, when given, must be the instrument's."""
+    if unit and unit != spec.unit:
+        raise InvalidArgument.field(field.replace(".value", ".unit"), f"{spec.code} is kept in {spec.unit}")
+    return ledger.to_minor(quantity, spec.scale, field)
