@@ -1,0 +1,370 @@
+"""The reference run (domain §7.3) in exact Decimal: pools → indicators → benchmarks → scores →
+adjustments → rank-share classes → floor, vetoes, downgrades → T → measures → roll-ups → digests.
+
+Every collection is processed in (credit_code, year) order, so results and digests do not depend on
+the order of the input rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from . import benchmarks as bm
+from .classification import class_counts, one_class_down
+from .digest import input_digest, sha256_of
+from .errors import InputError, RowViolation
+from .measures import measures_for
+from .numbers import DECIMAL_CONTEXT, HUNDRED, ZERO, round_half_up
+from .placement import Placement, place
+from .policy import CLASS_ORDER, RAW_FIELDS, Policy, Profile
+from .records import EnterpriseYear, PriorYear, validate_records
+from .results import (
+    STATUS_GRADED,
+    STATUS_NOT_GRADED,
+    AppliedAdjustment,
+    EnterpriseResult,
+    EvaluationRun,
+    IndicatorResult,
+    PoolKey,
+    PoolSummary,
+    RuleFiring,
+)
+from .rollups import build_rollups
+from .scoring import adjustment_points, indicator_value, pool_average_score, score_indicator
+
+
+@dataclass(slots=True)
+class _Scored:
+    """Mutable working state of one pool member while the pipeline runs."""
+
+    placement: Placement
+    values: dict[str, Decimal | None]
+    indicators: list[IndicatorResult] = field(default_factory=list)
+    raw_total: Decimal = ZERO
+    bonus: Decimal = ZERO
+    deductions: Decimal = ZERO
+    adjustments: tuple[AppliedAdjustment, ...] = ()
+    total: Decimal = ZERO
+    rules: list[RuleFiring] = field(default_factory=list)
+    rank: int | None = None
+    initial_class: str | None = None
+    final_class: str | None = None
+    gap: Decimal | None = None
+
+    @property
+    def record(self) -> EnterpriseYear:
+        return self.placement.record
+
+
+def run_evaluation(
+    policy: Policy, records: Sequence[EnterpriseYear], prior: PriorYear | None = None
+) -> EvaluationRun:
+    """Evaluate every row under `policy`; raise InputError (all problems at once) on bad rows."""
+    validate_records(policy, records)
+    ordered = sorted(records, key=lambda record: (record.credit_code, record.year))
+    placements = [place(policy, record) for record in ordered]
+    members: dict[PoolKey, list[_Scored]] = defaultdict(list)
+    for placement in placements:
+        if placement.pool is not None:
+            members[placement.pool].append(_Scored(placement, {}))
+
+    rejected: list[RowViolation] = []
+    row_of = {id(record): row for row, record in enumerate(records)}
+    summaries = []
+    for pool in sorted(members, key=lambda key: (key.region_code, key.year, key.size_class, key.industry_group)):
+        summaries.append(_evaluate_pool(policy, pool, members[pool], prior, rejected, row_of))
+    if rejected:
+        raise InputError(rejected)
+
+    scored = {id(item.placement): item for pool_members in members.values() for item in pool_members}
+    industry_ranks = _industry_ranks(members)
+    results = tuple(
+        _result(policy, placement, scored.get(id(placement)), industry_ranks, members, prior)
+        for placement in placements
+    )
+    rollups, rankings = build_rollups(policy, results, prior)
+    digest_in = input_digest(policy, records, prior)
+    pools = tuple(summaries)
+    digest_out = sha256_of(
+        {"policy_ref": policy.ref, "input_digest": digest_in, "results": results, "pools": pools,
+         "rollups": rollups, "rankings": rankings}
+    )
+    return EvaluationRun(policy.ref, digest_in, digest_out, results, pools, rollups, rankings)
+
+
+def prior_year_from_run(run: EvaluationRun) -> PriorYear:
+    """The context next year's run needs: classes, D streaks, pool means and roll-ups."""
+    return PriorYear(
+        final_classes={r.credit_code: r.final_class for r in run.results if r.final_class},
+        consecutive_d_years={r.credit_code: r.consecutive_d_years for r in run.results},
+        pool_means={
+            (pool.key.region_code, pool.key.size_class, pool.key.industry_group, indicator): mean
+            for pool in run.pools
+            for indicator, mean in pool.means.items()
+            if mean is not None
+        },
+        rollups={(rollup.dimension, rollup.key): dict(rollup.indicators) for rollup in run.rollups},
+    )
+
+
+# --- one pool ---------------------------------------------------------------------------------------
+
+
+def _evaluate_pool(policy, pool, pool_members, prior, rejected, row_of) -> PoolSummary:
+    profile_name, profile = policy.profile_of(pool.size_class)
+    graded = [item for item in pool_members if item.placement.status == STATUS_GRADED]
+    for item in pool_members:
+        item.values = {
+            name: indicator_value(policy.indicators[name], item.record.raw(policy.indicators[name].num),
+                                  item.record.raw(policy.indicators[name].den))
+            for name in profile.weights
+        }
+    benchmarks = {name: _benchmark(policy, profile, pool, name, graded, prior) for name in profile.weights}
+    means = {name: bm.mean([v for item in graded if (v := item.values[name]) is not None]) for name in profile.weights}
+    _score(policy, profile, benchmarks, pool_members, graded, rejected, row_of)
+    for item in pool_members:
+        _adjust(policy, profile, item)
+    counts = class_counts(len(graded), policy.classification.shares[pool.size_class],
+                          policy.classification.min_pool_size_for_shares)
+    ranked = sorted(graded, key=lambda item: _rank_key(policy, item))
+    lowest_total: dict[str, Decimal] = {}
+    for rank, item in enumerate(ranked, start=1):
+        item.rank = rank
+        item.initial_class = counts.label_for_rank(rank)
+        lowest_total[item.initial_class] = item.total  # ranked best first, so the last one stays
+    for item in ranked:
+        item.gap = _gap(item, lowest_total)
+        _apply_hard_rules(policy, item)
+    for item in pool_members:
+        if item.placement.status == STATUS_NOT_GRADED:
+            item.initial_class = "T"
+            item.rules.extend(item.placement.rules)
+            _apply_vetoes(policy, item, "T")
+    final_counts = {label: 0 for label in (*CLASS_ORDER, "T")}
+    for item in pool_members:
+        final_counts[item.final_class or "T"] += 1
+    return PoolSummary(pool, len(graded), len(pool_members) - len(graded), benchmarks, means,
+                       counts.as_dict(), final_counts, lowest_total)
+
+
+def _benchmark(policy: Policy, profile: Profile, pool: PoolKey, name: str, graded, prior) -> Decimal | None:
+    method = policy.benchmark_method_of(profile)
+    definition = policy.indicators[name]
+    if method == "fixed":
+        return profile.fixed_benchmarks[name]
+    present = [item for item in graded if item.values[name] is not None]
+    if method == "multiple_of_prior_year_mean":
+        key = (pool.region_code, pool.size_class, pool.industry_group, name)
+        value = prior.pool_means.get(key) if prior is not None else None
+        if value is None:
+            raise InputError([RowViolation(-1, "", "prior.pool_means",
+                                           f"no prior-year mean of {name} for pool {pool.label()}")])
+    elif method == "pool_aggregate_ratio":
+        value = bm.aggregate_ratio([item.record.raw(definition.num) for item in present],
+                                   [item.record.raw(definition.den) for item in present], definition.scale)
+    elif method == "pool_mean":
+        value = bm.mean([item.values[name] for item in present])
+    else:
+        value = bm.median([item.values[name] for item in present])
+    return bm.apply_multiplier(value, policy.benchmark.multiplier)
+
+
+def _score(policy, profile, benchmarks, pool_members, graded, rejected, row_of) -> None:
+    scoring = policy.scoring
+    places = scoring.rounding
+    for name, weight in sorted(profile.weights.items()):
+        definition = policy.indicators[name]
+        outcomes = {}
+        for item in pool_members:
+            value = item.values[name]
+            if value is not None:
+                outcomes[id(item)] = score_indicator(value, benchmarks[name], weight, definition.direction, scoring)
+        rule = policy.missing_rule(name)
+        average = None
+        if rule == "pool_average_score":
+            average = pool_average_score([outcomes[id(i)].score for i in graded if id(i) in outcomes], places)
+        ranked_values = sorted(
+            (v for item in graded if (v := item.values[name]) is not None),
+            reverse=definition.direction == "higher_better",
+        )
+        for item in pool_members:
+            outcome = outcomes.get(id(item))
+            if outcome is None:
+                if rule == "reject":
+                    field_name, message = _missing_field(item.record, definition)
+                    rejected.append(RowViolation(row_of.get(id(item.record), -1), item.record.credit_code,
+                                                 field_name, f"{message}; {name} cannot be computed"))
+                score = average if average is not None else round_half_up(ZERO, places)
+                item.rules.append(RuleFiring(f"scoring.missing.{name}", "missing_value", f"{name}: {rule}"))
+                item.indicators.append(IndicatorResult(name, definition.unit, definition.direction, weight, None,
+                                                       benchmarks[name], None, score, False, rule, None))
+            else:
+                item.indicators.append(IndicatorResult(
+                    name, definition.unit, definition.direction, weight, item.values[name], benchmarks[name],
+                    outcome.ratio, outcome.score, outcome.capped, None,
+                    _value_percentile(item.values[name], ranked_values, definition.direction)))
+        for item in pool_members:
+            item.raw_total += item.indicators[-1].score
+
+
+def _missing_field(record: EnterpriseYear, definition) -> tuple[str, str]:
+    if record.raw(definition.num) is None:
+        return definition.num, "missing numerator"
+    if record.raw(definition.den) is None:
+        return definition.den, "missing denominator"
+    return definition.den, "denominator is 0"
+
+
+def _value_percentile(value: Decimal, ranked_values: list[Decimal], direction: str) -> Decimal:
+    """Share of the pool's other values that are strictly worse, in percent (100 = best)."""
+    if len(ranked_values) <= 1:
+        return Decimal(100)
+    if direction == "higher_better":
+        worse = sum(1 for other in ranked_values if other < value)
+    else:
+        worse = sum(1 for other in ranked_values if other > value)
+    return round_half_up(DECIMAL_CONTEXT.divide(HUNDRED * worse, Decimal(len(ranked_values) - 1)), 2)
+
+
+def _adjust(policy: Policy, profile: Profile, item: _Scored) -> None:
+    settings = policy.adjustments
+    applied: list[AppliedAdjustment] = []
+    bonus = deductions = ZERO
+    for adjustment in settings.items:
+        count = item.record.adjustment_facts.get(adjustment.id, 0)
+        points = adjustment_points(adjustment.points, count, adjustment.per_unit, adjustment.free_units,
+                                   adjustment.first_unit_points)
+        if count:
+            applied.append(AppliedAdjustment(adjustment.id, count, points))
+        if points > 0:
+            bonus += points
+        else:
+            deductions += points
+    cap = settings.bonus_cap_points
+    if cap is not None and bonus > cap:
+        item.rules.append(RuleFiring("adjustments.bonus_cap_points", "bonus_cap", f"bonus {bonus} capped at {cap}"))
+        bonus = cap
+    penalty = policy.scoring.implausible_zero_penalty
+    if penalty:
+        denominators = {policy.indicators[name].den for name in profile.weights}
+        for field_name in policy.scoring.implausible_zero_fields:
+            value = item.record.raw(field_name)
+            if field_name in denominators and value is not None and value == 0:
+                deductions += penalty
+                item.rules.append(RuleFiring("scoring.implausible_zero_penalty", "implausible_zero",
+                                             f"declared {field_name} = 0: {penalty} points"))
+    item.bonus, item.deductions, item.adjustments = bonus, deductions, tuple(applied)
+    item.total = item.raw_total + bonus + deductions
+
+
+def _rank_key(policy: Policy, item: _Scored) -> tuple:
+    """Best first: higher total, then the policy's tie-break keys (higher first, missing last), then credit code."""
+    key: list = [-item.total]
+    for name in policy.classification.tie_break:
+        if name == "credit_code":
+            key.append(item.record.credit_code)
+            continue
+        value = item.values.get(name) if name in policy.indicators else item.record.raw(name)
+        if name in policy.indicators and name not in item.values:
+            definition = policy.indicators[name]
+            value = indicator_value(definition, item.record.raw(definition.num), item.record.raw(definition.den))
+        key.append((1, ZERO) if value is None else (0, -value))
+    return tuple(key)
+
+
+def _gap(item: _Scored, lowest_total: dict[str, Decimal]) -> Decimal | None:
+    index = CLASS_ORDER.index(item.initial_class)
+    for better in reversed(CLASS_ORDER[:index]):
+        if better in lowest_total:
+            return max(ZERO, lowest_total[better] - item.total)
+    return None
+
+
+def _apply_hard_rules(policy: Policy, item: _Scored) -> None:
+    """§7.3 step 6 after the share cut: absolute floor → vetoes → downgrades."""
+    label = item.initial_class
+    for floor in policy.adjustments.absolute_floor:
+        value = item.values.get(floor.indicator)
+        if floor.indicator not in item.values:
+            definition = policy.indicators[floor.indicator]
+            value = indicator_value(definition, item.record.raw(definition.num), item.record.raw(definition.den))
+        if value is not None and value < floor.lt and CLASS_ORDER.index(label) < CLASS_ORDER.index(floor.to_class):
+            item.rules.append(RuleFiring(floor.id, "absolute_floor", f"{floor.indicator} {value} < {floor.lt}",
+                                         label, floor.to_class))
+            label = floor.to_class
+    item.final_class = label
+    _apply_vetoes(policy, item, label)
+    label = item.final_class
+    fired = [rule for rule in policy.adjustments.downgrade_one_class if rule.id in item.record.downgrades]
+    steps = len(fired) if policy.adjustments.downgrades_stack else min(1, len(fired))
+    for rule in fired[:steps]:
+        lower = one_class_down(label)
+        item.rules.append(RuleFiring(rule.id, "downgrade", rule.desc or rule.id, label, lower))
+        label = lower
+    item.final_class = label
+
+
+def _apply_vetoes(policy: Policy, item: _Scored, label: str) -> None:
+    item.final_class = label
+    for rule in policy.adjustments.vetoes_to_D:
+        if rule.id in item.record.vetoes:
+            item.rules.append(RuleFiring(rule.id, "veto", rule.desc or rule.id, item.final_class, "D"))
+            item.final_class = "D"
+
+
+def _industry_ranks(members: dict[PoolKey, list[_Scored]]) -> dict[int, tuple[int, int]]:
+    """Rank among graded firms of the same pool and GB/T 4754 division (scores of one profile only)."""
+    groups: dict[tuple[PoolKey, str], list[_Scored]] = defaultdict(list)
+    for pool, pool_members in members.items():
+        for item in pool_members:
+            if item.rank is not None:
+                groups[(pool, item.record.industry_division)].append(item)
+    ranks: dict[int, tuple[int, int]] = {}
+    for group in groups.values():
+        for rank, item in enumerate(sorted(group, key=lambda i: i.rank), start=1):
+            ranks[id(item.placement)] = (rank, len(group))
+    return ranks
+
+
+def _percentile(rank: int | None, size: int | None) -> Decimal | None:
+    if rank is None or not size:
+        return None
+    if size == 1:
+        return Decimal(100)
+    return round_half_up(DECIMAL_CONTEXT.divide(HUNDRED * (size - rank), Decimal(size - 1)), 2)
+
+
+def _result(policy, placement: Placement, item: _Scored | None, industry_ranks, members, prior) -> EnterpriseResult:
+    record = placement.record
+    raw = {name: record.raw(name) for name in RAW_FIELDS}
+    common = dict(credit_code=record.credit_code, name=record.name, year=record.year, region_code=record.region_code,
+                  park=record.park, industry_code=record.industry_code, industry_division=record.industry_division,
+                  size_class=record.size_class, status=placement.status, pool=placement.pool, raw=raw)
+    if item is None:
+        zero = round_half_up(ZERO, policy.scoring.rounding)
+        return EnterpriseResult(**common, profile=None, indicators=(), raw_total=zero, bonus=zero, deductions=zero,
+                                adjustments=(), total=zero, initial_class=None, final_class=None, managed_as=None,
+                                rules_fired=placement.rules, rank_in_pool=None, pool_size=None,
+                                percentile_in_pool=None, rank_in_industry=None, industry_size=None,
+                                percentile_in_industry=None, gap_to_next_class=None, consecutive_d_years=0,
+                                measures=())
+    final = item.final_class
+    managed_as = policy.scope.T_treated_as if final == "T" else final
+    previous = prior.consecutive_d_years.get(record.credit_code, 0) if prior is not None else 0
+    consecutive_d = previous + 1 if final == "D" else 0
+    pool_size = len([m for m in members[placement.pool] if m.rank is not None]) if item.rank else None
+    industry_rank, industry_size = industry_ranks.get(id(placement), (None, None))
+    profile_name, _ = policy.profile_of(record.size_class)
+    return EnterpriseResult(
+        **common, profile=profile_name, indicators=tuple(item.indicators), raw_total=item.raw_total,
+        bonus=item.bonus, deductions=item.deductions, adjustments=item.adjustments, total=item.total,
+        initial_class=item.initial_class, final_class=final, managed_as=managed_as, rules_fired=tuple(item.rules),
+        rank_in_pool=item.rank, pool_size=pool_size, percentile_in_pool=_percentile(item.rank, pool_size),
+        rank_in_industry=industry_rank, industry_size=industry_size,
+        percentile_in_industry=_percentile(industry_rank, industry_size), gap_to_next_class=item.gap,
+        consecutive_d_years=consecutive_d,
+        measures=measures_for(policy.differentiated_measures, managed_as, consecutive_d, raw),
+    )

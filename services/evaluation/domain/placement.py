@@ -1,0 +1,67 @@
+"""Where a row goes before scoring: graded pool, class T, tenant list or out of scope (§1.7, §7.2 scope)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .policy import Policy
+from .records import EnterpriseYear
+from .results import STATUS_GRADED, STATUS_NOT_GRADED, STATUS_OUT_OF_SCOPE, STATUS_TENANT, PoolKey, RuleFiring
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    record: EnterpriseYear
+    status: str
+    pool: PoolKey | None
+    rules: tuple[RuleFiring, ...]
+
+
+def industry_group(policy: Policy, record: EnterpriseYear) -> str:
+    split = policy.classification.industry_split
+    if split is None:
+        return ""
+    division = record.industry_division
+    for group, prefixes in split.groups.items():
+        if any(division.startswith(prefix.lstrip("ABCDEFGHIJKLMNOPQRST")) for prefix in prefixes):
+            return group
+    return split.other_group
+
+
+def place(policy: Policy, record: EnterpriseYear) -> Placement:
+    scope = policy.scope
+    if record.land_mu is not None and record.land_mu == 0 and "tenant_no_land" in scope.separate_lists:
+        rule = RuleFiring("scope.separate_lists.tenant_no_land", "scope", "no titled industrial land")
+        return Placement(record, STATUS_TENANT, None, (rule,))
+    included = [rule for rule in scope.include if rule.size_class == record.size_class]
+    if not included:
+        rule = RuleFiring("scope.include", "scope", f"size class {record.size_class} is not evaluated")
+        return Placement(record, STATUS_OUT_OF_SCOPE, None, (rule,))
+    minimum = included[0].min_land_mu
+    if minimum is not None and record.land_mu is not None and record.land_mu < minimum:
+        rule = RuleFiring("scope.include.min_land_mu", "scope", f"land {record.land_mu} 亩 < {minimum} 亩")
+        return Placement(record, STATUS_OUT_OF_SCOPE, None, (rule,))
+    pool = PoolKey(record.region_code, record.year, record.size_class, industry_group(policy, record))
+    reasons = tuple(
+        RuleFiring(rule.rule_id, "not_graded", detail, None, "T")
+        for rule in scope.not_graded_T
+        if (detail := _not_graded_reason(rule, record))
+    )
+    return Placement(record, STATUS_NOT_GRADED if reasons else STATUS_GRADED, pool, reasons)
+
+
+def _not_graded_reason(rule, record: EnterpriseYear) -> str | None:
+    if rule.industry_in is not None:
+        digits = record.industry_digits
+        for code in rule.industry_in:
+            if digits.startswith(code.lstrip("ABCDEFGHIJKLMNOPQRST")):
+                return f"industry {record.industry_code} in {code}"
+        return None
+    if rule.years_since_production_lt is not None:
+        years = record.years_since_production
+        if years is not None and years < rule.years_since_production_lt:
+            return f"{years} years in production < {rule.years_since_production_lt}"
+        return None
+    if rule.flag is not None and rule.flag in record.flags:
+        return f"flag {rule.flag}"
+    return None
