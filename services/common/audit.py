@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,7 +72,7 @@ class AuditJournal:
             )).all()
             for row in rows:
                 problem = ""
-                at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
+                at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
                 if row.sequence != expected_sequence:
                     problem = f"sequence gap: expected {expected_sequence}, found {row.sequence}"
                 elif row.previous_hash != previous_hash:

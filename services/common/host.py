@@ -26,7 +26,14 @@ from services.common.events import topology
 from services.common.events.connection import connect
 from services.common.events.outbox import Outbox, OutboxRelay
 from services.common.grpc_server import GrpcServer
-from services.common.metrics import AuditMetrics, EventMetrics, GrpcServerMetrics, build_info, new_registry, serve_metrics
+from services.common.metrics import (
+    AuditMetrics,
+    EventMetrics,
+    GrpcServerMetrics,
+    build_info,
+    new_registry,
+    serve_metrics,
+)
 from services.common.tables import InfrastructureTables
 from services.common.uow import UnitOfWork, utc_now
 

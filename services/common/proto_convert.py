@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from yaosu.common.v1 import common_pb2
 
 from services.common.errors import InvalidArgument
-from yaosu.common.v1 import common_pb2
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
@@ -19,14 +19,14 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
     ts = Timestamp()
-    ts.FromDatetime(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    ts.FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
     return ts
 
 
 def from_timestamp(value: Timestamp) -> datetime | None:
     if not value.seconds and not value.nanos:
         return None
-    return value.ToDatetime(tzinfo=timezone.utc)
+    return value.ToDatetime(tzinfo=UTC)
 
 
 def quantity(value: Decimal, unit: str) -> common_pb2.Quantity:

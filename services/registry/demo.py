@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import datetime, timezone
 
 from services.registry.application import commands as c
 from services.registry.application.catalogue import Catalogue

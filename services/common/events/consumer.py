@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
+from yaosu.events.v1 import envelope_pb2
 
 from services.common.events.envelope import parse
 from services.common.metrics import EventMetrics
-from yaosu.events.v1 import envelope_pb2
 
 log = logging.getLogger(__name__)
 

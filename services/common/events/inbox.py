@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,5 +21,5 @@ class Inbox:
         if seen:
             return False
         await session.execute(insert(self.table).values(
-            consumer=consumer, event_id=event_id, processed_at=datetime.now(timezone.utc)))
+            consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)))
         return True

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from nats.aio.client import Client
-from nats.errors import NoRespondersError, TimeoutError as NatsTimeoutError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NoStreamResponseError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -119,7 +120,7 @@ class OutboxRelay:
             if done:
                 async with self.sessions() as session:
                     await session.execute(update(table).where(table.c.position.in_(done))
-                                          .values(published_at=datetime.now(timezone.utc)))
+                                          .values(published_at=datetime.now(UTC)))
                     await session.commit()
             await self.refresh_backlog()
         return len(rows)
@@ -135,5 +136,5 @@ class OutboxRelay:
         if oldest is None:
             self.metrics.outbox_oldest.set(0)
         else:
-            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
-            self.metrics.outbox_oldest.set((datetime.now(timezone.utc) - oldest).total_seconds())
+            oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+            self.metrics.outbox_oldest.set((datetime.now(UTC) - oldest).total_seconds())

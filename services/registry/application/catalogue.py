@@ -13,7 +13,11 @@ from services.registry.application.ports import LedgerObserver, RepositoryFactor
 from services.registry.application.views import CatalogueTotalView, KindView, Page, PageOf, ResourceView
 from services.registry.domain import classification
 from services.registry.domain.catalogue import (
-    AllocationMode, ResourceDraft, ResourceKind, ResourceStatus, check_transition,
+    AllocationMode,
+    ResourceDraft,
+    ResourceKind,
+    ResourceStatus,
+    check_transition,
 )
 
 

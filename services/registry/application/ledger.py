@@ -19,7 +19,13 @@ from services.registry.adapters.db.repository import RegistryRepository
 from services.registry.application import commands as c
 from services.registry.application.ports import LedgerObserver, RepositoryFactory
 from services.registry.application.views import (
-    AccountView, HoldResult, HoldView, InstrumentView, OperationView, Page, PageOf,
+    AccountView,
+    HoldResult,
+    HoldView,
+    InstrumentView,
+    OperationView,
+    Page,
+    PageOf,
 )
 from services.registry.domain import ledger
 from services.registry.domain.ledger import AccountState, HoldStatus, InstrumentSpec, Posting

@@ -5,18 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from services.common.errors import FieldViolation, RuleViolation
 
 
-class AllocationMode(str, Enum):
+class AllocationMode(StrEnum):
     MARKET = "market"
     GUIDED = "guided"
     ADMINISTRATIVE = "administrative"
 
 
-class ResourceStatus(str, Enum):
+class ResourceStatus(StrEnum):
     REGISTERED = "registered"
     AVAILABLE = "available"
     LISTED = "listed"

@@ -11,12 +11,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from enum import Enum
+from enum import StrEnum
 
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
 
 
-class HoldStatus(str, Enum):
+class HoldStatus(StrEnum):
     PENDING = "pending"
     POSTED = "posted"
     VOIDED = "voided"

@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry.adapters.db.tables import (
-    MICRO, AccountRow, AgencyRow, EnterpriseRow, HoldRow, InstrumentRow, OperationRow, PostingRow, ResourceKindRow,
+    MICRO,
+    AccountRow,
+    AgencyRow,
+    EnterpriseRow,
+    HoldRow,
+    InstrumentRow,
+    OperationRow,
+    PostingRow,
+    ResourceKindRow,
     ResourceRow,
 )
 from services.registry.application.commands import EnterpriseFilter, ResourceFilter
 from services.registry.application.views import (
-    AccountView, AgencyView, CatalogueTotalView, EnterpriseView, HoldView, InstrumentView, KindView, OperationView,
-    Page, PageOf, PostingView, ResourceView,
+    AccountView,
+    AgencyView,
+    CatalogueTotalView,
+    EnterpriseView,
+    HoldView,
+    InstrumentView,
+    KindView,
+    OperationView,
+    Page,
+    PageOf,
+    PostingView,
+    ResourceView,
 )
 from services.registry.domain.catalogue import ResourceKind, ResourceStatus
 from services.registry.domain.ledger import AccountState, HoldState, HoldStatus, InstrumentSpec, Posting, to_decimal
@@ -25,7 +43,7 @@ from services.registry.domain.ledger import AccountState, HoldState, HoldStatus,
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def micro(value: Decimal) -> int:

@@ -8,17 +8,24 @@ from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as pb
 from yaosu.registry.v1 import registry_pb2_grpc
 
+from services.common.audit import AuditJournal
 from services.common.context import current_principal
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.proto_convert import from_timestamp, page_after, page_size, page_token, quantity, timestamp
-from services.common.audit import AuditJournal
 from services.common.uow import UnitOfWork
 from services.registry.application import commands as c
 from services.registry.application.catalogue import Catalogue
 from services.registry.application.ledger import Ledger
 from services.registry.application.subjects import Subjects
 from services.registry.application.views import (
-    AccountView, AgencyView, EnterpriseView, HoldView, InstrumentView, OperationView, Page, ResourceView,
+    AccountView,
+    AgencyView,
+    EnterpriseView,
+    HoldView,
+    InstrumentView,
+    OperationView,
+    Page,
+    ResourceView,
 )
 
 SIZE = {pb.SIZE_CLASS_ABOVE: "above", pb.SIZE_CLASS_BELOW: "below"}

@@ -1,0 +1,212 @@
+"""The holdings ledger through gRPC: issue, atomic DvP transfers, two-phase holds, retirement, history."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from yaosu.registry.v1 import registry_pb2 as pb
+
+from tests.integration.registry.helpers import funded_accounts, in_seconds, key, q, setup_agency
+from tests.support.grpc_errors import field_violations, reason
+
+ENERGY = "energy_use_right:330100:2025"
+
+
+async def balances(registry, *accounts) -> list[tuple[str, str]]:
+    out = []
+    for account in accounts:
+        got = (await registry.stub.GetAccount(pb.GetAccountRequest(account_id=account.account_id),
+                                              metadata=registry.auth())).account
+        out.append((got.balance.value, got.available.value))
+    return out
+
+
+async def supply(registry, code: str) -> pb.Instrument:
+    return (await registry.stub.GetInstrument(pb.GetInstrumentRequest(code=code), metadata=registry.auth())).instrument
+
+
+async def test_issue_and_transfer_keep_supply_equal_to_balances(registry) -> None:
+    seller, buyer = await funded_accounts(registry.stub, registry.auth(), ENERGY, ["1000.5", "0"], "tce", 3)
+    moved = await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
+        from_account_id=seller.account_id, to_account_id=buyer.account_id, quantity=q("200.125", "tce"))],
+        memo="secondary trade"), metadata=registry.auth())
+    assert [p.balance_delta.value for p in moved.operation.postings] == ["-200.125", "200.125"]
+    assert await balances(registry, seller, buyer) == [("800.375", "800.375"), ("200.125", "200.125")]
+    instrument = await supply(registry, ENERGY)
+    assert (instrument.issued.value, instrument.outstanding.value) == ("1000.500", "1000.500")
+
+
+async def test_bad_quantities_are_refused(registry) -> None:
+    seller, buyer = await funded_accounts(registry.stub, registry.auth(), ENERGY, ["10", "0"], "tce", 3)
+    for quantity, field in ((q("0.0001"), "legs[0].quantity.value"), (q("-5"), "legs[0].quantity.value"),
+                            (q("abc"), "legs[0].quantity.value"), (q("1", "t"), "legs[0].quantity.unit")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
+                from_account_id=seller.account_id, to_account_id=buyer.account_id, quantity=quantity)]),
+                metadata=registry.auth())
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in field_violations(caught.value)
+    assert await balances(registry, seller, buyer) == [("10.000", "10.000"), ("0.000", "0.000")]
+
+
+async def test_delivery_versus_payment_commits_all_legs_or_none(registry) -> None:
+    auth = registry.auth()
+    seller_right, buyer_right = await funded_accounts(registry.stub, auth, ENERGY, ["500", "0"], "tce", 3)
+    seller_cny = (await registry.stub.OpenAccount(pb.OpenAccountRequest(
+        idempotency_key=key(), holder=seller_right.holder, instrument="CNY"), metadata=auth)).account
+    buyer_cny = (await registry.stub.OpenAccount(pb.OpenAccountRequest(
+        idempotency_key=key(), holder=buyer_right.holder, instrument="CNY"), metadata=auth)).account
+    issuer = await setup_agency(registry.stub, auth, "AG-BANK")
+    await registry.stub.Issue(pb.IssueRequest(idempotency_key=key(), issuer_agency_id=issuer.agency_id,
+                                              to_account_id=buyer_cny.account_id, quantity=q("1000000", "fen")),
+                              metadata=auth)
+
+    def dvp(price_fen: str) -> pb.TransferRequest:
+        return pb.TransferRequest(idempotency_key=key(), reference="T-1", legs=[
+            pb.TransferLeg(from_account_id=seller_right.account_id, to_account_id=buyer_right.account_id,
+                           quantity=q("100")),
+            pb.TransferLeg(from_account_id=buyer_cny.account_id, to_account_id=seller_cny.account_id,
+                           quantity=q(price_fen))])
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await registry.stub.Transfer(dvp("1000001"), metadata=auth)  # the buyer is 1 fen short
+    assert reason(caught.value) == "INSUFFICIENT_FUNDS" and "legs[1]" in caught.value.details()
+    assert await balances(registry, seller_right, buyer_right, buyer_cny, seller_cny) == [
+        ("500.000", "500.000"), ("0.000", "0.000"), ("1000000", "1000000"), ("0", "0")]
+    await registry.stub.Transfer(dvp("1000000"), metadata=auth)
+    assert await balances(registry, seller_right, buyer_right, buyer_cny, seller_cny) == [
+        ("400.000", "400.000"), ("100.000", "100.000"), ("0", "0"), ("1000000", "1000000")]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # mixing instruments in one leg
+        await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
+            from_account_id=seller_right.account_id, to_account_id=seller_cny.account_id, quantity=q("1"))]),
+            metadata=auth)
+    assert "legs[0].to_account_id" in field_violations(caught.value)
+
+
+async def test_holds_reduce_available_and_resolve_exactly_once(registry) -> None:
+    auth = registry.auth()
+    bidder, seller = await funded_accounts(registry.stub, auth, ENERGY, ["100", "0"], "tce", 3)
+    hold = (await registry.stub.CreateHold(pb.CreateHoldRequest(
+        idempotency_key=key(), account_id=bidder.account_id, quantity=q("60"), deadline=in_seconds(3600),
+        purpose="deposit:L-1"), metadata=auth)).hold
+    assert hold.status == pb.HOLD_STATUS_PENDING
+    assert await balances(registry, bidder) == [("100.000", "40.000")]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # the held part cannot be spent elsewhere
+        await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
+            from_account_id=bidder.account_id, to_account_id=seller.account_id, quantity=q("41"))]), metadata=auth)
+    assert reason(caught.value) == "INSUFFICIENT_FUNDS"
+    post = pb.PostHoldRequest(idempotency_key=key(), hold_id=hold.hold_id, to_account_id=seller.account_id,
+                              quantity=q("45"))
+    posted = await registry.stub.PostHold(post, metadata=auth)
+    assert (posted.hold.status, posted.hold.posted.value) == (pb.HOLD_STATUS_POSTED, "45.000")
+    assert await balances(registry, bidder, seller) == [("55.000", "55.000"), ("45.000", "45.000")]
+    assert await registry.stub.PostHold(post, metadata=auth) == posted  # a retry replays
+    for again in (pb.PostHoldRequest(idempotency_key=key(), hold_id=hold.hold_id, to_account_id=seller.account_id),
+                  pb.VoidHoldRequest(idempotency_key=key(), hold_id=hold.hold_id)):
+        call = registry.stub.PostHold if isinstance(again, pb.PostHoldRequest) else registry.stub.VoidHold
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(again, metadata=auth)
+        assert reason(caught.value) == "HOLD_RESOLVED"
+    assert await balances(registry, bidder, seller) == [("55.000", "55.000"), ("45.000", "45.000")]
+
+
+async def test_void_releases_and_a_hold_can_pay_a_transfer_leg(registry) -> None:
+    auth = registry.auth()
+    bidder, seller = await funded_accounts(registry.stub, auth, ENERGY, ["100", "0"], "tce", 3)
+    first = (await registry.stub.CreateHold(pb.CreateHoldRequest(
+        idempotency_key=key(), account_id=bidder.account_id, quantity=q("30"), deadline=in_seconds(3600)),
+        metadata=auth)).hold
+    voided = await registry.stub.VoidHold(pb.VoidHoldRequest(idempotency_key=key(), hold_id=first.hold_id,
+                                                             reason="lost the auction"), metadata=auth)
+    assert voided.hold.status == pb.HOLD_STATUS_VOIDED
+    assert await balances(registry, bidder) == [("100.000", "100.000")]
+    second = (await registry.stub.CreateHold(pb.CreateHoldRequest(
+        idempotency_key=key(), account_id=bidder.account_id, quantity=q("50"), deadline=in_seconds(3600)),
+        metadata=auth)).hold
+    # The deposit applied to the price: 50 from the hold plus 20 from the free balance.
+    await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[
+        pb.TransferLeg(from_account_id=bidder.account_id, to_account_id=seller.account_id, quantity=q("50"),
+                       from_hold_id=second.hold_id),
+        pb.TransferLeg(from_account_id=bidder.account_id, to_account_id=seller.account_id, quantity=q("20"))]),
+        metadata=auth)
+    got = (await registry.stub.GetHold(pb.GetHoldRequest(hold_id=second.hold_id), metadata=auth)).hold
+    assert (got.status, got.posted.value) == (pb.HOLD_STATUS_POSTED, "50.000")
+    assert await balances(registry, bidder, seller) == [("30.000", "30.000"), ("70.000", "70.000")]
+
+
+async def test_a_hold_past_its_deadline_expires_and_cannot_be_posted(registry) -> None:
+    auth = registry.auth()
+    bidder, seller = await funded_accounts(registry.stub, auth, ENERGY, ["10", "0"], "tce", 3)
+    hold = (await registry.stub.CreateHold(pb.CreateHoldRequest(
+        idempotency_key=key(), account_id=bidder.account_id, quantity=q("4"), deadline=in_seconds(0.5)),
+        metadata=auth)).hold
+    # The sweeper voids it as EXPIRED; poll with a deadline rather than sleeping a fixed time.
+    status = pb.HOLD_STATUS_PENDING
+    async with asyncio.timeout(10):
+        while status == pb.HOLD_STATUS_PENDING:
+            await asyncio.sleep(0.1)
+            status = (await registry.stub.GetHold(pb.GetHoldRequest(hold_id=hold.hold_id), metadata=auth)).hold.status
+    assert status == pb.HOLD_STATUS_EXPIRED
+    assert await balances(registry, bidder) == [("10.000", "10.000")]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await registry.stub.PostHold(pb.PostHoldRequest(idempotency_key=key(), hold_id=hold.hold_id,
+                                                        to_account_id=seller.account_id), metadata=auth)
+    assert reason(caught.value) == "HOLD_RESOLVED"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await registry.stub.CreateHold(pb.CreateHoldRequest(idempotency_key=key(), account_id=bidder.account_id,
+                                                            quantity=q("1")), metadata=auth)
+    assert "deadline" in field_violations(caught.value)
+
+
+async def test_retire_reduces_supply_and_history_traces_every_unit(registry) -> None:
+    auth = registry.auth()
+    holder, other = await funded_accounts(registry.stub, auth, ENERGY, ["100", "0"], "tce", 3)
+    await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
+        from_account_id=holder.account_id, to_account_id=other.account_id, quantity=q("25"))]), metadata=auth)
+    await registry.stub.Retire(pb.RetireRequest(idempotency_key=key(), account_id=holder.account_id,
+                                                quantity=q("10"), reason="履约清缴"), metadata=auth)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await registry.stub.Retire(pb.RetireRequest(idempotency_key=key(), account_id=holder.account_id,
+                                                    quantity=q("66")), metadata=auth)
+    assert reason(caught.value) == "INSUFFICIENT_FUNDS"
+    instrument = await supply(registry, ENERGY)
+    assert (instrument.issued.value, instrument.retired.value, instrument.outstanding.value) == (
+        "100.000", "10.000", "90.000")
+    history = (await registry.stub.GetAccountHistory(pb.GetAccountHistoryRequest(account_id=holder.account_id),
+                                                     metadata=auth)).operations
+    assert [(o.type, [p.balance_after.value for p in o.postings if p.account_id == holder.account_id])
+            for o in history] == [("issue", ["100.000"]), ("transfer", ["75.000"]), ("retire", ["65.000"])]
+    transfer = history[1].postings
+    assert {p.counterparty_account_id for p in transfer} == {holder.account_id, other.account_id}
+
+
+async def test_accounts_are_listed_by_holder_and_opened_once(registry) -> None:
+    auth = registry.auth()
+    (account,) = await funded_accounts(registry.stub, auth, ENERGY, ["1"], "tce", 3)
+    again = (await registry.stub.OpenAccount(pb.OpenAccountRequest(idempotency_key=key(), holder=account.holder,
+                                                                   instrument=ENERGY), metadata=auth)).account
+    assert again.account_id == account.account_id
+    listed = await registry.stub.ListAccounts(pb.ListAccountsRequest(holder=account.holder), metadata=auth)
+    assert [a.account_id for a in listed.accounts] == [account.account_id]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await registry.stub.OpenAccount(pb.OpenAccountRequest(idempotency_key=key(), holder="nobody",
+                                                              instrument=ENERGY), metadata=auth)
+    assert "holder" in field_violations(caught.value)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await registry.stub.DefineInstrument(pb.DefineInstrumentRequest(idempotency_key=key(), instrument=pb.Instrument(
+            code="CNY2", kind="cny", unit="yuan", scale=2)), metadata=auth)
+    assert "instrument.unit" in field_violations(caught.value)
+
+
+async def test_concurrent_transfers_never_overdraw(registry) -> None:
+    auth = registry.auth()
+    source, target = await funded_accounts(registry.stub, auth, ENERGY, ["10", "0"], "tce", 3)
+    calls = [registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
+        from_account_id=source.account_id, to_account_id=target.account_id, quantity=q("1"))]), metadata=auth)
+        for _ in range(25)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(refused) == 15 and all(reason(r) == "INSUFFICIENT_FUNDS" for r in refused)
+    assert await balances(registry, source, target) == [("0.000", "0.000"), ("10.000", "10.000")]

@@ -1,0 +1,46 @@
+"""Start a real registry for a test: its own database, a free gRPC port, the test NATS."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from yaosu.registry.v1 import registry_pb2_grpc
+
+from services.registry.app import build
+from services.registry.config import RegistrySettings
+from tests.support.services import ADMIN_KEY, API_KEYS_JSON, running
+
+
+@dataclass
+class RunningRegistry:
+    host: object
+    address: str
+    channel: grpc.aio.Channel
+    stub: registry_pb2_grpc.RegistryServiceStub
+    metrics_port: int
+
+    @staticmethod
+    def auth(key: str = ADMIN_KEY) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {key}")]
+
+
+def registry_settings(database_url: str, nats_url: str, **overrides) -> RegistrySettings:
+    return RegistrySettings(database_url=database_url, nats_url=nats_url, grpc_port=0, metrics_port=0,
+                            api_keys_json=API_KEYS_JSON, outbox_poll_seconds=0.05, hold_sweep_seconds=0.2,
+                            shutdown_grace_seconds=1.0, **overrides)
+
+
+@contextlib.asynccontextmanager
+async def registry_running(database_url: str, nats_url: str, **overrides) -> AsyncIterator[RunningRegistry]:
+    host = build(registry_settings(database_url, nats_url, **overrides))
+    async with running(host):
+        address = f"127.0.0.1:{host.grpc_port}"
+        channel = grpc.aio.insecure_channel(address)
+        try:
+            yield RunningRegistry(host, address, channel, registry_pb2_grpc.RegistryServiceStub(channel),
+                                  host.metrics_port)
+        finally:
+            await channel.close()
