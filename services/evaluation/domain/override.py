@@ -9,6 +9,7 @@ from .digest import sha256_of
 from .errors import OverrideError
 from .measures import measures_for
 from .policy import CLASS_ORDER, Policy
+from .records import PriorYear
 from .results import EnterpriseResult, EvaluationRun, RuleFiring
 from .rollups import build_rollups
 
@@ -43,13 +44,15 @@ def apply_override(policy: Policy, result: EnterpriseResult, override: ManualOve
     )
 
 
-def apply_override_to_run(policy: Policy, run: EvaluationRun, override: ManualOverride) -> EvaluationRun:
+def apply_override_to_run(
+    policy: Policy, run: EvaluationRun, override: ManualOverride, prior: PriorYear | None = None
+) -> EvaluationRun:
     """The run with one result re-graded, roll-ups and output digest recomputed."""
     if policy.ref != run.policy_ref:
         raise OverrideError(f"run was computed under {run.policy_ref}, not {policy.ref}")
     target = run.result(override.credit_code, override.year)
     results = tuple(apply_override(policy, r, override) if r is target else r for r in run.results)
-    rollups, rankings = build_rollups(policy, results)
+    rollups, rankings = build_rollups(policy, results, prior)
     digest_out = sha256_of({"policy_ref": run.policy_ref, "input_digest": run.input_digest, "results": results,
                             "pools": run.pools, "rollups": rollups, "rankings": rankings})
     return dataclasses.replace(run, results=results, rollups=rollups, rankings=rankings, output_digest=digest_out)
