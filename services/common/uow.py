@@ -87,10 +87,11 @@ class Transaction:
         if not key:
             return None
         table = self.uow.tables.idempotency
-        row = (await self.session.execute(select(table).where(table.c.key == f"{operation}:{key}"))).first()
+        row = (await self.session.execute(select(table).where(table.c.key == key))).first()
         if row is None:
             return None
-        if row.request_digest != command_digest(command):
+        # Keys are unique per service, not per operation: a key reused for another call is refused too.
+        if row.operation != operation or row.request_digest != command_digest(command):
             raise IdempotencyConflict(key)
         return TypeAdapter(result_type).validate_json(row.response)
 
@@ -99,7 +100,7 @@ class Transaction:
         if not key:
             return
         await self.session.execute(insert(self.uow.tables.idempotency).values(
-            key=f"{operation}:{key}", operation=operation, request_digest=command_digest(command),
+            key=key, operation=operation, request_digest=command_digest(command),
             response=TypeAdapter(result_type).dump_json(result), created_at=self.now))
 
     async def commit(self) -> None:

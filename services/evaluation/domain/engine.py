@@ -17,7 +17,7 @@ from .classification import class_counts, one_class_down
 from .digest import input_digest, sha256_of
 from .errors import InputError, RowViolation
 from .measures import measures_for
-from .numbers import DECIMAL_CONTEXT, HUNDRED, ZERO, round_half_up
+from .numbers import DECIMAL_CONTEXT, HUNDRED, ZERO, canonical_text, round_half_up
 from .placement import Placement, place
 from .policy import CLASS_ORDER, RAW_FIELDS, Policy, Profile
 from .records import EnterpriseYear, PriorYear, validate_records
@@ -245,7 +245,7 @@ def _adjust(policy: Policy, profile: Profile, item: _Scored) -> None:
             deductions += points
     cap = settings.bonus_cap_points
     if cap is not None and bonus > cap:
-        item.rules.append(RuleFiring("adjustments.bonus_cap_points", "bonus_cap", f"bonus {bonus} capped at {cap}"))
+        item.rules.append(RuleFiring("adjustments.bonus_cap_points", "bonus_cap", f"bonus {canonical_text(bonus)} capped at {canonical_text(cap)}"))
         bonus = cap
     penalty = policy.scoring.implausible_zero_penalty
     if penalty:
@@ -255,7 +255,7 @@ def _adjust(policy: Policy, profile: Profile, item: _Scored) -> None:
             if field_name in denominators and value is not None and value == 0:
                 deductions += penalty
                 item.rules.append(RuleFiring("scoring.implausible_zero_penalty", "implausible_zero",
-                                             f"declared {field_name} = 0: {penalty} points"))
+                                             f"declared {field_name} = 0: {canonical_text(penalty)} points"))
     item.bonus, item.deductions, item.adjustments = bonus, deductions, tuple(applied)
     item.total = item.raw_total + bonus + deductions
 
@@ -292,7 +292,7 @@ def _apply_hard_rules(policy: Policy, item: _Scored) -> None:
             definition = policy.indicators[floor.indicator]
             value = indicator_value(definition, item.record.raw(definition.num), item.record.raw(definition.den))
         if value is not None and value < floor.lt and CLASS_ORDER.index(label) < CLASS_ORDER.index(floor.to_class):
-            item.rules.append(RuleFiring(floor.id, "absolute_floor", f"{floor.indicator} {value} < {floor.lt}",
+            item.rules.append(RuleFiring(floor.id, "absolute_floor", f"{floor.indicator} {canonical_text(value)} < {canonical_text(floor.lt)}",
                                          label, floor.to_class))
             label = floor.to_class
     item.final_class = label

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .numbers import canonical_text
 from .policy import Policy
 from .records import EnterpriseYear
 from .results import STATUS_GRADED, STATUS_NOT_GRADED, STATUS_OUT_OF_SCOPE, STATUS_TENANT, PoolKey, RuleFiring
@@ -39,7 +40,7 @@ def place(policy: Policy, record: EnterpriseYear) -> Placement:
         return Placement(record, STATUS_OUT_OF_SCOPE, None, (rule,))
     minimum = included[0].min_land_mu
     if minimum is not None and record.land_mu is not None and record.land_mu < minimum:
-        rule = RuleFiring("scope.include.min_land_mu", "scope", f"land {record.land_mu} 亩 < {minimum} 亩")
+        rule = RuleFiring("scope.include.min_land_mu", "scope", f"land {canonical_text(record.land_mu)} 亩 < {canonical_text(minimum)} 亩")
         return Placement(record, STATUS_OUT_OF_SCOPE, None, (rule,))
     pool = PoolKey(record.region_code, record.year, record.size_class, industry_group(policy, record))
     reasons = tuple(

@@ -256,7 +256,7 @@ class Measures(_Document):
 
 class RollupSpec(_Document):
     composite_size_class: SizeClass = "above_size"  # whose profile weights score regions and parks
-    indicator_places: int = Field(default=4, ge=0, le=10)
+    indicator_places: int = Field(default=6, ge=0, le=12)  # R&D intensity is ~0.005
 
 
 class Policy(_Document):

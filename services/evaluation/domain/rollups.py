@@ -48,6 +48,7 @@ def build_rollups(
         ranking.append(key)
         ranks[group] = len(ranking)
     for group, draft in drafts.items():
+        draft = {k: v for k, v in draft.items() if k != "exact_indicators"}
         rollups.append(Rollup(**draft, composite_score=composites[group], rank=ranks[group]))
     return tuple(rollups), {name: tuple(keys) for name, keys in sorted(rankings.items())}
 
@@ -59,7 +60,9 @@ def _rank_order(composite: Decimal | None) -> tuple:
 def _draft(policy: Policy, members: list[EnterpriseResult], prior: PriorYear | None, group) -> dict:
     dimension, year, key = group
     sums = {name: sum((v for m in members if (v := m.raw[name]) is not None), ZERO) for name in RAW_FIELDS}
-    indicators = {name: ratio_of_sums(policy, name, members) for name in sorted(policy.indicators)}
+    exact = {name: ratio_of_sums(policy, name, members) for name in sorted(policy.indicators)}
+    places = policy.rollups.indicator_places
+    indicators = {name: None if value is None else round_half_up(value, places) for name, value in exact.items()}
     previous = prior.rollups.get((dimension, key), {}) if prior is not None else {}
     yoy = {name: _change_pct(value, previous.get(name)) for name, value in indicators.items()}
     counts = {label: 0 for label in GRADE_LABELS}
@@ -78,12 +81,15 @@ def _draft(policy: Policy, members: list[EnterpriseResult], prior: PriorYear | N
     size = Decimal(len(members))
     shares = {label: round_half_up(DECIMAL_CONTEXT.divide(Decimal(n), size), 4) for label, n in counts.items()}
     return dict(dimension=dimension, key=key, year=year, firms=len(members), sums=sums, indicators=indicators,
+                exact_indicators=exact,
                 yoy_change_pct=yoy, class_counts=counts, class_shares=shares, land_in_c_d_mu=land_c_d,
                 electricity_surcharge_yuan=surcharge, land_use_tax_relief_yuan=relief)
 
 
 def ratio_of_sums(policy: Policy, indicator: str, members: Sequence[EnterpriseResult]) -> Decimal | None:
-    """Σnum / Σden × scale over members reporting both (a firm without energy data must not dilute VA/energy)."""
+    """Σnum / Σden × scale over members reporting both (a firm without energy data must not dilute VA/energy).
+
+    Unrounded; reports round to rollups.indicator_places, composites use the exact value."""
     definition = policy.indicators[indicator]
     total_num = total_den = ZERO
     for member in members:
@@ -93,8 +99,7 @@ def ratio_of_sums(policy: Policy, indicator: str, members: Sequence[EnterpriseRe
             total_den += den
     if total_den == 0:
         return None
-    value = DECIMAL_CONTEXT.multiply(DECIMAL_CONTEXT.divide(total_num, total_den), definition.scale)
-    return round_half_up(value, policy.rollups.indicator_places)
+    return DECIMAL_CONTEXT.multiply(DECIMAL_CONTEXT.divide(total_num, total_den), definition.scale)
 
 
 def _change_pct(current: Decimal | None, previous: Decimal | None) -> Decimal | None:
@@ -113,12 +118,12 @@ def _composites(policy: Policy, drafts: dict) -> dict:
     for peer_groups in peers.values():
         means = {}
         for name in profile.weights:
-            values = [v for g in peer_groups if (v := drafts[g]["indicators"][name]) is not None and v > 0]
+            values = [v for g in peer_groups if (v := drafts[g]["exact_indicators"][name]) is not None and v > 0]
             means[name] = DECIMAL_CONTEXT.divide(sum(values, ZERO), Decimal(len(values))) if values else None
         for group in peer_groups:
             total = ZERO
             for name, weight in sorted(profile.weights.items()):
-                value = drafts[group]["indicators"][name]
+                value = drafts[group]["exact_indicators"][name]
                 if value is not None:
                     direction = policy.indicators[name].direction
                     total += score_indicator(max(value, ZERO), means[name], weight, direction, policy.scoring).score

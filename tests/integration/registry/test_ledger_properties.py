@@ -1,0 +1,148 @@
+"""Property-based tests of the ledger on a real SQLite database: random sequences of issues, transfers,
+holds, posts, voids, retirements and retries keep conservation, non-negativity and idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.common.audit import AuditJournal
+from services.common.db import make_engine, make_session_factory, migrate
+from services.common.errors import DomainError, IdempotencyConflict
+from services.common.events.outbox import Outbox
+from services.common.uow import UnitOfWork, utc_now
+from services.registry.adapters.db import tables
+from services.registry.adapters.db.repository import RegistryRepository
+from services.registry.app import MIGRATIONS
+from services.registry.application import commands as c
+from services.registry.application.catalogue import Catalogue
+from services.registry.application.ledger import Ledger
+from services.registry.application.subjects import Subjects
+from services.registry.domain.catalogue import STANDARD_KINDS
+from tests.integration.registry.helpers import new_credit_code
+
+ACCOUNTS = 4
+INSTRUMENT = "energy_use_right:330100:2025"
+
+
+class _Quiet:
+    def operation(self, operation: str, outcome: str) -> None:
+        pass
+
+    def catalogue_changed(self) -> None:
+        pass
+
+
+amounts = st.integers(min_value=1, max_value=5000).map(lambda n: str(Decimal(n) / 10))
+operation = st.one_of(
+    st.tuples(st.just("issue"), st.integers(0, ACCOUNTS - 1), amounts),
+    st.tuples(st.just("transfer"), st.integers(0, ACCOUNTS - 1), st.integers(0, ACCOUNTS - 1), amounts),
+    st.tuples(st.just("dvp"), st.integers(0, ACCOUNTS - 1), st.integers(0, ACCOUNTS - 1), amounts, amounts),
+    st.tuples(st.just("hold"), st.integers(0, ACCOUNTS - 1), amounts),
+    st.tuples(st.just("post"), st.integers(0, 20), st.integers(0, ACCOUNTS - 1), st.integers(1, 100)),
+    st.tuples(st.just("void"), st.integers(0, 20)),
+    st.tuples(st.just("retire"), st.integers(0, ACCOUNTS - 1), amounts),
+    st.tuples(st.just("retry"), st.integers(0, 50)),
+    st.tuples(st.just("reuse_key"), st.integers(0, 50)),
+)
+
+
+async def _scenario(database: Path, steps: list[tuple]) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{database}")
+    await migrate(engine, MIGRATIONS)
+    sessions = make_session_factory(engine)
+    uow = UnitOfWork(sessions, tables.infrastructure, Outbox(tables.infrastructure, "test", utc_now),
+                     AuditJournal(tables.infrastructure))
+
+    def repositories(session):
+        return RegistryRepository(session, lock_rows=False)
+
+    subjects, catalogue, ledger = Subjects(uow, repositories), Catalogue(uow, repositories, _Quiet()), \
+        Ledger(uow, repositories, _Quiet())
+    await catalogue.ensure_standard_kinds(STANDARD_KINDS)
+    await subjects.register_agency(c.RegisterAgency("a", "AG-I", "发改委", "330100", ("issuer",)))
+    await ledger.define_instrument(c.DefineInstrument("i", INSTRUMENT, "energy_use_right", "tce", 3))
+    from services.registry.application.ledger import CNY
+    await ledger.ensure_instrument(CNY)
+    rights, cash = [], []
+    for n in range(ACCOUNTS):
+        code = new_credit_code()
+        await subjects.register_enterprise(c.RegisterEnterprise(f"e{n}", code, f"企业{n}", "C3484", "330106", "",
+                                                                "above", "10"))
+        rights.append((await ledger.open_account(c.OpenAccount(f"r{n}", code, INSTRUMENT))).account_id)
+        cash.append((await ledger.open_account(c.OpenAccount(f"c{n}", code, "CNY"))).account_id)
+        await ledger.issue(c.Issue(f"cash{n}", "AG-I", cash[-1], "100000"), may_issue_any=True)
+    holds: list[str] = []
+    done: list[tuple[object, object, object]] = []  # (command, call, first result)
+    deadline = datetime.now(timezone.utc) + timedelta(hours=1)
+    for n, step in enumerate(steps):
+        kind = step[0]
+        command, call = None, None
+        if kind == "issue":
+            command, call = c.Issue(f"k{n}", "AG-I", rights[step[1]], step[2]), \
+                (lambda cmd: ledger.issue(cmd, may_issue_any=False))
+        elif kind == "transfer":
+            command, call = c.Transfer(f"k{n}", (c.TransferLegCommand(rights[step[1]], rights[step[2]], step[3]),)), \
+                ledger.transfer
+        elif kind == "dvp":
+            command, call = c.Transfer(f"k{n}", (c.TransferLegCommand(rights[step[1]], rights[step[2]], step[3]),
+                                                 c.TransferLegCommand(cash[step[2]], cash[step[1]],
+                                                                      str(int(Decimal(step[4]) * 10))))), \
+                ledger.transfer
+        elif kind == "hold":
+            command, call = c.CreateHold(f"k{n}", rights[step[1]], step[2], deadline), ledger.create_hold
+        elif kind == "post" and holds:
+            hold = await ledger.hold(holds[step[1] % len(holds)])
+            part = (hold.quantity * step[3] / 100).quantize(Decimal("0.001"))
+            command, call = c.PostHold(f"k{n}", hold.hold_id, rights[step[2]], str(part) if part > 0 else ""), \
+                ledger.post_hold
+        elif kind == "void" and holds:
+            command, call = c.VoidHold(f"k{n}", holds[step[1] % len(holds)]), ledger.void_hold
+        elif kind == "retire":
+            command, call = c.Retire(f"k{n}", rights[step[1]], step[2]), ledger.retire
+        elif kind == "retry" and done:
+            command, call, first = done[step[1] % len(done)]
+            assert await call(command) == first  # a retry returns the first result, changes nothing
+            command = None
+        elif kind == "reuse_key" and done:
+            earlier, call, _ = done[step[1] % len(done)]
+            other = c.Retire(earlier.idempotency_key, rights[0], "0.001")
+            try:
+                await ledger.retire(other)
+            except IdempotencyConflict:
+                pass
+            else:
+                assert earlier == other  # only the very same request may reuse a key
+            command = None
+        if command is not None:
+            try:
+                result = await call(command)
+            except DomainError:
+                pass
+            else:
+                done.append((command, call, result))
+                if kind == "hold":
+                    holds.append(result.hold.hold_id)
+        await _check_invariants(ledger, rights + cash)
+    await engine.dispose()
+
+
+async def _check_invariants(ledger: Ledger, account_ids: list[str]) -> None:
+    for account_id in account_ids:
+        account = await ledger.account(account_id)
+        assert account.balance >= 0 and account.held >= 0 and account.available >= 0
+    for code, outstanding, balances in await ledger.supply_check():
+        assert outstanding == balances, code
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(operation, min_size=5, max_size=30))
+def test_random_operation_sequences_keep_the_ledger_sound(steps) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(_scenario(Path(folder) / "ledger.db", steps))
