@@ -162,7 +162,7 @@ class _BulkRun:
         self.pool_size_class = size_of
         self.pool_keys = tuple(
             PoolKey(cols.region_names[int(r)], int(y), SIZE_CLASSES[int(s)], group_names[int(g)])
-            for r, y, s, g in zip(region_of, year_of, size_of, group_of)
+            for r, y, s, g in zip(region_of, year_of, size_of, group_of, strict=True)
         )
 
     # --- indicators and scores -------------------------------------------------------------------
@@ -308,7 +308,7 @@ class _BulkRun:
             rows = rows[np.argsort(self.cols.credit_order[rows])]  # the reference sums in credit-code order
             nums = [_exact(self.cols.values[definition.num][r]) for r in rows]
             dens = [_exact(self.cols.values[definition.den][r]) for r in rows]
-            values = [indicator_value(definition, n, d) for n, d in zip(nums, dens)]
+            values = [indicator_value(definition, n, d) for n, d in zip(nums, dens, strict=True)]
             if method == "pool_aggregate_ratio":
                 stat = bm.aggregate_ratio(nums, dens, definition.scale)
             elif method == "pool_mean":

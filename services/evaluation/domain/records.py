@@ -90,7 +90,7 @@ def validate_records(policy: Policy, records: Sequence[EnterpriseYear]) -> None:
     for row, record in enumerate(records):
         code = record.credit_code
 
-        def bad(field_name: str, message: str) -> None:
+        def bad(field_name: str, message: str, row: int = row, code: str = code) -> None:
             problems.append(RowViolation(row, code, field_name, message))
 
         if not code or not code.strip():

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-from services.evaluation.domain.errors import PolicyError, FieldViolation
+from services.evaluation.domain.errors import FieldViolation, PolicyError
 from services.evaluation.domain.policy import Policy, load_policy
 
 DEFAULT_POLICY_REF = "zj-county-default@2025.1"
