@@ -44,3 +44,11 @@ bench: proto
 
 clean:
 	rm -rf gen .data .pytest_cache
+
+.PHONY: dashboards k8s-render compose-up
+dashboards: venv
+	$(BIN)/python deploy/grafana/dashboards.py && $(BIN)/python deploy/k8s/sync_files.py
+k8s-render:
+	kubectl kustomize deploy/k8s/overlays/full
+compose-up:
+	docker compose -f deploy/compose/docker-compose.yml up --build

@@ -3,6 +3,7 @@ its idempotency record — all committed together or not at all."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,11 +30,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=256)
+def adapter(kind: Any) -> TypeAdapter:
+    """TypeAdapters are costly to build (a schema each) and immutable: one per type."""
+    return TypeAdapter(kind)
+
+
 def command_digest(command: Any) -> str:
     """Digest of a command without its idempotency key: equal bodies give equal digests."""
-    data = TypeAdapter(type(command)).dump_python(command, mode="json")
+    data = adapter(type(command)).dump_python(command, mode="json")
     data.pop("idempotency_key", None)
-    return hashlib.sha256(TypeAdapter(dict).dump_json(data)).hexdigest()
+    return hashlib.sha256(adapter(dict).dump_json(data)).hexdigest()
 
 
 class UnitOfWork:
@@ -93,7 +100,7 @@ class Transaction:
         # Keys are unique per service, not per operation: a key reused for another call is refused too.
         if row.operation != operation or row.request_digest != command_digest(command):
             raise IdempotencyConflict(key)
-        return TypeAdapter(result_type).validate_json(row.response)
+        return adapter(result_type).validate_json(row.response)
 
     async def remember(self, command: Any, operation: str, result: T, result_type: type[T]) -> None:
         key = getattr(command, "idempotency_key", "")
@@ -101,7 +108,7 @@ class Transaction:
             return
         await self.session.execute(insert(self.uow.tables.idempotency).values(
             key=key, operation=operation, request_digest=command_digest(command),
-            response=TypeAdapter(result_type).dump_json(result), created_at=self.now))
+            response=adapter(result_type).dump_json(result), created_at=self.now))
 
     async def commit(self) -> None:
         try:

@@ -53,13 +53,18 @@ class Outbox:
 
 class OutboxRelay:
     def __init__(self, outbox: Outbox, sessions: async_sessionmaker[AsyncSession], nc: Client,
-                 metrics: EventMetrics, *, poll_seconds: float = 0.5, batch: int = 256) -> None:
+                 metrics: EventMetrics, *, poll_seconds: float = 0.5, batch: int = 256,
+                 linger_seconds: float = 0.005, backlog_every_seconds: float = 1.0) -> None:
         self.outbox = outbox
         self.sessions = sessions
         self.js = nc.jetstream(timeout=5)
         self.metrics = metrics
         self.poll_seconds = poll_seconds
         self.batch = batch
+        # After a wake-up the relay lingers a moment so a burst of commits is published as one batch.
+        self.linger_seconds = linger_seconds
+        self.backlog_every_seconds = backlog_every_seconds
+        self._backlog_refreshed = 0.0
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -97,6 +102,7 @@ class OutboxRelay:
             self.outbox.wakeup.clear()
             try:
                 await asyncio.wait_for(self.outbox.wakeup.wait(), timeout=delay)
+                await asyncio.sleep(self.linger_seconds)
             except TimeoutError:
                 pass
 
@@ -122,7 +128,10 @@ class OutboxRelay:
                     await session.execute(update(table).where(table.c.position.in_(done))
                                           .values(published_at=datetime.now(UTC)))
                     await session.commit()
-            await self.refresh_backlog()
+            now = asyncio.get_running_loop().time()
+            if not rows or now - self._backlog_refreshed >= self.backlog_every_seconds:
+                self._backlog_refreshed = now
+                await self.refresh_backlog()
         return len(rows)
 
     async def refresh_backlog(self) -> None:

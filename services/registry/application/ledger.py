@@ -41,6 +41,7 @@ class Ledger:
         self.observer = observer
         # One writer per process: ledger operations queue here instead of contending for the database.
         self.writer = asyncio.Lock()
+        self._specs: dict[str, InstrumentSpec] = {}
 
     # ------------------------------------------------------------ instruments and accounts
     async def define_instrument(self, cmd: c.DefineInstrument) -> InstrumentView:
@@ -295,9 +296,13 @@ class Ledger:
         return accounts
 
     async def _spec(self, repo: RegistryRepository, code: str) -> InstrumentSpec:
-        spec = await repo.instrument(code)
+        # An instrument's unit and scale never change once defined, so they are cached.
+        spec = self._specs.get(code)
         if spec is None:
-            raise NotFound(f"instrument {code} not found")
+            spec = await repo.instrument(code)
+            if spec is None:
+                raise NotFound(f"instrument {code} not found")
+            self._specs[code] = spec
         return spec
 
     async def _hold(self, repo: RegistryRepository, hold_id: str) -> ledger.HoldState:
@@ -310,8 +315,9 @@ class Ledger:
                       accounts: dict[str, AccountState], memo: str, reference: str, extra: dict) -> OperationView:
         operation_id = f"OP-{uuid.uuid4().hex.upper()}"
         actor = current_principal().actor
-        await repo.record_operation(operation_id, type_, memo, actor, reference, tx.now, postings, accounts)
-        view = await repo.operation(operation_id)
+        specs = {code: await self._spec(repo, code) for code in {a.instrument for a in accounts.values()}}
+        view = await repo.record_operation(operation_id, type_, memo, actor, reference, tx.now, postings, accounts,
+                                           specs)
         data = {"operation_id": operation_id, "type": type_, "reference": reference, "memo": memo, **extra,
                 "postings": [{"account_id": p.account_id, "instrument": p.instrument,
                               "balance_delta": str(p.balance_delta), "held_delta": str(p.held_delta),

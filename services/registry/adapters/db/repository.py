@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.registry.adapters.db.tables import (
@@ -277,26 +277,35 @@ class RegistryRepository:
             status=status.value, posted=posted, resolved_at=at))
 
     async def record_operation(self, operation_id: str, type_: str, memo: str, actor: str, reference: str,
-                               at: datetime, postings: list[Posting], accounts: dict[str, AccountState]) -> None:
-        """Persist the postings and the accounts' new balances (accounts already hold the applied state)."""
-        self.session.add(OperationRow(operation_id=operation_id, type=type_, memo=memo, actor=actor,
-                                      reference=reference, at=at))
-        running: dict[str, int] = {}
-        starting = {a: s.balance - sum(p.balance_delta for p in postings if p.account_id == a)
-                    for a, s in accounts.items()}
+                               at: datetime, postings: list[Posting], accounts: dict[str, AccountState],
+                               specs: dict[str, InstrumentSpec]) -> OperationView:
+        """Persist the postings and the accounts' new balances (accounts already hold the applied state).
+
+        Core inserts, not ORM objects: this is the hot path of every ledger operation.
+        """
+        await self.session.execute(insert(OperationRow).values(
+            operation_id=operation_id, type=type_, memo=memo, actor=actor, reference=reference, at=at))
+        running = {a: s.balance - sum(p.balance_delta for p in postings if p.account_id == a)
+                   for a, s in accounts.items()}
+        rows, views = [], []
         for posting in postings:
-            running[posting.account_id] = running.get(posting.account_id, starting[posting.account_id]) \
-                + posting.balance_delta
-            self.session.add(PostingRow(operation_id=operation_id, account_id=posting.account_id,
-                                        balance_delta=posting.balance_delta, held_delta=posting.held_delta,
-                                        balance_after=running[posting.account_id],
-                                        counterparty_account_id=posting.counterparty_account_id,
-                                        hold_id=posting.hold_id))
+            running[posting.account_id] += posting.balance_delta
+            rows.append(dict(operation_id=operation_id, account_id=posting.account_id,
+                             balance_delta=posting.balance_delta, held_delta=posting.held_delta,
+                             balance_after=running[posting.account_id],
+                             counterparty_account_id=posting.counterparty_account_id, hold_id=posting.hold_id))
+            spec = specs[accounts[posting.account_id].instrument]
+            views.append(PostingView(posting.account_id, spec.code, spec.unit,
+                                     to_decimal(posting.balance_delta, spec.scale),
+                                     to_decimal(posting.held_delta, spec.scale),
+                                     to_decimal(running[posting.account_id], spec.scale),
+                                     posting.counterparty_account_id, posting.hold_id))
+        await self.session.execute(insert(PostingRow), rows)
         for account_id in {p.account_id for p in postings}:
             state = accounts[account_id]
             await self.session.execute(update(AccountRow).where(AccountRow.account_id == account_id)
                                        .values(balance=state.balance, held=state.held))
-        await self.session.flush()
+        return OperationView(operation_id, type_, memo, actor, at, reference, tuple(views))
 
     async def operation(self, operation_id: str) -> OperationView:
         op = await self.session.get(OperationRow, operation_id)
