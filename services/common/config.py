@@ -33,6 +33,8 @@ class BaseServiceSettings(BaseSettings):
     api_keys_json: str | None = None
     # The key this service presents when it calls another service.
     service_api_key: str = ""
+    # JetStream stream replicas: 1 on one machine, 3 on a three-node NATS cluster.
+    nats_stream_replicas: int = 1
     shutdown_grace_seconds: float = 5.0
     outbox_poll_seconds: float = 0.5
 

@@ -91,7 +91,7 @@ class ServiceHost:
         await migrate(engine, d.migrations)
         sessions = make_session_factory(engine)
         nc = await connect(s.nats_url, d.name)
-        await topology.apply(nc.jetstream())
+        await topology.apply(nc.jetstream(), replicas=s.nats_stream_replicas)
         event_metrics, audit_metrics = EventMetrics(registry), AuditMetrics(registry)
         outbox = Outbox(d.tables, f"yaosu/{d.name}", utc_now)
         uow = UnitOfWork(sessions, d.tables, outbox, AuditJournal(d.tables), audit_metrics)
