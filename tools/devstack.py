@@ -129,7 +129,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(ROOT / ".data"))
     parser.add_argument("--start-timeout", type=float, default=180.0)
+    parser.add_argument("--free-ports", action="store_true",
+                        help="pick free ports instead of the standard ones (tests; a second suite beside the first)")
     args = parser.parse_args()
+    if args.free_ports:
+        from services.common.natsd import free_port
+        for component in COMPONENTS:
+            component.grpc_port = free_port() if component.grpc_port else 0
+            component.metrics_port = free_port() if component.metrics_port else 0
+            component.http_port = free_port() if component.http_port else 0
     data = Path(args.data)
     (data / "logs").mkdir(parents=True, exist_ok=True)
     keys = credentials(data)
@@ -144,7 +152,9 @@ def main() -> int:
     if nats_url and nats_reachable(nats_url):
         print(f"using NATS at {nats_url}")  # noqa: T201
     else:
-        nats_server = NatsServer(data / "nats", port=4233, monitor_port=8233, log_file=data / "logs" / "nats.log")
+        ports = (0, 0) if args.free_ports else (4233, 8233)
+        nats_server = NatsServer(data / "nats", port=ports[0], monitor_port=ports[1],
+                                 log_file=data / "logs" / "nats.log")
         nats_server.start()
         nats_url = nats_server.url
     addresses = {c.name: f"127.0.0.1:{c.grpc_port}" for c in COMPONENTS if c.grpc_port}
@@ -168,7 +178,8 @@ def main() -> int:
                 wait_grpc(component.grpc_port, component.grpc_service, process, args.start_timeout)
             else:
                 wait_http(f"http://127.0.0.1:{component.http_port}/healthz", process, args.start_timeout)
-        print_summary(children, nats_url, nats_server, keys, data)  # noqa: T201
+        write_endpoints(data, children, nats_url)
+        print_summary(children, nats_url, nats_server, keys, data)
         while not stop.is_set():
             for component, process in children:
                 if process.poll() is not None:
@@ -192,6 +203,14 @@ def main() -> int:
         if nats_server:
             nats_server.stop()
         print("yaosu stopped")  # noqa: T201
+
+
+def write_endpoints(data: Path, children, nats_url: str) -> None:
+    """What is running where, for tools and tests: .data/endpoints.json."""
+    endpoints = {"nats_url": nats_url, "supervisor_pid": os.getpid(), "services": {
+        c.name: {"grpc_port": c.grpc_port, "metrics_port": c.metrics_port, "http_port": c.http_port,
+                 "pid": p.pid} for c, p in children}}
+    (data / "endpoints.json").write_text(json.dumps(endpoints, indent=2))
 
 
 def print_summary(children, nats_url: str, nats_server, keys: dict[str, str], data: Path) -> None:
