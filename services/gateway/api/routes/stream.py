@@ -1,0 +1,115 @@
+"""Server-sent events: a sale's state and an order book, live and resumable (Last-Event-ID)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+from yaosu.trading.v1 import trading_pb2 as tpb
+
+from services.gateway.api.common import listing_of
+from services.gateway.api.deps import ClientsDep, OptionalUser
+from services.gateway.api.errors import problem_responses
+from services.gateway.api.schemas import OrderBookPublic, SaleStatePublic, from_proto
+from services.gateway.live.hub import Fact, LiveHub
+from services.gateway.live.public import kind_of, listing_fact, market_fact
+
+router = APIRouter(tags=["live"])
+KEEPALIVE_SECONDS = 15.0
+SSE = {200: {"content": {"text/event-stream": {}}, "description": "a stream of server-sent events"}}
+
+
+def frame(event: str, data: dict, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+def _last_id(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+async def _stream(request: Request, hub: LiveHub, stream: str, last_event_id: int | None,
+                  concerns: Callable[[Fact], bool], public: Callable[[Fact], dict],
+                  snapshot: Callable[[int], Awaitable[tuple[str, dict]]]) -> AsyncIterator[str]:
+    gauge = request.app.state.metrics.sse_clients.labels(stream)
+    queue = hub.listen()  # before the snapshot, so nothing falls between the two
+    gauge.inc()
+    try:
+        yield "retry: 2000\n\n"
+        if last_event_id is not None:
+            for fact in await hub.replay(last_event_id):
+                if concerns(fact):
+                    yield frame(kind_of(fact.type), public(fact), fact.seq)
+        name, data = await snapshot(hub.last_seq)
+        yield frame(name, data, hub.last_seq)
+        while not await request.is_disconnected():
+            try:
+                fact = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            if not concerns(fact):
+                continue
+            yield frame(kind_of(fact.type), public(fact), fact.seq)
+            while not queue.empty():  # coalesce a burst into one snapshot
+                more = queue.get_nowait()
+                if concerns(more):
+                    fact = more
+                    yield frame(kind_of(fact.type), public(fact), fact.seq)
+            name, data = await snapshot(fact.seq)
+            yield frame(name, data, fact.seq)
+    finally:
+        gauge.dec()
+        hub.forget(queue)
+
+
+def _response(body: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/listings/{listing_id}/events", response_class=StreamingResponse,
+            responses={**SSE, **problem_responses(404, 429, 503, 504)})
+async def sale_events(listing_id: str, request: Request, clients: ClientsDep, user: OptionalUser,
+                      last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None
+                      ) -> StreamingResponse:
+    """Events `state` (the public sale state: current price, leading bidder number, closes_at for the
+    countdown), and facts such as `bid.accepted`, `sale.extended`, `sale.closed`. The id is the JetStream
+    sequence; reconnecting with Last-Event-ID replays what was missed."""
+    listing = await listing_of(clients, user, listing_id)  # 404 before the stream starts
+    sealed = listing.mechanism in (tpb.MECHANISM_TENDER, tpb.MECHANISM_UNIFORM_PRICE)
+    hub: LiveHub = request.app.state.hub
+
+    async def snapshot(seq: int) -> tuple[str, dict]:
+        async def fetch():
+            reply = await clients.call(clients.trading.GetSaleState, tpb.GetSaleStateRequest(listing_id=listing_id))
+            return from_proto(SaleStatePublic, reply.state).model_dump(mode="json")
+        return "state", await hub.snapshot(f"sale:{listing_id}", seq, fetch)
+
+    return _response(_stream(request, hub, "sale", _last_id(last_event_id),
+                             lambda f: f.concerns_listing(listing_id),
+                             lambda f: listing_fact(f.data, sealed_mechanism=sealed), snapshot))
+
+
+@router.get("/markets/{instrument}/events", response_class=StreamingResponse,
+            responses={**SSE, **problem_responses(404, 429, 503, 504)})
+async def book_events(instrument: str, request: Request, clients: ClientsDep,
+                      last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None
+                      ) -> StreamingResponse:
+    """Events `book` (depth by price level, last price) and facts such as `trade.executed`."""
+    hub: LiveHub = request.app.state.hub
+
+    async def snapshot(seq: int) -> tuple[str, dict]:
+        async def fetch():
+            reply = await clients.call(clients.trading.GetOrderBook,
+                                       tpb.GetOrderBookRequest(instrument=instrument, depth=10))
+            return from_proto(OrderBookPublic, reply).model_dump(mode="json")
+        return "book", await hub.snapshot(f"book:{instrument}", seq, fetch)
+
+    await snapshot(hub.last_seq)  # an unknown instrument answers 404 here, before the stream starts
+    return _response(_stream(request, hub, "book", _last_id(last_event_id),
+                             lambda f: f.concerns_instrument(instrument), lambda f: market_fact(f.data), snapshot))

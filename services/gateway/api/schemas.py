@@ -1,0 +1,476 @@
+"""Request and response models (schema family: `XCreate` in, `XPublic` / `XsPublic` out).
+
+Responses are built from the services' protobuf messages by `from_proto`; enum values are the lower-case
+names without their prefix (LISTING_STATE_BIDDING → "bidding"); money is integer fen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from google.protobuf.json_format import MessageToDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def _enum(prefix: str):
+    def strip(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(prefix):
+            return value[len(prefix):].lower()
+        return value
+    return BeforeValidator(strip)
+
+
+def from_proto(model: type[M], message, **overrides) -> M:
+    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_primitives=True)
+    data.update(overrides)
+    return model.model_validate(data)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Money(Out):
+    fen: int = 0
+    currency: str = "CNY"
+
+
+class Quantity(Out):
+    value: str = ""
+    unit: str = ""
+
+
+class PageOf(BaseModel, Generic[T]):
+    data: list[T]
+    next_page_token: str = Field("", description="pass as page_token for the next page; empty on the last")
+    total: int | None = None
+
+
+# ---------------------------------------------------------------- registry
+class EnterprisePublic(Out):
+    credit_code: str
+    name: str
+    industry_code: str = ""
+    region_code: str = ""
+    park: str = ""
+    size_class: Annotated[str, _enum("SIZE_CLASS_")] = ""
+    land_held: Quantity | None = None
+    status: Annotated[str, _enum("SUBJECT_STATUS_")] = ""
+    registered_at: datetime | None = None
+
+
+class AgencyPublic(Out):
+    agency_id: str
+    name: str
+    region_code: str = ""
+    roles: list[Annotated[str, _enum("AGENCY_ROLE_")]] = []
+
+
+class ResourceKindPublic(Out):
+    code: str
+    name: str
+    unit: str = ""
+    fungible: bool = False
+    attribute_names: list[str] = []
+
+
+class ResourcePublic(Out):
+    resource_id: str
+    kind: str
+    name: str
+    region_code: str = ""
+    park: str = ""
+    quantity: Quantity | None = None
+    allocation_mode: Annotated[str, _enum("ALLOCATION_MODE_")] = ""
+    status: Annotated[str, _enum("RESOURCE_STATUS_")] = ""
+    controller_agency_id: str = ""
+    attributes: dict[str, str] = {}
+    standard_land: bool = False
+    holder: str = ""
+    registered_at: datetime | None = None
+
+
+class AccountPublic(Out):
+    account_id: str
+    holder: str
+    instrument: str
+    balance: Quantity | None = None
+    held: Quantity | None = None
+    available: Quantity | None = None
+    opened_at: datetime | None = None
+
+
+class PostingPublic(Out):
+    account_id: str = ""
+    instrument: str = ""
+    balance_delta: Quantity | None = None
+    held_delta: Quantity | None = None
+    balance_after: Quantity | None = None
+    counterparty_account_id: str = ""
+    hold_id: str = ""
+
+
+class LedgerOperationPublic(Out):
+    operation_id: str
+    type: str
+    postings: list[PostingPublic] = []
+    memo: str = ""
+    actor: str = ""
+    at: datetime | None = None
+    reference: str = ""
+
+
+# ---------------------------------------------------------------- trading
+Mechanism = Literal["listing", "english", "tender", "uniform_price"]
+
+
+class EligibilityPublic(Out):
+    allowed_classes: list[int] = []
+    sale_kind: str = ""
+    region_prefixes: list[str] = []
+    industry_prefixes: list[str] = []
+    standard_land_conditions: dict[str, str] = {}
+
+
+class ListingRulesPublic(Out):
+    start_price: Money | None = None
+    increment: Money | None = None
+    deposit: Money | None = None
+    countdown_seconds: int = 0
+    min_bidders: int = 0
+    hard_stop: datetime | None = None
+    supply_lots: int = 0
+    lot_size: str = ""
+    bidder_cap_lots: int = 0
+    clearing_rule: str = ""
+    seed_digest: str = ""
+    seed: str = ""
+    award_rule: str = ""
+
+
+class ListingPublic(Out):
+    listing_id: str
+    trade_code: str = ""
+    mechanism: Annotated[str, _enum("MECHANISM_")] = ""
+    state: Annotated[str, _enum("LISTING_STATE_")] = ""
+    agency_id: str = ""
+    resource_id: str = ""
+    instrument: str = ""
+    quantity: Quantity | None = None
+    title: str = ""
+    description: str = ""
+    rules: ListingRulesPublic | None = None
+    eligibility: EligibilityPublic | None = None
+    announce_at: datetime | None = None
+    bidding_opens_at: datetime | None = None
+    bidding_closes_at: datetime | None = None
+    opening_at: datetime | None = None
+    version: int = 0
+    reserve_set: bool = False
+    reserve_price: Money | None = Field(None, description="only to regulators and the listing agency, "
+                                                          "and only after opening")
+    documents: list[str] = []
+    published_at: datetime | None = None
+
+
+class ListingCreate(BaseModel):
+    mechanism: Mechanism
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=5000)
+    resource_id: str = Field("", max_length=64)
+    instrument: str = Field("", max_length=120)
+    quantity: str = Field("", max_length=40, description="decimal quantity of the resource or instrument")
+    unit: str = Field("", max_length=10)
+    start_price_fen: int = Field(ge=0)
+    increment_fen: int = Field(0, ge=0)
+    deposit_fen: int = Field(0, ge=0)
+    countdown_seconds: int = Field(0, ge=0, le=3600)
+    supply_lots: int = Field(0, ge=0)
+    lot_size: str = Field("", max_length=40)
+    bidder_cap_lots: int = Field(0, ge=0)
+    allowed_classes: list[int] = Field([], max_length=5)
+    sale_kind: str = Field("", max_length=64)
+    standard_land_conditions: dict[str, str] = {}
+    announce_at: datetime | None = None
+    bidding_opens_at: datetime | None = None
+    bidding_closes_at: datetime | None = None
+    opening_at: datetime | None = None
+    documents: list[str] = Field([], max_length=50)
+
+
+class ListingUpdate(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=5000)
+    bidding_closes_at: datetime | None = None
+    documents: list[str] | None = Field(None, max_length=50)
+    change_reason: str = Field("", max_length=500)
+
+
+class ReservePriceCreate(BaseModel):
+    reserve_price_fen: int = Field(ge=0)
+
+
+class CancelCreate(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ChangeNoticePublic(Out):
+    listing_id: str
+    version: int = 0
+    reason: str = ""
+    changed_fields: list[str] = []
+    published_at: datetime | None = None
+    bids_invalidated: bool = False
+
+
+class RegistrationCreate(BaseModel):
+    credit_code: str = Field(min_length=18, max_length=18, description="the enterprise registering: your own")
+
+
+class RegistrationPublic(Out):
+    registration_id: str
+    listing_id: str
+    credit_code: str = ""
+    bidder_number: str = ""
+    state: Annotated[str, _enum("REGISTRATION_STATE_")] = ""
+    eligibility_rule: str = ""
+    eligibility_detail: str = ""
+    deposit: Money | None = None
+    deposit_state: str = ""
+    confirmed_continue: bool = False
+    registered_at: datetime | None = None
+
+
+class BidCreate(BaseModel):
+    credit_code: str = Field(min_length=18, max_length=18)
+    price_fen: int = Field(gt=0, le=10**15)
+    quantity_lots: int = Field(0, ge=0, le=10**12)
+    tender_document: str = Field("", max_length=500)
+
+
+class BidChange(BaseModel):
+    credit_code: str = Field(min_length=18, max_length=18)
+    price_fen: int = Field(0, ge=0, le=10**15)
+    quantity_lots: int = Field(0, ge=0, le=10**12)
+
+
+class CreditCodeBody(BaseModel):
+    credit_code: str = Field(min_length=18, max_length=18)
+
+
+class BidPublic(Out):
+    bid_id: str
+    listing_id: str
+    bidder_number: str = ""
+    credit_code: str = ""
+    state: Annotated[str, _enum("BID_STATE_")] = ""
+    price: Money | None = None
+    quantity_lots: int = 0
+    sealed: bool = False
+    receipt: str = ""
+    accepted_at: datetime | None = None
+    sequence: int = 0
+    refusal_reason: str = ""
+
+
+class SaleStatePublic(Out):
+    listing_id: str
+    state: Annotated[str, _enum("LISTING_STATE_")] = ""
+    current_price: Money | None = None
+    leading_bidder_number: str = ""
+    accepted_bids: int = 0
+    registered_bidders: int = 0
+    closes_at: datetime | None = None
+    server_time: datetime | None = None
+    version: int = 0
+    next_minimum_bid: Money | None = None
+
+
+class BidPlaced(Out):
+    bid: BidPublic
+    state: SaleStatePublic | None = None
+
+
+class AllocationPublic(Out):
+    bidder_number: str = ""
+    credit_code: str = ""
+    lots: int = 0
+    amount: Money | None = None
+
+
+class SaleResultPublic(Out):
+    listing_id: str
+    outcome: str = ""
+    reason: str = ""
+    clearing_price: Money | None = None
+    winner_bidder_number: str = ""
+    winner_credit_code: str = ""
+    volume_lots: int = 0
+    allocations: list[AllocationPublic] = []
+    statistics_published: bool = False
+    bid_count: int = 0
+    bidder_count: int = 0
+    cover_ratio: str = ""
+    trade_id: str = ""
+    decided_at: datetime | None = None
+    reserve_price: Money | None = None
+
+
+class TradePublic(Out):
+    trade_id: str
+    trade_code: str = ""
+    listing_id: str = ""
+    instrument: str = ""
+    buyer_credit_code: str = ""
+    seller: str = ""
+    quantity: Quantity | None = None
+    price: Money | None = None
+    amount: Money | None = None
+    settlement_state: Annotated[str, _enum("SETTLEMENT_STATE_")] = ""
+    settlement_operation_id: str = ""
+    settlement_attempts: int = 0
+    executed_at: datetime | None = None
+    settled_at: datetime | None = None
+    confirmed: bool = False
+
+
+class OrderCreate(BaseModel):
+    credit_code: str = Field(min_length=18, max_length=18)
+    instrument: str = Field(min_length=1, max_length=120)
+    side: Literal["buy", "sell"]
+    type: Literal["limit", "market"] = "limit"
+    price_fen: int = Field(0, ge=0, le=10**15)
+    quantity: int = Field(gt=0, le=10**12)
+
+
+class OrderAmend(BaseModel):
+    credit_code: str = Field(min_length=18, max_length=18)
+    price_fen: int = Field(0, ge=0, le=10**15)
+    quantity: int = Field(0, ge=0, le=10**12)
+
+
+class OrderPublic(Out):
+    order_id: str
+    instrument: str = ""
+    credit_code: str = ""
+    side: Annotated[str, _enum("SIDE_")] = ""
+    type: Annotated[str, _enum("ORDER_TYPE_")] = ""
+    price: Money | None = None
+    quantity: int = 0
+    filled: int = 0
+    state: Annotated[str, _enum("ORDER_STATE_")] = ""
+    reject_reason: str = ""
+    created_at: datetime | None = None
+    block: bool = False
+
+
+class OrderPlaced(Out):
+    order: OrderPublic
+    trades: list[TradePublic] = []
+
+
+class PriceLevelPublic(Out):
+    price: Money | None = None
+    quantity: int = 0
+    orders: int = 0
+
+
+class OrderBookPublic(Out):
+    instrument: str = ""
+    bids: list[PriceLevelPublic] = []
+    asks: list[PriceLevelPublic] = []
+    last_price: Money | None = None
+    previous_close: Money | None = None
+    band_low: Money | None = None
+    band_high: Money | None = None
+    open: bool = False
+    server_time: datetime | None = None
+
+
+class MarketPublic(Out):
+    instrument: str
+    name: str = ""
+    unit: str = ""
+    lot_size: str = ""
+    previous_close: Money | None = None
+    last_price: Money | None = None
+    volume_today: int = 0
+    open: bool = False
+    trade_code: str = ""
+
+
+class InstrumentStatisticsPublic(Out):
+    instrument: str
+    trades: int = 0
+    volume: int = 0
+    value: Money | None = None
+    vwap: Money | None = None
+    high: Money | None = None
+    low: Money | None = None
+
+
+class MarketStatisticsPublic(Out):
+    instruments: list[InstrumentStatisticsPublic] = []
+    open_sales: int = 0
+    settlement_backlog: int = 0
+    sales_by_state: dict[str, int] = {}
+    single_bidder_sales: int = 0
+
+
+class AuditVerificationPublic(Out):
+    service: str = ""
+    intact: bool
+    entries_checked: int = 0
+    first_broken_sequence: int = 0
+    problem: str = ""
+
+
+# ---------------------------------------------------------------- identity
+class TokenPublic(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class LoginCreate(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshCreate(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class UserPublic(BaseModel):
+    username: str
+    role: str
+    subject: str
+    display_name: str = ""
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=10, max_length=256)
+    role: Literal["enterprise", "regulator", "admin"]
+    credit_code: str = Field("", max_length=18)
+    display_name: str = Field("", max_length=200)
+
+
+class ApiKeyCreate(BaseModel):
+    agency_id: str = Field(min_length=1, max_length=64)
+    label: str = Field("", max_length=200)
+
+
+class ApiKeyPublic(BaseModel):
+    agency_id: str
+    api_key: str = Field(description="shown once; only its digest is stored")
+
+
+class HealthPublic(BaseModel):
+    status: str
+    services: dict[str, bool] = {}

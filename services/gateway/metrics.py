@@ -1,0 +1,52 @@
+"""The gateway's metric families (names fixed in docs/metrics.md) and the RED middleware."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.metrics import LATENCY_BUCKETS, GrpcClientMetrics, new_registry
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or new_registry()
+        self.requests = Counter("http_requests_total", "HTTP requests by route template and status.",
+                                ("method", "route", "status"), registry=self.registry)
+        self.latency = Histogram("http_request_duration_seconds", "HTTP request time.", ("method", "route"),
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.sse_clients = Gauge("gateway_sse_clients", "Connected server-sent-event clients.", ("stream",),
+                                 registry=self.registry)
+        self.logins = Counter("gateway_logins_total", "Password logins.", ("role", "outcome"),
+                              registry=self.registry)
+        self.grpc = GrpcClientMetrics(self.registry)
+
+
+class RedMiddleware:
+    """Counts every request under its route template (never the raw path: bounded label values)."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
