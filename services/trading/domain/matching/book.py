@@ -70,6 +70,7 @@ class OrderBook:
         "_stp",
         "traded_quantity",
         "stp_cancelled",
+        "stp_stopped_taker",
     )
 
     def __init__(self, self_trade_prevention: SelfTradePrevention = SelfTradePrevention.NONE) -> None:
@@ -82,6 +83,8 @@ class OrderBook:
         self.traded_quantity = 0  # cumulative quantity executed (counted once per fill)
         # Resting orders cancelled by self-trade prevention since the caller last cleared it.
         self.stp_cancelled: list[RestingOrder] = []
+        # Id of the last incoming order whose remainder CANCEL_NEWEST cancelled (reader resets it).
+        self.stp_stopped_taker: int | None = None
 
     # ------------------------------------------------------------------ commands
 
@@ -125,7 +128,7 @@ class OrderBook:
         if order_type is OrderType.FOK and not self._can_fill(is_buy, quantity, limit_price, owner):
             return NO_FILLS, 0, quantity
         fills, remaining = self._match(order_id, is_buy, quantity, limit_price, owner)
-        return fills, 0, remaining
+        return fills, 0, quantity - sum(f.quantity for f in fills)
 
     def cancel(self, order_id: int) -> int:
         """Cancel a resting order. Returns the cancelled quantity; 0 if not resting (no-op)."""
@@ -324,6 +327,7 @@ class OrderBook:
                 if stp and record[_OWNER] == owner:
                     if self._stp is SelfTradePrevention.CANCEL_NEWEST:
                         self.traded_quantity += quantity - remaining
+                        self.stp_stopped_taker = taker_id
                         return fills, 0
                     self.stp_cancelled.append(
                         RestingOrder(record[_ID], record[_BUY], price, resting, record[_OWNER])
