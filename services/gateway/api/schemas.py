@@ -25,7 +25,8 @@ def _enum(prefix: str):
 
 
 def from_proto(model: type[M], message, **overrides) -> M:
-    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_primitives=True)
+    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True,
+                         unquote_int64_if_possible=True)
     data.update(overrides)
     return model.model_validate(data)
 
