@@ -1,0 +1,160 @@
+"""拍卖 (English, anti-sniping, hard stop), 招标 (sealed tender) and confidentiality."""
+import pickle
+from datetime import datetime, timedelta
+
+import pytest
+
+from services.trading.domain.english_auction import (
+    AuctionCancelled,
+    AuctionSold,
+    AuctionUnsold,
+    EnglishAuction,
+    EnglishAuctionTerms,
+)
+from services.trading.domain.errors import DomainError, SealedError
+from services.trading.domain.tender import AwardRule, Tender, TenderTerms, commitment_digest
+
+START = datetime(2025, 6, 2, 9, 0)
+STOP = datetime(2025, 6, 2, 17, 0)
+
+
+def english(min_bidders: int = 3) -> EnglishAuction:
+    auction = EnglishAuction(
+        EnglishAuctionTerms("A-1", start_price=1_000, increment=100, starts_at=START, hard_stop_at=STOP,
+                            countdown_seconds=180, min_registered_bidders=min_bidders)
+    )
+    auction.enter_reserve(1_200, "clerk", START - timedelta(days=1))
+    auction.approve_reserve("officer", START - timedelta(days=1))
+    for b in ("B1", "B2", "B3")[:min_bidders]:
+        auction.register(b, START - timedelta(hours=1))
+    return auction
+
+
+def s(seconds: int) -> datetime:
+    return START + timedelta(seconds=seconds)
+
+
+def test_too_few_registered_bidders_cancels():
+    auction = EnglishAuction(EnglishAuctionTerms("A-2", 1_000, 100, START, STOP))
+    auction.register("B1", START - timedelta(hours=1))
+    auction.register("B2", START - timedelta(hours=1))
+    assert auction.start(START) == [AuctionCancelled("insufficient_bidders", START)]
+
+
+def test_anti_sniping_restart_and_sale_above_reserve():
+    auction = english()
+    auction.start(START)
+    assert auction.effective_end == s(180)
+    with pytest.raises(DomainError):
+        auction.bid("B1", 999, s(10))
+    auction.bid("B1", 1_000, s(10))
+    auction.bid("B2", 1_100, s(189))  # sniping attempt at the last second
+    assert auction.effective_end == s(369)
+    with pytest.raises(DomainError):
+        auction.bid("B2", 1_300, s(200))  # leader may not outbid itself; no extension either
+    assert auction.effective_end == s(369)
+    auction.bid("B3", 1_200, s(300))
+    with pytest.raises(DomainError):
+        auction.finish(s(479))
+    assert auction.finish(s(480)) == [AuctionSold("B3", 1_200, s(480))]
+    assert auction.reserve_price == 1_200
+
+
+def test_hard_stop_caps_the_extension():
+    auction = english()
+    auction.start(START)
+    t = START
+    leader = "B1"
+    while t + timedelta(seconds=170) < STOP:
+        t += timedelta(seconds=170)
+        auction.bid(leader, auction.minimum_next_bid(), t)
+        leader = "B2" if leader == "B1" else "B1"
+    assert auction.effective_end == STOP
+    with pytest.raises(DomainError) as err:
+        auction.bid(leader, auction.minimum_next_bid(), STOP)
+    assert err.value.code == "AUCTION_ENDED"
+    assert isinstance(auction.finish(STOP)[0], AuctionSold)
+
+
+def test_reserve_not_met_and_no_bids():
+    auction = english()
+    auction.start(START)
+    with pytest.raises(SealedError):
+        _ = auction.reserve_price
+    auction.bid("B1", 1_100, s(1))
+    assert auction.finish(s(181)) == [AuctionUnsold("reserve_not_met", s(181))]
+    other = english()
+    other.start(START)
+    assert other.finish(s(180)) == [AuctionUnsold("no_bids", s(180))]
+
+
+def test_english_auction_replay():
+    auction = english()
+    journal = list(auction.start(START)) + auction.bid("B1", 1_000, s(5)) + auction.bid("B2", 1_300, s(50))
+    restored = english()
+    for event in journal:
+        restored.apply(event)
+    assert restored.effective_end == auction.effective_end
+    assert restored.finish(s(230)) == auction.finish(s(230))
+
+
+# ------------------------------------------------------------------ tender
+
+DEADLINE = datetime(2025, 7, 1, 9, 0)
+NONCE = "n" * 16
+
+
+def tender(rule: AwardRule = AwardRule.PRICE, price_w: int = 10_000, eval_w: int = 0) -> Tender:
+    return Tender(TenderTerms("T-1", DEADLINE, DEADLINE, minimum_price=500, award_rule=rule,
+                              price_weight_bp=price_w, evaluation_weight_bp=eval_w))
+
+
+def test_tender_receipt_is_the_commitment_digest_and_amounts_stay_sealed():
+    t = tender()
+    [event] = t.submit("B1", 987_654, NONCE, DEADLINE - timedelta(hours=1))
+    assert event.receipt == commitment_digest("T-1", "B1", 987_654, NONCE)
+    assert t.verify_receipt("B1", event.receipt)
+    for reader in (lambda: t.bids, lambda: t.bid_amount("B1"), lambda: t.result):
+        with pytest.raises(SealedError):
+            reader()
+    for text in (repr(t), str(t), repr(event), str(event)):
+        assert "987654" not in text and NONCE not in text
+    with pytest.raises(SealedError):
+        pickle.dumps(event.amount)
+    with pytest.raises(DomainError) as err:
+        t.open(DEADLINE - timedelta(seconds=1))
+    assert err.value.code == "TOO_EARLY"
+
+
+def test_tender_award_by_price_tie_to_earlier_and_late_bid_refused():
+    t = tender()
+    t.submit("B1", 800, NONCE, DEADLINE - timedelta(hours=3))
+    t.submit("B2", 900, NONCE, DEADLINE - timedelta(hours=2))
+    t.submit("B3", 900, NONCE, DEADLINE - timedelta(hours=1))
+    with pytest.raises(DomainError):
+        t.submit("B4", 2_000, NONCE, DEADLINE)
+    [opened] = t.open(DEADLINE)
+    assert (opened.winner, opened.price) == ("B2", 900)
+    assert [r.bidder for r in opened.ranking] == ["B2", "B3", "B1"]
+    assert t.bids == {"B1": 800, "B2": 900, "B3": 900}
+
+
+def test_tender_award_by_comprehensive_score():
+    t = tender(AwardRule.SCORE, price_w=4_000, eval_w=6_000)
+    t.submit("B1", 1_000, NONCE, DEADLINE - timedelta(hours=2))  # best price, weak plan
+    t.submit("B2", 900, NONCE, DEADLINE - timedelta(hours=1))  # 90 % of the price score, strong plan
+    with pytest.raises(DomainError):
+        t.open(DEADLINE, {"B1": 5_000})
+    [opened] = t.open(DEADLINE, {"B1": 5_000, "B2": 9_000})
+    # B1: 0.4*10000 + 0.6*5000 = 7000; B2: 0.4*9000 + 0.6*9000 = 9000
+    assert [(r.bidder, r.total_score_bp) for r in opened.ranking] == [("B2", 9_000), ("B1", 7_000)]
+    assert opened.winner == "B2" and opened.price == 900
+
+
+def test_tender_replay_and_resubmission_replaces():
+    t = tender()
+    journal = t.submit("B1", 600, NONCE, DEADLINE - timedelta(hours=2))
+    journal += t.submit("B1", 700, "m" * 16, DEADLINE - timedelta(hours=1))
+    restored = Tender.replay(t.terms, journal)
+    assert restored.bid_count == 1
+    assert restored.open(DEADLINE)[0].price == 700
