@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -29,6 +30,21 @@ class RedMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app, self.metrics = app, metrics
+        self._templates: list[tuple[re.Pattern, str]] | None = None
+
+    def _template(self, scope: Scope) -> str:
+        # FastAPI includes routers lazily, so scope["route"] of an included route lacks the prefix; the
+        # OpenAPI paths are the full templates.
+        if self._templates is None:
+            paths = scope["app"].openapi()["paths"]
+            self._templates = [(re.compile("^" + re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(p)) + "$"), p)
+                               for p in sorted(paths, key=lambda p: p.count("{"))]
+        path = scope.get("path", "")
+        for pattern, template in self._templates:
+            if pattern.match(path):
+                return template
+        route = scope.get("route")
+        return getattr(route, "path", None) or "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,8 +61,7 @@ class RedMiddleware:
         try:
             await self.app(scope, receive, record)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self._template(scope)
             method = scope["method"]
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
