@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 from services.trading.domain.matching import OrderBook
 

@@ -13,9 +13,9 @@ deterministic, so derived events (`TradeExecuted`, `OrderCancelled`) are regener
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Iterable, Sequence, Union
 
 from .calendar import WorkingDayCalendar
 from .errors import DomainError
@@ -124,16 +124,16 @@ class DayClosed:
     at: datetime
 
 
-MarketEvent = Union[
-    DayOpened,
-    OrderAccepted,
-    TradeExecuted,
-    OrderCancelled,
-    OrderCancelRequested,
-    OrderAmended,
-    BlockTradeExecuted,
-    DayClosed,
-]
+MarketEvent = (
+    DayOpened
+    | OrderAccepted
+    | TradeExecuted
+    | OrderCancelled
+    | OrderCancelRequested
+    | OrderAmended
+    | BlockTradeExecuted
+    | DayClosed
+)
 
 
 @dataclass(slots=True)
@@ -262,7 +262,7 @@ class ContinuousMarket:
         rules: ContinuousTradingRules,
         events: Iterable[MarketEvent],
         calendar: WorkingDayCalendar | None = None,
-    ) -> "ContinuousMarket":
+    ) -> ContinuousMarket:
         market = cls(instrument, rules, calendar or WorkingDayCalendar())
         for event in events:
             market.apply(event)

@@ -6,10 +6,10 @@ Persistence: commands return events; `EnglishAuction.replay(terms, events)` rebu
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Iterable, Union
 
 from .errors import DomainError
 from .money import require_fen
@@ -86,10 +86,16 @@ class AuctionCancelled:
     at: datetime
 
 
-EnglishAuctionEvent = Union[
-    ReserveEntered, ReserveApproved, BidderRegistered, AuctionStarted, BidAccepted,
-    AuctionSold, AuctionUnsold, AuctionCancelled,
-]
+EnglishAuctionEvent = (
+    ReserveEntered
+    | ReserveApproved
+    | BidderRegistered
+    | AuctionStarted
+    | BidAccepted
+    | AuctionSold
+    | AuctionUnsold
+    | AuctionCancelled
+)
 
 
 @dataclass
@@ -179,7 +185,7 @@ class EnglishAuction:
     # ------------------------------------------------------------ persistence
 
     @classmethod
-    def replay(cls, terms: EnglishAuctionTerms, events: Iterable[EnglishAuctionEvent]) -> "EnglishAuction":
+    def replay(cls, terms: EnglishAuctionTerms, events: Iterable[EnglishAuctionEvent]) -> EnglishAuction:
         auction = cls(terms)
         for event in events:
             auction.apply(event)

@@ -16,10 +16,10 @@ Persistence: commands return events; `Listing.replay(terms, events)` rebuilds th
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Iterable, Union
 
 from .errors import DomainError
 from .money import require_fen
@@ -107,17 +107,17 @@ class ListingUnsold:
     at: datetime
 
 
-ListingEvent = Union[
-    ReserveEntered,
-    ReserveApproved,
-    QuoteAccepted,
-    IncrementChanged,
-    ListingClosed,
-    ContinuationConfirmed,
-    LiveRoundStarted,
-    ListingSold,
-    ListingUnsold,
-]
+ListingEvent = (
+    ReserveEntered
+    | ReserveApproved
+    | QuoteAccepted
+    | IncrementChanged
+    | ListingClosed
+    | ContinuationConfirmed
+    | LiveRoundStarted
+    | ListingSold
+    | ListingUnsold
+)
 
 
 @dataclass
@@ -248,7 +248,7 @@ class Listing:
     # ------------------------------------------------------------ persistence
 
     @classmethod
-    def replay(cls, terms: ListingTerms, events: Iterable[ListingEvent]) -> "Listing":
+    def replay(cls, terms: ListingTerms, events: Iterable[ListingEvent]) -> Listing:
         listing = cls(terms)
         for event in events:
             listing.apply(event)

@@ -11,10 +11,10 @@ inside `TenderBidSealed` is a `Sealed` the adapter encrypts at rest.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Iterable, Mapping, Union
 
 from .errors import DomainError, SealedError
 from .money import BASIS_POINTS, require_fen
@@ -89,7 +89,10 @@ class TenderOpened:
     at: datetime
 
 
-TenderEvent = Union[TenderBidSealed, TenderOpened]
+TenderEvent = (
+    TenderBidSealed
+    | TenderOpened
+)
 
 
 class Tender:
@@ -197,7 +200,7 @@ class Tender:
     # ------------------------------------------------------------ persistence
 
     @classmethod
-    def replay(cls, terms: TenderTerms, events: Iterable[TenderEvent]) -> "Tender":
+    def replay(cls, terms: TenderTerms, events: Iterable[TenderEvent]) -> Tender:
         tender = cls(terms)
         for event in events:
             tender.apply(event)

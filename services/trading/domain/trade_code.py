@@ -4,8 +4,8 @@ verified [M, low]; every part is fixed width, so distinct parts always give dist
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .errors import DomainError
 

@@ -9,10 +9,10 @@ Persistence: commands return events; `UniformPriceAuction.replay(terms, events)`
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from statistics import median_low, median_high
-from typing import Iterable, Mapping, Union
+from statistics import median_high, median_low
 
 import numpy as np
 
@@ -94,7 +94,12 @@ class AuctionStatistics:
     at: datetime
 
 
-UniformAuctionEvent = Union[QuotaBidPlaced, QuotaBidWithdrawn, AuctionCleared, AuctionStatistics]
+UniformAuctionEvent = (
+    QuotaBidPlaced
+    | QuotaBidWithdrawn
+    | AuctionCleared
+    | AuctionStatistics
+)
 
 
 class UniformPriceAuction:
@@ -180,7 +185,7 @@ class UniformPriceAuction:
             params,
         )
         allocations = tuple(
-            (b.bid_id, int(lots)) for b, lots in zip(bids, result.allocations) if lots
+            (b.bid_id, int(lots)) for b, lots in zip(bids, result.allocations, strict=True) if lots
         )
         return self._emit(
             AuctionCleared(result.status, result.reason, result.clearing_price, result.sold_lots, seed.hex(), allocations, now)
@@ -219,7 +224,7 @@ class UniformPriceAuction:
     # ------------------------------------------------------------ persistence
 
     @classmethod
-    def replay(cls, terms: UniformAuctionTerms, events: Iterable[UniformAuctionEvent]) -> "UniformPriceAuction":
+    def replay(cls, terms: UniformAuctionTerms, events: Iterable[UniformAuctionEvent]) -> UniformPriceAuction:
         auction = cls(terms)
         for event in events:
             auction.apply(event)

@@ -11,6 +11,7 @@ from tracebook.events import load_market_events
 
 from .tracebook_adapter import YaosuTracebookAdapter
 
+
 @pytest.mark.parametrize("seed", [42, 1337, 2025])
 def test_fifo_full_v1_campaign_conforms(seed):
     result = run_campaign(YaosuTracebookAdapter, profile="fifo-full-v1", seed=seed, traces=25, events_per_trace=200)

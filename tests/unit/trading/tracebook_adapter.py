@@ -24,7 +24,8 @@ from tracebook.conformance.model import (
     TradeFill,
     canonical_decimal,
 )
-from tracebook.core.order import OrderSide, OrderType as TbOrderType, SelfTradePolicy
+from tracebook.core.order import OrderSide, SelfTradePolicy
+from tracebook.core.order import OrderType as TbOrderType
 from tracebook.events import MarketEvent
 
 from services.trading.domain.matching import OrderBook, OrderType, SelfTradePrevention

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Iterator, Sequence
 from enum import Enum, IntEnum
-from typing import Iterator, NamedTuple, Sequence
+from typing import NamedTuple
 
 
 class OrderType(IntEnum):
@@ -248,7 +249,7 @@ class OrderBook:
         rows: Sequence[RestingOrder],
         self_trade_prevention: SelfTradePrevention = SelfTradePrevention.NONE,
         traded_quantity: int = 0,
-    ) -> "OrderBook":
+    ) -> OrderBook:
         """Rebuild from snapshot rows given in priority order (as `snapshot()` returns them)."""
         book = cls(self_trade_prevention)
         for row in rows:
