@@ -47,21 +47,33 @@ class AuditJournal:
 
     async def append(self, session: AsyncSession, *, actor: str, action: str, subject: str,
                      payload: object, at: datetime) -> int:
+        return (await self.append_many(session, [(actor, action, subject, payload)], at))[0]
+
+    async def append_many(self, session: AsyncSession, entries: list[tuple[str, str, str, object]],
+                          at: datetime) -> list[int]:
+        """Append (actor, action, subject, payload) entries in order: one head read, one batch insert."""
+        if not entries:
+            return []
         head_table = self.tables.audit_head
         head = (await session.execute(select(head_table).where(head_table.c.id == 1).with_for_update())).first()
-        previous_hash, sequence = (head.entry_hash, head.sequence + 1) if head else (GENESIS, 1)
-        text = canonical_json(payload)
-        payload_digest = digest(text)
-        entry_hash = chain_hash(previous_hash, sequence, actor, action, subject, payload_digest, at)
-        await session.execute(insert(self.tables.audit).values(
-            sequence=sequence, previous_hash=previous_hash, entry_hash=entry_hash, actor=actor, action=action,
-            subject=subject, payload_digest=payload_digest, payload=text, at=at))
+        previous_hash, sequence = (head.entry_hash, head.sequence) if head else (GENESIS, 0)
+        rows, sequences = [], []
+        for actor, action, subject, payload in entries:
+            sequence += 1
+            text = canonical_json(payload)
+            payload_digest = digest(text)
+            entry_hash = chain_hash(previous_hash, sequence, actor, action, subject, payload_digest, at)
+            rows.append(dict(sequence=sequence, previous_hash=previous_hash, entry_hash=entry_hash, actor=actor,
+                             action=action, subject=subject, payload_digest=payload_digest, payload=text, at=at))
+            sequences.append(sequence)
+            previous_hash = entry_hash
+        await session.execute(insert(self.tables.audit), rows)
         if head:
             await session.execute(update(head_table).where(head_table.c.id == 1)
-                                  .values(sequence=sequence, entry_hash=entry_hash))
+                                  .values(sequence=sequence, entry_hash=previous_hash))
         else:
-            await session.execute(insert(head_table).values(id=1, sequence=sequence, entry_hash=entry_hash))
-        return sequence
+            await session.execute(insert(head_table).values(id=1, sequence=sequence, entry_hash=previous_hash))
+        return sequences
 
     async def verify(self, session: AsyncSession, batch: int = 5000) -> VerifyResult:
         table = self.tables.audit

@@ -83,6 +83,15 @@ class Transaction:
         self.events += 1
         return await self.uow.outbox.add(self.session, event)
 
+    async def emit_many(self, events: list[Event]) -> list[str]:
+        self.events += len(events)
+        return await self.uow.outbox.add_many(self.session, events)
+
+    async def audit_many(self, entries: list[tuple[str, str, str, object]]) -> list[int]:
+        """(actor, action, subject, payload) entries of a batch; each names its own actor."""
+        self.audits += len(entries)
+        return await self.uow.journal.append_many(self.session, entries, self.now)
+
     async def audit(self, action: str, subject: str, payload: object) -> int:
         self.audits += 1
         return await self.uow.journal.append(self.session, actor=current_principal().actor, action=action,
