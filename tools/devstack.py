@@ -191,10 +191,10 @@ def main() -> int:
         print(f"start-up failed: {exc} (see {data / 'logs'})", file=sys.stderr)  # noqa: T201
         return 1
     finally:
-        for component, process in reversed(children):
+        for _component, process in reversed(children):
             if process.poll() is None:
                 process.terminate()
-        for component, process in reversed(children):
+        for _component, process in reversed(children):
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from yaosu.common.v1 import common_pb2
@@ -43,7 +43,7 @@ def ts(moment: datetime) -> Timestamp:
 
 
 def in_seconds(seconds: float) -> Timestamp:
-    return ts(datetime.now(timezone.utc) + timedelta(seconds=seconds))
+    return ts(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 async def setup_agency(stub, auth, agency_id: str = "AG-T-ISSUER", roles=(pb.AGENCY_ROLE_ISSUER,)) -> pb.Agency:

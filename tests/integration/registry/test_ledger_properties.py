@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -80,7 +80,7 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
         await ledger.issue(c.Issue(f"cash{n}", "AG-I", cash[-1], "100000"), may_issue_any=True)
     holds: list[str] = []
     done: list[tuple[object, object, object]] = []  # (command, call, first result)
-    deadline = datetime.now(timezone.utc) + timedelta(hours=1)
+    deadline = datetime.now(UTC) + timedelta(hours=1)
     for n, step in enumerate(steps):
         kind = step[0]
         command, call = None, None

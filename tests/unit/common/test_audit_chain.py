@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import MetaData
 
@@ -19,7 +19,7 @@ async def test_batch_and_single_appends_form_one_verifiable_chain(tmp_path) -> N
         await connection.run_sync(metadata.create_all)
     sessions = make_session_factory(engine)
     journal = AuditJournal(tables)
-    at = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     async with sessions() as session, session.begin():
         assert await journal.append(session, actor="a", action="x", subject="s1", payload={"n": 1}, at=at) == 1
         assert await journal.append_many(session, [("b", "y", "s2", {"n": 2}), ("c", "z", "s3", {"n": 3})],
