@@ -1,9 +1,279 @@
-"""The portal (server-rendered pages). Filled in below."""
+"""The portal: server-rendered pages (Jinja2) over the same service clients and rules as the API.
+
+Pages read through the services directly; every change goes through /api/v1 from the page's small
+script (same cookie session, Idempotency-Key header), so the API's authorisation is the only one.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from yaosu.registry.v1 import registry_pb2 as rpb
+from yaosu.trading.v1 import trading_pb2 as tpb
+
+from services.gateway.api.deps import REFRESH_COOKIE, SESSION_COOKIE, ClientsDep, OptionalUser, SessionDep
+from services.gateway.api.routes.listings import listing_view
+from services.gateway.api.schemas import (
+    AccountPublic,
+    EnterprisePublic,
+    ListingPublic,
+    MarketStatisticsPublic,
+    OrderBookPublic,
+    RegistrationPublic,
+    TradePublic,
+    from_proto,
+)
+from services.gateway.db import users as crud
+from services.gateway.identity import Role, User
+from services.gateway.portal import charts
+from services.gateway.portal.health import read_all
+from services.gateway.portal.i18n import translator
+
+HERE = Path(__file__).parent
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def yuan(fen) -> str:
+    if fen is None:
+        return "—"
+    value = fen.fen if hasattr(fen, "fen") else fen
+    return f"¥{value / 100:,.2f}"
+
+
+templates.env.filters["yuan"] = yuan
+
+
+def render(request: Request, user: User | None, name: str, **context) -> HTMLResponse:
+    lang = request.query_params.get("lang") or request.cookies.get("lang") or "zh"
+    lang = "en" if lang == "en" else "zh"
+    response = templates.TemplateResponse(request, name, {"user": user, "t": translator(lang), "lang": lang,
+                                                          **context})
+    if request.query_params.get("lang"):
+        response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+def to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+async def safely(call, default=None):
+    """A page shows what it can when a service is down, instead of failing as a whole."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError:
+        return default
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, user: OptionalUser, clients: ClientsDep) -> Response:
+    if user is None:
+        return RedirectResponse("/listings", status_code=303)
+    if user.reads_everything:
+        return RedirectResponse("/dashboard", status_code=303)
+    if user.role is Role.AGENCY:
+        return RedirectResponse("/agency", status_code=303)
+    enterprise = await safely(clients.call(clients.registry.GetEnterprise,
+                                           rpb.GetEnterpriseRequest(credit_code=user.credit_code), user=user))
+    evaluation = None
+    if clients.evaluation is not None:
+        from services.gateway.api.routes.evaluation import latest_result
+        evaluation = await safely(latest_result(clients, user, user.credit_code))
+    accounts = await safely(clients.call(clients.registry.ListAccounts, rpb.ListAccountsRequest(
+        holder=user.credit_code, page={"page_size": 50}), user=user))
+    return render(request, user, "enterprise_home.html",
+                  enterprise=from_proto(EnterprisePublic, enterprise.enterprise) if enterprise else None,
+                  evaluation=evaluation,
+                  accounts=[from_proto(AccountPublic, a) for a in accounts.accounts] if accounts else [])
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, user: OptionalUser) -> Response:
+    return render(request, user, "login.html", failed=False, next=request.query_params.get("next", "/"))
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, session: SessionDep, username: Annotated[str, Form()] = "",
+                password: Annotated[str, Form()] = "", api_key: Annotated[str, Form()] = "",
+                next: Annotated[str, Form()] = "/") -> Response:
+    signer = request.app.state.signer
+    user = None
+    if api_key:
+        agency = await crud.agency_for_key(session=session, key=api_key)
+        user = User(Role.AGENCY, agency, f"apikey:{agency}") if agency else None
+    else:
+        row = await crud.authenticate(session=session, username=username, password=password)
+        user = crud.as_user(row) if row else None
+    request.app.state.metrics.logins.labels(user.role.value if user else "unknown",
+                                            "success" if user else "failure").inc()
+    if user is None:
+        response = render(request, None, "login.html", failed=True, next=next)
+        response.status_code = 401
+        return response
+    tokens = signer.issue(user)
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    secure = request.app.state.settings.cookie_secure
+    response.set_cookie(SESSION_COOKIE, tokens.access_token, httponly=True, samesite="lax", secure=secure,
+                        max_age=tokens.expires_in)
+    response.set_cookie(REFRESH_COOKIE, tokens.refresh_token, httponly=True, samesite="strict", secure=secure,
+                        path="/session/refresh")
+    return response
+
+
+@router.post("/session/refresh")
+async def refresh_session(request: Request) -> Response:
+    """The page's script calls this before the 15-minute access cookie runs out."""
+    signer = request.app.state.signer
+    try:
+        user = signer.read(request.cookies.get(REFRESH_COOKIE, ""), kind="refresh")
+    except Exception:  # noqa: BLE001 - any unreadable cookie means: log in again
+        return Response(status_code=401)
+    tokens = signer.issue(user)
+    response = Response(status_code=204)
+    response.set_cookie(SESSION_COOKIE, tokens.access_token, httponly=True, samesite="lax",
+                        secure=request.app.state.settings.cookie_secure, max_age=tokens.expires_in)
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(REFRESH_COOKIE, path="/session/refresh")
+    return response
+
+
+@router.get("/listings", response_class=HTMLResponse)
+async def listings_page(request: Request, user: OptionalUser, clients: ClientsDep) -> Response:
+    reply = await safely(clients.call(clients.trading.ListListings, tpb.ListListingsRequest(
+        page={"page_size": 100}), user=user))
+    listings = [listing_view(li, user) for li in reply.listings if li.state != tpb.LISTING_STATE_DRAFT] \
+        if reply else None
+    resources = await safely(clients.call(clients.registry.ListResources, rpb.ListResourcesRequest(
+        kind="land_use_right", page={"page_size": 20}), user=user))
+    return render(request, user, "listings.html", listings=listings,
+                  resources=resources.resources if resources else [])
+
+
+@router.get("/listings/{listing_id}", response_class=HTMLResponse)
+async def listing_page(listing_id: str, request: Request, user: OptionalUser, clients: ClientsDep) -> Response:
+    listing = await clients.call(clients.trading.GetListing, tpb.GetListingRequest(listing_id=listing_id),
+                                 user=user)
+    registration = None
+    if user is not None and user.role is Role.ENTERPRISE:
+        found = await safely(clients.call(clients.trading.GetRegistration, tpb.GetRegistrationRequest(
+            listing_id=listing_id, credit_code=user.credit_code), user=user))
+        registration = from_proto(RegistrationPublic, found.registration) if found else None
+    view: ListingPublic = listing_view(listing.listing, user)
+    return render(request, user, "listing.html", listing=view, registration=registration)
+
+
+@router.get("/holdings", response_class=HTMLResponse)
+async def holdings_page(request: Request, user: OptionalUser, clients: ClientsDep) -> Response:
+    if user is None or user.role is not Role.ENTERPRISE:
+        return to_login(request)
+    accounts = await clients.call(clients.registry.ListAccounts, rpb.ListAccountsRequest(
+        holder=user.credit_code, page={"page_size": 100}), user=user)
+    return render(request, user, "holdings.html", accounts=[from_proto(AccountPublic, a) for a in accounts.accounts])
+
+
+@router.get("/trades", response_class=HTMLResponse)
+async def trades_page(request: Request, user: OptionalUser, clients: ClientsDep) -> Response:
+    if user is None or user.role is not Role.ENTERPRISE:
+        return to_login(request)
+    reply = await safely(clients.call(clients.trading.ListTrades, tpb.ListTradesRequest(
+        credit_code=user.credit_code, page={"page_size": 100}), user=user))
+    return render(request, user, "trades.html",
+                  trades=[from_proto(TradePublic, t) for t in reply.trades] if reply else None)
+
+
+@router.get("/market", response_class=HTMLResponse)
+async def market_page(request: Request, user: OptionalUser, clients: ClientsDep,
+                      instrument: str = "") -> Response:
+    markets = await safely(clients.call(clients.trading.ListMarkets, tpb.ListMarketsRequest(), user=user))
+    instrument = instrument or (markets.markets[0].instrument if markets and markets.markets else "")
+    book = None
+    if instrument:
+        found = await safely(clients.call(clients.trading.GetOrderBook, tpb.GetOrderBookRequest(
+            instrument=instrument, depth=10), user=user))
+        book = from_proto(OrderBookPublic, found) if found else None
+    return render(request, user, "market.html", markets=markets.markets if markets else [], instrument=instrument,
+                  book=book)
+
+
+@router.get("/agency", response_class=HTMLResponse)
+async def agency_page(request: Request, user: OptionalUser, clients: ClientsDep) -> Response:
+    if user is None or user.role is not Role.AGENCY:
+        return to_login(request)
+    resources = await safely(clients.call(clients.registry.ListResources, rpb.ListResourcesRequest(
+        page={"page_size": 50}, kind="land_use_right"), user=user))
+    own = await safely(clients.call(clients.trading.ListListings, tpb.ListListingsRequest(
+        agency_id=user.agency_id, page={"page_size": 100}), user=user))
+    return render(request, user, "agency.html",
+                  resources=[r for r in (resources.resources if resources else [])
+                             if r.controller_agency_id == user.agency_id],
+                  listings=[listing_view(li, user) for li in own.listings] if own else None,
+                  evaluation=clients.evaluation is not None)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -> Response:
+    if user is None or not user.reads_everything:
+        return to_login(request)
+    t = translator(request.query_params.get("lang") or request.cookies.get("lang") or "zh")
+    settings = request.app.state.settings
+    figures: dict[str, str] = {}
+    totals = await safely(clients.call(clients.registry.GetCatalogueTotals, rpb.GetCatalogueTotalsRequest(),
+                                       user=user))
+    by_region: dict[str, dict[str, float]] = {}
+    for total in totals.totals if totals else []:
+        row = by_region.setdefault(total.region_code, {})
+        row[total.kind] = row.get(total.kind, 0) + total.items
+    kinds = sorted({k for row in by_region.values() for k in row})
+    figures["catalogue"] = charts.stacked(t("catalogue_by_region"), sorted(by_region.items()), kinds)
+    if clients.evaluation is not None:
+        from services.gateway.api.routes.evaluation import class_distribution
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            rows = await class_distribution(clients, user)
+            figures["classes"] = charts.stacked(t("class_by_region"), rows, ["A", "B", "C", "D"])
+    stats = await safely(clients.call(clients.trading.GetMarketStatistics, tpb.GetMarketStatisticsRequest(),
+                                      user=user))
+    alerts: list[str] = []
+    if stats is not None:
+        view = from_proto(MarketStatisticsPublic, stats)
+        figures["volume"] = charts.bars(t("market_activity"), [(i.instrument.split(":")[0] + ":" +
+                                                                 i.instrument.split(":")[1] if ":" in i.instrument
+                                                                 else i.instrument, i.volume)
+                                                                for i in view.instruments])
+        figures["sales"] = charts.bars(t("open_sales"), sorted(view.sales_by_state.items()))
+        figures["backlog"] = charts.bars(t("backlog"), [(t("backlog"), view.settlement_backlog)])
+        if view.single_bidder_sales:
+            alerts.append(f"{t('single_bidder')}: {view.single_bidder_sales}")
+    health = await read_all({"registry": settings.registry_metrics_url, "evaluation": settings.evaluation_metrics_url,
+                             "trading": settings.trading_metrics_url})
+    figures["requests"] = charts.bars(t("requests"), [(h.name, h.requests) for h in health])
+    figures["latency"] = charts.bars("ms", [(h.name, h.mean_latency_ms) for h in health], unit=" ms")
+    audits = []
+    for service in ("registry", "evaluation", "trading"):
+        from services.gateway.api.routes.regulator import verify
+        try:
+            audits.append(await verify(clients, user, service))
+        except Exception:  # noqa: BLE001 - shown as unavailable
+            audits.append(None)
+    return render(request, user, "dashboard.html", figures=figures, health=health, alerts=alerts,
+                  audits=list(zip(("registry", "evaluation", "trading"), audits, strict=True)),
+                  gauge=charts.gauge)
 
 
 def mount_portal(app: FastAPI) -> None:
-    return None
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

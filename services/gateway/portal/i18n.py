@@ -1,0 +1,46 @@
+"""Portal texts: Chinese first, English by `?lang=en` (remembered in a cookie)."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "app": ("要素市场化配置平台", "yaosu public-resource platform"),
+    "login": ("登录", "Log in"), "logout": ("退出", "Log out"), "username": ("用户名", "Username"),
+    "password": ("密码", "Password"), "api_key": ("机构 API 密钥", "Agency API key"),
+    "login_failed": ("用户名或密码错误", "Wrong username or password"),
+    "home": ("首页", "Home"), "listings": ("交易公告", "Listings"), "catalogue": ("资源目录", "Catalogue"),
+    "holdings": ("持有资产", "Holdings"), "trades": ("成交与结算", "Trades and settlement"),
+    "market": ("指标交易", "Quota market"), "dashboard": ("监管看板", "Regulator dashboard"),
+    "agency": ("机构工作台", "Agency desk"), "enterprise": ("企业", "Enterprise"),
+    "class": ("评价类别", "Class"), "score": ("综合得分", "Score"), "measures": ("差别化措施", "Measures"),
+    "report": ("一企一单", "Enterprise report"), "no_evaluation": ("评价结果尚未发布", "No evaluation published yet"),
+    "register": ("报名并缴纳保证金", "Register and pay deposit"), "registered": ("已报名", "Registered"),
+    "bidder_number": ("竞买号", "Bidder number"), "current_price": ("当前价", "Current price"),
+    "leader": ("领先竞买号", "Leading bidder"), "closes_in": ("距截止", "Closes in"),
+    "bid": ("出价", "Bid"), "place_bid": ("提交报价", "Place bid"), "my_bids": ("我的报价", "My bids"),
+    "live_bids": ("实时报价", "Live bids"), "state": ("状态", "State"), "price": ("价格", "Price"),
+    "quantity": ("数量", "Quantity"), "time": ("时间", "Time"), "instrument": ("品种", "Instrument"),
+    "balance": ("余额", "Balance"), "available": ("可用", "Available"), "held": ("冻结", "Held"),
+    "history": ("流水", "History"), "deposit": ("保证金", "Deposit"), "start_price": ("起始价", "Start price"),
+    "increment": ("加价幅度", "Increment"), "conditions": ("竞买条件", "Conditions"),
+    "documents": ("文件", "Documents"), "mechanism": ("方式", "Mechanism"), "title": ("名称", "Title"),
+    "unavailable": ("服务暂不可用", "Service unavailable"), "orders": ("我的委托", "My orders"),
+    "book": ("盘口", "Order book"), "buy": ("买入", "Buy"), "sell": ("卖出", "Sell"),
+    "upload": ("上传指标数据", "Upload indicators"), "create_listing": ("新建挂牌", "New listing"),
+    "class_by_region": ("分区域评价类别分布", "Classes by region"),
+    "catalogue_by_region": ("分区域资源目录", "Catalogue by region"),
+    "market_activity": ("市场成交", "Market activity"), "open_sales": ("在售项目状态", "Open sales by state"),
+    "backlog": ("待结算", "Settlement backlog"), "health": ("服务健康", "Service health"),
+    "alerts": ("预警", "Alerts"), "audit": ("审计日志校验", "Audit journal verification"),
+    "intact": ("完整", "intact"), "broken": ("已损坏", "broken"), "entries": ("条记录", "entries"),
+    "requests": ("请求数", "requests"), "errors": ("错误", "errors"), "none": ("无", "none"),
+    "single_bidder": ("单一竞买人项目", "single-bidder sales"), "lang_other": ("English", "中文"),
+}
+
+
+def translator(lang: str):
+    index = 1 if lang == "en" else 0
+
+    def t(key: str) -> str:
+        pair = TEXTS.get(key)
+        return pair[index] if pair else key
+    return t
