@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR)
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: venv proto run test test-fast lint bench browser clean
+
+.PHONY: venv proto run run-observed test test-fast lint bench browser clean
 venv: $(VENV)/.ok
 $(VENV)/.ok: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +24,10 @@ gen/.ok: $(PROTOS) $(VENV)/.ok
 
 run: proto
 	$(BIN)/python -m tools.devstack
+
+# The suite plus a real Prometheus (Debian's prometheus package) with deploy/prometheus rules on :9090.
+run-observed: proto browser
+	$(BIN)/python -m tools.devstack --observed
 
 # Browser, fonts and promtool for the portal and monitoring tests (Debian packages; skipped when present).
 browser:

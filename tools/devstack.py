@@ -131,7 +131,14 @@ def main() -> int:
     parser.add_argument("--start-timeout", type=float, default=180.0)
     parser.add_argument("--free-ports", action="store_true",
                         help="pick free ports instead of the standard ones (tests; a second suite beside the first)")
+    parser.add_argument("--observed", action="store_true",
+                        help="also run Prometheus (Debian package) with deploy/prometheus rules against the suite")
+    parser.add_argument("--services", default="",
+                        help="comma-separated subset to start (default: every service in the tree)")
     args = parser.parse_args()
+    if args.services:
+        wanted = set(args.services.split(","))
+        COMPONENTS[:] = [c for c in COMPONENTS if c.name in wanted]
     if args.free_ports:
         from services.common.natsd import free_port
         for component in COMPONENTS:
@@ -178,6 +185,9 @@ def main() -> int:
                 wait_grpc(component.grpc_port, component.grpc_service, process, args.start_timeout)
             else:
                 wait_http(f"http://127.0.0.1:{component.http_port}/healthz", process, args.start_timeout)
+        if args.observed:
+            prometheus = start_prometheus(data, children, free=args.free_ports)
+            children.append((Component("prometheus", http_port=prometheus[1]), prometheus[0]))
         write_endpoints(data, children, nats_url)
         print_summary(children, nats_url, nats_server, keys, data)
         while not stop.is_set():
@@ -203,6 +213,44 @@ def main() -> int:
         if nats_server:
             nats_server.stop()
         print("yaosu stopped")  # noqa: T201
+
+
+def start_prometheus(data: Path, children, *, free: bool) -> tuple[subprocess.Popen, int]:
+    """Prometheus with the repository's local configuration, its targets set to where the suite runs."""
+    import shutil
+
+    import yaml
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise RuntimeError("prometheus not found: apt-get install prometheus (make test installs it)")
+    from services.common.natsd import free_port
+    port = free_port() if free else 9090
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.local.yml").read_text())
+    where = {c.name: c.metrics_port or c.http_port for c, _ in children}
+    config["rule_files"] = [str(ROOT / "deploy/prometheus" / rule) for rule in config.get("rule_files", [])]
+    config["global"]["scrape_interval"] = config["global"]["evaluation_interval"] = "5s"
+    config["global"]["scrape_timeout"] = "4s"
+    jobs = []
+    for job in config["scrape_configs"]:
+        name = job["job_name"]
+        if name == "prometheus":
+            job["static_configs"][0]["targets"] = [f"127.0.0.1:{port}"]
+        elif name in where:
+            job["static_configs"][0]["targets"] = [f"127.0.0.1:{where[name]}"]
+        else:
+            continue  # a service not built yet
+        jobs.append(job)
+    config["scrape_configs"] = jobs
+    folder = data / "prometheus"
+    folder.mkdir(exist_ok=True)
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    process = subprocess.Popen([binary, f"--config.file={folder / 'prometheus.yml'}",
+                                f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    threading.Thread(target=pipe_output, args=("prometheus", process, data / "logs"), daemon=True).start()
+    wait_http(f"http://127.0.0.1:{port}/-/ready", process, 60)
+    return process, port
 
 
 def write_endpoints(data: Path, children, nats_url: str) -> None:

@@ -31,11 +31,35 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _query(port: int, path: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def _assert_prometheus_sees_the_suite(services: dict) -> None:
+    """Through Prometheus's HTTP API: every target up, and the recording rules produce series."""
+    port = services["prometheus"]["http_port"]
+    expected = {name for name in services if name != "prometheus"} | {"prometheus"}
+    deadline = time.monotonic() + 90
+    while True:
+        targets = _query(port, "/api/v1/targets")["data"]["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in targets}
+        rule_series = _query(port, "/api/v1/query?query=job:grpc_server_requests:rate5m")["data"]["result"]
+        if set(health) >= expected and all(h == "up" for h in health.values()) and rule_series:
+            break
+        assert time.monotonic() < deadline, f"targets {health}, recording rule series {rule_series}"
+        time.sleep(1)
+    rules = _query(port, "/api/v1/rules")["data"]["groups"]
+    assert all(rule["health"] == "ok" for group in rules for rule in group["rules"]), rules
+
+
 def test_devstack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}", "DEVSTACK_QUIET": "1"}
     env.pop("NATS_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "tools.devstack", "--data", str(data), "--free-ports"],
+    observed = shutil.which("prometheus") is not None
+    arguments = ["--data", str(data), "--free-ports"] + (["--observed"] if observed else [])
+    process = subprocess.Popen([sys.executable, "-m", "tools.devstack", *arguments],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     try:
@@ -66,6 +90,8 @@ def test_devstack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         if shutil.which("promtool"):
             checked = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
             assert checked.returncode == 0, checked.stdout + checked.stderr
+        if observed:
+            _assert_prometheus_sees_the_suite(services)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -78,3 +104,4 @@ def test_devstack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     assert "yaosu stopped" in "".join(output)
     for name, where in services.items():
         assert not _alive(where["pid"]), f"{name} outlived the launcher"
+    assert not _alive(endpoints["supervisor_pid"])
