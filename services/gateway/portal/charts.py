@@ -30,7 +30,7 @@ def bars(title: str, items: list[tuple[str, float]], *, width: int = 420, unit: 
 
 def stacked(title: str, rows: list[tuple[str, dict[str, float]]], series: list[str], *, width: int = 420) -> str:
     """Horizontal stacked bars (e.g. classes A/B/C/D per region), with a legend."""
-    row, label_w = 22, 110
+    row, label_w = 22, 60
     height = row * len(rows) + 30
     top = max((sum(v.values()) for _, v in rows), default=1) or 1
     parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
@@ -47,8 +47,8 @@ def stacked(title: str, rows: list[tuple[str, dict[str, float]]], series: list[s
             x += w
     y = height - 12
     for j, name in enumerate(series):
-        parts.append(f'<rect x="{label_w + j * 60}" y="{y - 9}" width="10" height="10" '
-                     f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{label_w + j * 60 + 14}" y="{y}" '
+        parts.append(f'<rect x="{j * 130}" y="{y - 9}" width="10" height="10" '
+                     f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{j * 130 + 14}" y="{y}" '
                      f'font-size="11">{escape(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
