@@ -35,6 +35,8 @@ class BaseServiceSettings(BaseSettings):
     service_api_key: str = ""
     # JetStream stream replicas: 1 on one machine, 3 on a three-node NATS cluster.
     nats_stream_replicas: int = 1
+    # OTLP/gRPC endpoint of a trace collector (e.g. http://127.0.0.1:4317); empty = tracing off.
+    otel_exporter_otlp_endpoint: str = ""
     shutdown_grace_seconds: float = 5.0
     outbox_poll_seconds: float = 0.5
 

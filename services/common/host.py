@@ -35,6 +35,7 @@ from services.common.metrics import (
     serve_metrics,
 )
 from services.common.tables import InfrastructureTables
+from services.common.tracing import configure_tracing, shutdown_tracing
 from services.common.uow import UnitOfWork, utc_now
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class ServiceHost:
 
     async def run(self, *, install_signal_handlers: bool = True) -> None:
         d, s = self.definition, self.settings
+        configure_tracing(d.name, s.otel_exporter_otlp_endpoint)
         registry = new_registry()
         build_info(registry, d.name, d.version)
         metrics_server, self.metrics_port = serve_metrics(registry, s.metrics_port, s.grpc_host)
@@ -130,4 +132,5 @@ class ServiceHost:
                 log.debug("nats drain failed", exc_info=True)
             await engine.dispose()
             metrics_server.shutdown()
+            shutdown_tracing()
             log.info("%s stopped", d.name)

@@ -14,6 +14,7 @@ from yaosu.events.v1 import envelope_pb2
 
 from services.common.events.envelope import parse
 from services.common.metrics import EventMetrics
+from services.common.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ class ConsumerRunner:
             await message.term()
             return
         try:
-            outcome = await self.handler(envelope, data)
+            with consuming(f"consume {message.subject}", envelope.trace_context):
+                outcome = await self.handler(envelope, data)
         except PermanentError:
             log.error("poison event %s on %s", envelope.id, self.durable)
             self.metrics.consumed.labels(self.durable, "term").inc()

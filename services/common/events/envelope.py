@@ -21,7 +21,8 @@ class Event:
     data: dict
 
 
-def build(event: Event, *, source: str, at: datetime, request_id: str, actor: str) -> tuple[str, bytes]:
+def build(event: Event, *, source: str, at: datetime, request_id: str, actor: str,
+          trace_context: dict[str, str] | None = None) -> tuple[str, bytes]:
     event_id = str(uuid.uuid4())
     time = Timestamp()
     time.FromDatetime(at)
@@ -29,7 +30,7 @@ def build(event: Event, *, source: str, at: datetime, request_id: str, actor: st
         id=event_id, source=source, type=event.type, time=time, subject=event.about, specversion="1.0",
         datacontenttype="application/json",
         data=json.dumps(event.data, ensure_ascii=False, sort_keys=True, default=str).encode(),
-        request_id=request_id, actor=actor,
+        request_id=request_id, actor=actor, trace_context=trace_context or {},
     )
     return event_id, envelope.SerializeToString()
 

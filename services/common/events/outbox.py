@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.common.context import current_principal, request_id_var
 from services.common.events.envelope import Event, build
 from services.common.metrics import EventMetrics
+from services.common.tracing import current_trace_context
 from services.common.tables import InfrastructureTables
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,10 @@ class Outbox:
         """Write events in order with one batch insert (group commit of many requests)."""
         at = self.clock()
         rows, ids = [], []
+        trace_context = current_trace_context()
         for event in events:
             event_id, envelope = build(event, source=self.source, at=at, request_id=request_id_var.get(),
-                                       actor=current_principal().actor)
+                                       actor=current_principal().actor, trace_context=trace_context)
             rows.append(dict(event_id=event_id, subject=event.subject, envelope=envelope, created_at=at))
             ids.append(event_id)
         if rows:
