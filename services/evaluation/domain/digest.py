@@ -13,9 +13,30 @@ from pydantic import BaseModel
 
 from .numbers import canonical_text
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_PLAIN = frozenset({str, int, bool, type(None)})
+
 
 def canonical(value: Any) -> Any:
     """A JSON-ready tree: Decimals as normalised text, sets sorted, mapping keys as text."""
+    # Fast paths on the exact type (runs of 50k results are canonicalised for digests and storage);
+    # anything else takes the general path below, which gives the same tree.
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is Decimal:
+        return canonical_text(value)
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        return {name: canonical(getattr(value, name)) for name in names}
+    if kind is tuple or kind is list:
+        return [canonical(item) for item in value]
+    if kind is dict:
+        return {_key(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: _key(kv[0]))}
+    return _canonical_general(value)
+
+
+def _canonical_general(value: Any) -> Any:
     if isinstance(value, Decimal):
         return canonical_text(value)
     if value is None or isinstance(value, bool | int | str):
@@ -25,7 +46,9 @@ def canonical(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return canonical(value.model_dump(mode="python"))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        names = tuple(f.name for f in dataclasses.fields(value))
+        _FIELD_NAMES[type(value)] = names
+        return {name: canonical(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {_key(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: _key(kv[0]))}
     if isinstance(value, Set):
