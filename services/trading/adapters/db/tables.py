@@ -49,16 +49,48 @@ class ListingRow(TradingTable, table=True):
     bidding_closes_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     opening_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     version: int = 1
-    reserve_fen: int | None = Field(default=None, sa_column=_big(nullable=True))
     reserve_entered_by: str = ""
     reserve_approved_by: str = ""
-    # The mechanism's state machine, as a JSON snapshot committed with every change to it.
-    sale_state: str = Field(sa_column=Column(Text, nullable=False))
+    # The mechanism's state machine is not snapshotted: it is rebuilt by replaying `sale_events`.
+    # Public mirror of that state (last accepted price, leader's bidder number, accepted bids) for reads.
+    current_price_fen: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    leader: str = ""
+    accepted_bids: int = Field(default=0, sa_column=_big(nullable=False, default=0))
+    outcome: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # JSON once decided
     # When the timer loop must look at this listing next (open, close, countdown end, opening).
     next_timer_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_by: str = ""
+
+
+class SaleEventRow(TradingTable, table=True):
+    """Append-only domain events of one sale; `Listing.replay(terms, events)` rebuilds its state."""
+
+    __tablename__ = "sale_events"
+    listing_id: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True)
+    type: str = Field(max_length=40)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class LedgerTaskRow(TradingTable, table=True):
+    """A registry call the service owes (settle a trade, void or forfeit a deposit, move a catalogue
+    item). Written in the transaction that decided it; the settlement worker performs it with the
+    task id as the registry idempotency key, so it happens exactly once however often it is retried."""
+
+    __tablename__ = "ledger_tasks"
+    task_id: str = Field(primary_key=True, max_length=120)
+    kind: str = Field(max_length=20)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    trade_id: str = Field(default="", max_length=64, index=True)
+    state: str = Field(max_length=10, index=True)  # pending, done, failed
+    attempts: int = 0
+    error: str = ""
+    next_attempt_at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class ChangeNoticeRow(TradingTable, table=True):

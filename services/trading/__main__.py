@@ -1,0 +1,3 @@
+from services.trading.app import main
+
+main()

@@ -1,0 +1,80 @@
+"""Composition root of the trading service: settings → host infrastructure → clients → use cases →
+writers, timers, settlement → servicer. The clock is injected here so tests can drive time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import grpc
+
+from services.common.audit import AuditJournal
+from services.common.grpc_client import open_channel
+from services.common.host import Infrastructure, ServiceDefinition, ServiceHost
+from services.common.logging import configure_logging
+from services.common.metrics import GrpcClientMetrics
+from services.common.periodic import Periodic
+from services.trading.adapters.clients.eligibility import NoEvaluationService
+from services.trading.adapters.clients.registry import GrpcRegistry
+from services.trading.adapters.db import tables
+from services.trading.adapters.grpc.servicer import TradingServicer, register
+from services.trading.application.rules import SaleRules
+from services.trading.application.settlement import Settlement, SettlementLoop
+from services.trading.application.trading import Trading
+from services.trading.application.writer import Writers
+from services.trading.clock import Clock
+from services.trading.config import TradingSettings
+from services.trading.metrics import TradingMetrics
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "yaosu.trading.v1.TradingService"
+MIGRATIONS = Path(__file__).parent / "adapters" / "db" / "migrations"
+
+
+def definition(settings: TradingSettings, clock: Clock | None = None) -> ServiceDefinition:
+    clock = clock or Clock(settings.clock_offset_seconds)
+
+    async def wire(infra: Infrastructure, server: grpc.aio.Server) -> None:
+        metrics = TradingMetrics(infra.registry)
+        channel = open_channel(settings.registry_addr, api_key=settings.service_api_key,
+                               metrics=_client_metrics(infra))
+        infra.on_close.append(channel.close)
+        registry = GrpcRegistry(channel)
+        settlement = Settlement(infra.uow, registry, metrics, clock.now,
+                                max_backoff_seconds=settings.settlement_max_backoff_seconds)
+        writers = Writers(infra.uow, clock.now, SaleRules(metrics, settlement.notify), settings.max_batch)
+        trading = Trading(infra.uow, writers, registry, NoEvaluationService(), metrics, clock.now,
+                          region_code=settings.region_code, deposit_hold_days=settings.deposit_hold_days,
+                          enforce_land_timing=settings.enforce_land_timing, on_tasks=settlement.notify)
+        if settings.demo_data:
+            from services.trading.demo import load_if_empty
+            await load_if_empty(trading, clock)
+
+        def on_verified(intact: bool) -> None:
+            infra.audit_metrics.verify_ok.set(1 if intact else 0)
+
+        register(server, TradingServicer(trading, infra.uow, AuditJournal(infra.tables), on_verified))
+        settlement_loop = SettlementLoop(settlement, settings.settlement_seconds)
+        timers = Periodic("sale-timers", trading.fire_due_timers, settings.timer_seconds)
+        gauges = Periodic("trading-gauges", trading.refresh_gauges, 2.0)
+        for start, stop in ((timers.start, timers.stop), (settlement_loop.start, settlement_loop.stop),
+                            (gauges.start, gauges.stop), (lambda: None, writers.stop)):
+            infra.background.append((start, stop))
+
+    return ServiceDefinition("trading", (SERVICE_NAME,), tables.infrastructure, MIGRATIONS, wire)
+
+
+def _client_metrics(infra: Infrastructure) -> GrpcClientMetrics:
+    return GrpcClientMetrics(infra.registry)
+
+
+def build(settings: TradingSettings, clock: Clock | None = None) -> ServiceHost:
+    return ServiceHost(definition(settings, clock), settings)
+
+
+def main() -> None:
+    settings = TradingSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    asyncio.run(build(settings).run())

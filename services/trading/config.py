@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from services.common.config import BaseServiceSettings
+
+
+class TradingSettings(BaseServiceSettings):
+    service_name: str = "trading"
+    grpc_port: int = 50053
+    metrics_port: int = 9103
+    database_url: str = "sqlite+aiosqlite:///.data/trading.db"
+    registry_addr: str = "127.0.0.1:50051"
+    # Empty = no evaluation service: registration then records that no class gate could be asked.
+    evaluation_addr: str = ""
+    region_code: str = "330100"
+    # Load the demo sales when the database is empty (make run); needs the registry's demo data.
+    demo_data: bool = False
+    # How often the timer loop looks for due openings, closes and countdown ends.
+    timer_seconds: float = 0.5
+    settlement_seconds: float = 0.5
+    settlement_max_backoff_seconds: float = 30.0
+    # Deposits are held until this long after the sale's expected end (award, confirmation, default).
+    deposit_hold_days: int = 30
+    # 39号令 announcement/listing periods are checked at publication (policy data, on by default).
+    enforce_land_timing: bool = True
+    # Shifts the service clock (seconds); tests of timers in a subprocess use it, never production.
+    clock_offset_seconds: float = 0.0
+    # Group commit: most bids a sale's writer applies and commits in one transaction.
+    max_batch: int = 512
