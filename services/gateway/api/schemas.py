@@ -475,3 +475,188 @@ class ApiKeyPublic(BaseModel):
 class HealthPublic(BaseModel):
     status: str
     services: dict[str, bool] = {}
+
+
+# ---------------------------------------------------------------- evaluation
+class IndicatorScorePublic(Out):
+    indicator: str
+    unit: str = ""
+    direction: str = ""
+    weight: str = ""
+    value: str = Field("", description="decimal text; empty when it could not be computed")
+    benchmark: str = ""
+    ratio: str = ""
+    score: str = ""
+    capped: bool = False
+    missing_rule: str = ""
+    percentile_in_pool: str = ""
+
+
+class RuleFiredPublic(Out):
+    rule_id: str = ""
+    kind: str = ""
+    detail: str = ""
+    from_grade: str = ""
+    to_grade: str = ""
+
+
+class AdjustmentPublic(Out):
+    item_id: str = ""
+    count: int = 0
+    points: str = ""
+
+
+class MeasurePublic(Out):
+    lever: str = ""
+    rule: str = ""
+    rate: str = ""
+    rate_unit: str = ""
+    basis_quantity: str = ""
+    basis_unit: str = ""
+    estimated_yearly_amount: str = Field("", description="yuan, decimal text; empty when not estimable")
+    amount_unit: str = ""
+    effect: str = Field("", description="cost | benefit | quota | priority | access")
+
+    def __str__(self) -> str:
+        rate = f" {self.rate} {self.rate_unit}".rstrip() if self.rate else ""
+        amount = f" ≈ {self.estimated_yearly_amount} {self.amount_unit}/年" if self.estimated_yearly_amount else ""
+        return f"{self.lever}{rate}{amount} ({self.effect})" if self.effect else f"{self.lever}{rate}{amount}"
+
+
+class EvaluationResultPublic(Out):
+    """The enterprise's result of one published evaluation run (亩均论英雄)."""
+
+    run_id: str
+    policy_ref: str = ""
+    credit_code: str
+    name: str = ""
+    year: int = 0
+    region_code: str = ""
+    park: str = ""
+    industry_code: str = ""
+    size_class: str = ""
+    status: str = Field("", description="graded | not_graded | tenant_list | out_of_scope")
+    pool: str = ""
+    raw: dict[str, str] = {}
+    indicators: list[IndicatorScorePublic] = []
+    raw_total: str = ""
+    bonus: str = ""
+    deductions: str = ""
+    adjustments: list[AdjustmentPublic] = []
+    total: str = ""
+    initial_grade: str = ""
+    final_grade: str = ""
+    managed_as: str = ""
+    rules_fired: list[RuleFiredPublic] = []
+    rank_in_pool: int = 0
+    pool_size: int = 0
+    percentile_in_pool: str = ""
+    rank_in_industry: int = 0
+    industry_size: int = 0
+    percentile_in_industry: str = ""
+    gap_to_next_class: str = ""
+    consecutive_d_years: int = 0
+    measures: list[MeasurePublic] = []
+
+
+class EvaluationSummary(BaseModel):
+    """What the portal's enterprise home shows: class, score, measures."""
+
+    run_id: str
+    year: int
+    class_label: str
+    score: str
+    measures: list[MeasurePublic] = []
+
+
+class IndicatorValuePublic(Out):
+    field: str
+    value: str = ""
+    source_department: str = ""
+    submission_id: str = ""
+    recorded_at: datetime | None = None
+    effective: bool = False
+
+
+class RowErrorPublic(Out):
+    field: str = ""
+    reason: str = Field("", description="machine-readable, e.g. unknown_credit_code, negative_value")
+    message: str = ""
+
+
+class RowResultPublic(Out):
+    row_number: int = Field(0, description="1-based data line of the CSV")
+    credit_code: str = ""
+    year: int = 0
+    outcome: Annotated[str, _enum("ROW_OUTCOME_")] = ""
+    errors: list[RowErrorPublic] = []
+    values_recorded: int = 0
+
+
+class SubmissionReportPublic(Out):
+    """Row-level report of an indicator upload: every row, accepted or refused with its reasons."""
+
+    submission_id: str = ""
+    source_department: str = ""
+    rows_accepted: int = 0
+    rows_refused: int = 0
+    values_recorded: int = 0
+    rows: list[RowResultPublic] = []
+    recorded_at: datetime | None = None
+
+
+class ClassCountPublic(Out):
+    grade: str = ""
+    count: int = 0
+
+
+class EvaluationRunPublic(Out):
+    run_id: str
+    jurisdiction: str = ""
+    year: int = 0
+    policy_ref: str = ""
+    input_digest: str = ""
+    output_digest: str = ""
+    status: Annotated[str, _enum("RUN_STATUS_")] = ""
+    enterprises: int = 0
+    class_counts: list[ClassCountPublic] = []
+    prior_run_id: str = ""
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    published_at: datetime | None = None
+    started_by: str = ""
+    regrades: int = 0
+
+
+class ResultSummaryPublic(Out):
+    credit_code: str
+    name: str = ""
+    region_code: str = ""
+    park: str = ""
+    industry_code: str = ""
+    size_class: str = ""
+    status: str = ""
+    total: str = ""
+    final_grade: str = ""
+    rank_in_pool: int = 0
+
+
+class RollupPublic(Out):
+    dimension: str = Field("", description="region | park | industry")
+    key: str = ""
+    year: int = 0
+    firms: int = 0
+    indicators: dict[str, str] = Field({}, description="ratio of sums per indicator, decimal text")
+    yoy_change_pct: dict[str, str] = {}
+    class_counts: list[ClassCountPublic] = []
+    class_shares: dict[str, str] = {}
+    land_in_c_d_mu: str = ""
+    electricity_surcharge_yuan: str = ""
+    land_use_tax_relief_yuan: str = ""
+    composite_score: str = ""
+    rank: int = 0
+
+
+class RollupsPublic(Out):
+    rollups: list[RollupPublic] = []
+    rankings: dict[str, list[str]] = Field({}, description='"<dimension>:<year>" → unit keys, best first')

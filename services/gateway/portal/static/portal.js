@@ -93,7 +93,7 @@ const yaosu = (() => {
     const upload = $("upload-form");
     if (upload) upload.onsubmit = async (ev) => {
       ev.preventDefault();
-      const data = new FormData(); data.append("file", $("indicator-file").files[0]); data.append("year", $("indicator-year").value);
+      const data = new FormData(); data.append("file", $("indicator-file").files[0]);
       const reply = await fetch("/api/v1/agency/indicators", {method: "POST", body: data, credentials: "same-origin",
         headers: {"Idempotency-Key": crypto.randomUUID()}});
       $("upload-report").textContent = JSON.stringify(await reply.json(), null, 2);

@@ -1,0 +1,244 @@
+"""亩均论英雄 evaluation: an enterprise's result and 一企一单 report, agencies' indicator uploads, regulators'
+runs, results and roll-ups.
+
+Authorisation: an enterprise reads only its own result, report and indicator values; agencies holding the
+registry role data_provider upload indicator data (as themselves: the evaluation service records the agency
+as the source department); regulators and administrators read everything. Importing this module needs the
+generated evaluation contract (yaosu.evaluation.v1); the rest of the gateway includes it only when present.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+import grpc
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import Response
+from yaosu.evaluation.v1 import evaluation_pb2 as epb
+from yaosu.registry.v1 import registry_pb2 as rpb
+
+from services.gateway.api.common import PageDep, may_read_enterprise, page_out
+from services.gateway.api.deps import ClientsDep, CurrentUser, IdempotencyKey, RegulatorUser
+from services.gateway.api.errors import FieldError, ProblemError, forbidden, problem_responses
+from services.gateway.api.schemas import (
+    EvaluationResultPublic,
+    EvaluationRunPublic,
+    EvaluationSummary,
+    IndicatorValuePublic,
+    MeasurePublic,
+    PageOf,
+    ResultSummaryPublic,
+    RollupPublic,
+    RollupsPublic,
+    SubmissionReportPublic,
+    from_proto,
+)
+from services.gateway.clients import ServiceClients
+from services.gateway.identity import Role, User
+
+router = APIRouter(tags=["evaluation"])
+agency_router = APIRouter(prefix="/agency", tags=["agency"])
+ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 429, 503, 504)
+UPLOAD_ERRORS = problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503, 504)
+RUN_STATUS = {"completed": epb.RUN_STATUS_COMPLETED, "published": epb.RUN_STATUS_PUBLISHED,
+              "superseded": epb.RUN_STATUS_SUPERSEDED}
+RunId = Annotated[str, Query(max_length=64, description="empty: the latest published run with this enterprise")]
+Dimension = Literal["region", "park", "industry"]
+
+
+def stub(clients: ServiceClients):
+    if clients.evaluation is None:
+        raise ProblemError(503, "the evaluation service is not available")
+    return clients.evaluation
+
+
+# ---------------------------------------------------------------- helpers the portal uses
+async def latest_result(clients: ServiceClients, user: User, credit_code: str) -> EvaluationSummary | None:
+    """Class, score and measures of the latest published run with this enterprise; None when none is."""
+    may_read_enterprise(user, credit_code)
+    try:
+        reply = await clients.call(stub(clients).GetEnterpriseResult,
+                                   epb.GetEnterpriseResultRequest(credit_code=credit_code), user=user)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+            return None
+        raise
+    result = reply.result
+    return EvaluationSummary(run_id=result.run_id, year=result.year, class_label=result.final_grade,
+                             score=result.total,
+                             measures=[from_proto(MeasurePublic, m) for m in result.measures])
+
+
+async def published_runs(clients: ServiceClients, user: User) -> list[epb.Run]:
+    """Published runs (the current one per scope and year), oldest year first."""
+    runs: list[epb.Run] = []
+    token = ""
+    for _ in range(20):  # bounded: 20 pages of 100 runs
+        reply = await clients.call(stub(clients).ListRuns, epb.ListRunsRequest(
+            page={"page_size": 100, "page_token": token}, status=epb.RUN_STATUS_PUBLISHED), user=user)
+        runs.extend(reply.runs)
+        token = reply.page.next_page_token
+        if not token:
+            break
+    return sorted(runs, key=lambda r: (r.year, r.published_at.seconds))
+
+
+async def class_distribution(clients: ServiceClients, user: User,
+                             dimension: Dimension = "region") -> list[tuple[str, dict[str, float]]]:
+    """Classes A–D (and T) per unit of the dimension in the latest published year: (key, {grade: firms})."""
+    runs = await published_runs(clients, user)
+    if not runs:
+        return []
+    latest = [r for r in runs if r.year == runs[-1].year]
+    rows: dict[str, dict[str, float]] = {}
+    for run in latest:
+        reply = await clients.call(stub(clients).GetRollups, epb.GetRollupsRequest(
+            run_id=run.run_id, dimension=dimension), user=user)
+        for rollup in reply.rollups:
+            row = rows.setdefault(rollup.key or "—", {})
+            for count in rollup.class_counts:
+                row[count.grade] = row.get(count.grade, 0) + count.count
+    return sorted(rows.items())
+
+
+async def indicator_trend(clients: ServiceClients, user: User, indicator: str,
+                          dimension: Dimension = "region") -> dict[str, list[tuple[int, float]]]:
+    """One 亩均 indicator (a roll-up ratio of sums, e.g. tax_per_mu) per unit over the published years."""
+    series: dict[str, dict[int, float]] = {}
+    for run in await published_runs(clients, user):
+        reply = await clients.call(stub(clients).GetRollups, epb.GetRollupsRequest(
+            run_id=run.run_id, dimension=dimension), user=user)
+        for rollup in reply.rollups:
+            value = rollup.indicators.get(indicator, "")
+            try:
+                series.setdefault(rollup.key or "—", {})[rollup.year or run.year] = float(value)
+            except ValueError:  # empty: not computable for this unit and year
+                continue
+    return {key: sorted(points.items()) for key, points in sorted(series.items())}
+
+
+# ---------------------------------------------------------------- an enterprise's own
+@router.get("/enterprises/{credit_code}/evaluation", response_model=EvaluationResultPublic, responses=ERRORS)
+async def get_evaluation_result(credit_code: str, clients: ClientsDep, user: CurrentUser,
+                                run_id: RunId = "") -> EvaluationResultPublic:
+    """Scores per indicator, total, class, rank in its pool and the differentiated measures."""
+    may_read_enterprise(user, credit_code)
+    reply = await clients.call(stub(clients).GetEnterpriseResult, epb.GetEnterpriseResultRequest(
+        credit_code=credit_code, run_id=run_id), user=user)
+    return from_proto(EvaluationResultPublic, reply.result)
+
+
+@router.get("/enterprises/{credit_code}/report", response_class=Response, responses={
+    200: {"content": {"text/html": {}, "application/pdf": {}}, "description": "the 一企一单 report"}, **ERRORS})
+async def get_enterprise_report(credit_code: str, clients: ClientsDep, user: CurrentUser, run_id: RunId = "",
+                                report_format: Annotated[Literal["html", "pdf"], Query(alias="format")] = "html"
+                                ) -> Response:
+    """The 一企一单 report as rendered by the evaluation service (HTML, or PDF with `format=pdf`)."""
+    may_read_enterprise(user, credit_code)
+    reply = await clients.call(stub(clients).GetEnterpriseReport, epb.GetEnterpriseReportRequest(
+        credit_code=credit_code, run_id=run_id,
+        format=epb.REPORT_FORMAT_PDF if report_format == "pdf" else epb.REPORT_FORMAT_HTML), user=user)
+    media_type = reply.content_type or ("application/pdf" if report_format == "pdf" else "text/html; charset=utf-8")
+    name = reply.file_name or f"{credit_code}.{report_format}"
+    disposition = "attachment" if report_format == "pdf" else "inline"
+    return Response(reply.content, media_type=media_type, headers={
+        "Content-Disposition": f"{disposition}; filename=\"{name.encode('ascii', 'replace').decode()}\"; "
+                               f"filename*=UTF-8''{quote(name, safe='')}",
+        "X-Content-Type-Options": "nosniff",
+        # The report is the service's rendering: no scripts, no third-party fetches from the portal's origin.
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:"})
+
+
+@router.get("/enterprises/{credit_code}/indicators", response_model=list[IndicatorValuePublic], responses=ERRORS)
+async def get_indicator_values(credit_code: str, clients: ClientsDep, user: CurrentUser,
+                               year: Annotated[int, Query(ge=1990, le=2100)]) -> list[IndicatorValuePublic]:
+    """The indicator values recorded for the enterprise-year, with their source department (provenance)."""
+    may_read_enterprise(user, credit_code)
+    reply = await clients.call(stub(clients).GetIndicatorValues, epb.GetIndicatorValuesRequest(
+        credit_code=credit_code, year=year), user=user)
+    return [from_proto(IndicatorValuePublic, v) for v in reply.values]
+
+
+# ---------------------------------------------------------------- regulators
+@router.get("/evaluation/runs", response_model=PageOf[EvaluationRunPublic], responses=ERRORS)
+async def list_runs(clients: ClientsDep, user: RegulatorUser, page: PageDep,
+                    year: Annotated[int, Query(ge=0, le=2100)] = 0,
+                    status: Literal["completed", "published", "superseded"] | None = None) -> dict:
+    reply = await clients.call(stub(clients).ListRuns, epb.ListRunsRequest(
+        page=page, year=year, status=RUN_STATUS.get(status or "", 0)), user=user)
+    return {"data": [from_proto(EvaluationRunPublic, r) for r in reply.runs], **page_out(reply)}
+
+
+@router.get("/evaluation/runs/{run_id}", response_model=EvaluationRunPublic, responses=ERRORS)
+async def get_run(run_id: str, clients: ClientsDep, user: RegulatorUser) -> EvaluationRunPublic:
+    reply = await clients.call(stub(clients).GetRun, epb.GetRunRequest(run_id=run_id), user=user)
+    return from_proto(EvaluationRunPublic, reply.run)
+
+
+@router.get("/evaluation/runs/{run_id}/results", response_model=PageOf[ResultSummaryPublic], responses=ERRORS)
+async def list_results(run_id: str, clients: ClientsDep, user: RegulatorUser, page: PageDep,
+                       grade: Annotated[str, Query(pattern="^[ABCDT]?$")] = "",
+                       region_code: Annotated[str, Query(max_length=6)] = "",
+                       park: Annotated[str, Query(max_length=100)] = "",
+                       industry_code: Annotated[str, Query(max_length=10)] = "",
+                       size_class: Literal["above_size", "below_size", ""] = "",
+                       order: Literal["credit_code", "total_desc"] = "credit_code") -> dict:
+    reply = await clients.call(stub(clients).ListResults, epb.ListResultsRequest(
+        page=page, run_id=run_id, grade=grade, region_code=region_code, park=park, industry_code=industry_code,
+        size_class=size_class,
+        order=epb.RESULT_ORDER_TOTAL_DESC if order == "total_desc" else epb.RESULT_ORDER_UNSPECIFIED), user=user)
+    return {"data": [from_proto(ResultSummaryPublic, r) for r in reply.results], **page_out(reply)}
+
+
+@router.get("/evaluation/runs/{run_id}/rollups", response_model=RollupsPublic, responses=ERRORS)
+async def get_rollups(run_id: str, clients: ClientsDep, user: RegulatorUser,
+                      dimension: Dimension | None = None) -> RollupsPublic:
+    """Per region, park or industry: firms, 亩均 indicators (ratio of sums), year-on-year change, class counts
+    and shares, land in classes C/D, surcharges and reliefs, composite score and rank."""
+    reply = await clients.call(stub(clients).GetRollups, epb.GetRollupsRequest(
+        run_id=run_id, dimension=dimension or ""), user=user)
+    return RollupsPublic(rollups=[from_proto(RollupPublic, r) for r in reply.rollups],
+                         rankings={k: list(v.keys) for k, v in reply.rankings.items()})
+
+
+# ---------------------------------------------------------------- agencies: indicator data
+async def _is_data_provider(clients: ServiceClients, user: User) -> bool:
+    reply = await clients.call(clients.registry.GetAgency, rpb.GetAgencyRequest(agency_id=user.agency_id),
+                               user=user)
+    return rpb.AGENCY_ROLE_DATA_PROVIDER in reply.agency.roles
+
+
+@agency_router.post("/indicators", response_model=SubmissionReportPublic, responses=UPLOAD_ERRORS)
+async def upload_indicators(clients: ClientsDep, user: CurrentUser, key: IdempotencyKey,
+                            file: Annotated[UploadFile, File(description="UTF-8 CSV (BOM allowed) with a header: "
+                                                                         "credit_code, year, then field names "
+                                                                         "such as tax_paid, land_mu, energy_tce")],
+                            source_department: Annotated[str, Form(max_length=64, description=(
+                                "administrators only: the agency the data comes from"))] = "") -> SubmissionReportPublic:
+    """Indicator data of the calling agency (registry role data_provider), one enterprise-year per row.
+
+    Rows are matched by credit code against the registry and validated one by one: the answer is 200 with
+    the row-level report (accepted rows recorded, refused rows with their field errors); nothing of a
+    refused row is recorded. A retry with the same Idempotency-Key returns the first report."""
+    if user.role is Role.AGENCY:
+        if source_department and source_department != user.agency_id:
+            raise forbidden("an agency uploads only as itself")
+        if not await _is_data_provider(clients, user):
+            raise forbidden("only agencies with the registry role data_provider upload indicator data")
+        source_department = user.agency_id
+    elif user.role is Role.ADMIN:
+        if not source_department:
+            raise ProblemError(400, "name the source department", errors=[
+                FieldError(field="source_department", message="required for administrators")])
+    else:
+        raise forbidden("indicator data comes from agencies")
+    if file.content_type not in (None, "", "text/csv", "application/csv", "application/vnd.ms-excel",
+                                 "text/plain", "application/octet-stream"):
+        raise ProblemError(415, "upload a CSV file (text/csv)")
+    content = await file.read()
+    if not content.strip():
+        raise ProblemError(400, "the file is empty", errors=[FieldError(field="file", message="no rows")])
+    reply = await clients.call(stub(clients).UploadIndicatorCsv, epb.UploadIndicatorCsvRequest(
+        idempotency_key=key, content=content, source_department=source_department), user=user, timeout=60.0)
+    return from_proto(SubmissionReportPublic, reply.report)
