@@ -18,6 +18,8 @@ from services.common.periodic import Periodic
 from services.trading.adapters.clients.eligibility import NoEvaluationService
 from services.trading.adapters.clients.registry import GrpcRegistry
 from services.trading.adapters.db import tables
+from services.trading.adapters.db.event_codec import EventCodec
+from services.trading.adapters.db.sealing import Sealer
 from services.trading.adapters.grpc.servicer import TradingServicer, register
 from services.trading.application.rules import SaleRules
 from services.trading.application.settlement import Settlement, SettlementLoop
@@ -44,7 +46,9 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         registry = GrpcRegistry(channel)
         settlement = Settlement(infra.uow, registry, metrics, clock.now,
                                 max_backoff_seconds=settings.settlement_max_backoff_seconds)
-        writers = Writers(infra.uow, clock.now, SaleRules(metrics, settlement.notify), settings.max_batch)
+        codec = EventCodec(Sealer(settings.sealing_key))
+        writers = Writers(infra.uow, clock.now, SaleRules(metrics, codec, settlement.notify), codec,
+                          settings.max_batch)
         trading = Trading(infra.uow, writers, registry, NoEvaluationService(), metrics, clock.now,
                           region_code=settings.region_code, deposit_hold_days=settings.deposit_hold_days,
                           enforce_land_timing=settings.enforce_land_timing, on_tasks=settlement.notify)

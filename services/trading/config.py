@@ -24,5 +24,8 @@ class TradingSettings(BaseServiceSettings):
     enforce_land_timing: bool = True
     # Shifts the service clock (seconds); tests of timers in a subprocess use it, never production.
     clock_offset_seconds: float = 0.0
+    # Key that encrypts sealed values (底价, sealed bids) at rest. Set a secret one outside development;
+    # changing it makes stored sealed values unreadable (the MAC check refuses them).
+    sealing_key: str = "yaosu-development-sealing-key"
     # Group commit: most bids a sale's writer applies and commits in one transaction.
     max_batch: int = 512

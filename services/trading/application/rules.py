@@ -10,7 +10,7 @@ from typing import Any
 
 from services.common.errors import InvalidArgument, RuleViolation
 from services.common.events.envelope import Event
-from services.trading.adapters.db.event_codec import encode
+from services.trading.adapters.db.event_codec import EventCodec
 from services.trading.adapters.db.repository import TradingRepository, dumps
 from services.trading.application.sale import Sale
 from services.trading.application.views import bid_view
@@ -32,8 +32,9 @@ def ledger_task(batch: Batch, task_id: str, kind: str, payload: dict, trade_id: 
 
 
 class SaleRules:
-    def __init__(self, metrics: TradingMetrics, on_tasks: Callable[[], None]) -> None:
+    def __init__(self, metrics: TradingMetrics, codec: EventCodec, on_tasks: Callable[[], None]) -> None:
         self.metrics = metrics
+        self.codec = codec
         self.on_tasks = on_tasks  # wakes the settlement worker after a commit that queued ledger tasks
 
     def refused(self, sale: Sale, op: Op, reason: str) -> None:
@@ -132,7 +133,7 @@ class SaleRules:
         lid = sale.listing_id
         for event in events:
             sale.last_seq += 1
-            type_name, payload = encode(event)
+            type_name, payload = self.codec.encode(event)
             batch.events.append(dict(listing_id=lid, seq=sale.last_seq, type=type_name, payload=payload,
                                      at=event.at))
             public = self._public(event)

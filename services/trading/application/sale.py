@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.trading.adapters.db.event_codec import decode
+from services.trading.adapters.db.event_codec import EventCodec
 from services.trading.adapters.db.repository import TradingRepository
 from services.trading.domain.listing import Listing, ListingStatus, ListingTerms
 
@@ -63,10 +63,10 @@ class Sale:
                 ListingStatus.UNSOLD: "unsold"}[status]
 
 
-async def load_sale(repo: TradingRepository, listing_id: str) -> Sale | None:
+async def load_sale(repo: TradingRepository, listing_id: str, codec: EventCodec) -> Sale | None:
     row = await repo.listing(listing_id)
     if row is None:
         return None
     events = await repo.sale_events(listing_id)
-    domain = Listing.replay(listing_terms(row), (decode(e["type"], e["payload"]) for e in events))
+    domain = Listing.replay(listing_terms(row), (codec.decode(e["type"], e["payload"]) for e in events))
     return Sale(row, domain, events[-1]["seq"] if events else 0)

@@ -124,7 +124,7 @@ class Trading:
             if await idem.replay(tx, key, "publish_listing", digest) is not None:
                 return await self.get_listing(listing_id, caller)
             repo = TradingRepository(tx.session)
-            sale = await load_sale(repo, listing_id)
+            sale = await load_sale(repo, listing_id, self.writers.codec)
         if sale is None:
             raise not_found("listing", listing_id)
         self._may_manage(sale.row, caller)
@@ -457,7 +457,7 @@ class Trading:
         sale = self.writers.cache.get(listing_id)
         if sale is None:
             async with self.uow() as tx:
-                sale = await load_sale(TradingRepository(tx.session), listing_id)
+                sale = await load_sale(TradingRepository(tx.session), listing_id, self.writers.codec)
         if sale is None:
             raise not_found("listing", listing_id)
         return sale

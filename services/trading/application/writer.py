@@ -27,7 +27,7 @@ from services.common.errors import IdempotencyConflict, RuleViolation
 from services.common.events.envelope import Event
 from services.common.uow import UnitOfWork
 from services.trading.adapters.db import repository as r
-from services.trading.adapters.db.event_codec import encode
+from services.trading.adapters.db.event_codec import EventCodec, encode
 from services.trading.adapters.db.repository import TradingRepository, dumps
 from services.trading.application.errors import refusal
 from services.trading.application.sale import Sale, load_sale
@@ -100,7 +100,7 @@ class SaleWriter:
         try:
             async with w.uow() as tx:
                 repo = TradingRepository(tx.session)
-                sale = w.cache.get(self.listing_id) or await load_sale(repo, self.listing_id)
+                sale = w.cache.get(self.listing_id) or await load_sale(repo, self.listing_id, w.codec)
                 if sale is None:
                     raise RuleViolation(f"listing {self.listing_id} not found", reason="NOT_FOUND")
                 w.cache[self.listing_id] = sale
@@ -205,8 +205,10 @@ class SaleWriter:
 class Writers:
     """The sale writers of this process and the cache of sales they own."""
 
-    def __init__(self, uow: UnitOfWork, clock: Callable[[], datetime], rules, max_batch: int = 512) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Callable[[], datetime], rules, codec: EventCodec,
+                 max_batch: int = 512) -> None:
         self.uow = uow
+        self.codec = codec
         self.clock = clock
         self.rules = rules  # SaleRules: how an Op changes a sale (rules.py)
         self.max_batch = max_batch

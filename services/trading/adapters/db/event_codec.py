@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from services.trading.adapters.db.sealing import Sealer
 from services.trading.domain import listing as L
 from services.trading.domain.reserve import ReserveApproved, ReserveEntered
 from services.trading.domain.sealed import Sealed
@@ -19,13 +20,28 @@ _DATETIMES = {"at", "deadline", "confirmation_deadline"}
 _TUPLES = {"bidders_with_quotes", "participants"}
 
 
-def encode(event: Any) -> tuple[str, str]:
+class EventCodec:
+    """Sealed values are encrypted with the service's sealing key on the way into a row."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self.sealer = sealer
+
+    def encode(self, event: Any) -> tuple[str, str]:
+        return encode(event, self.sealer)
+
+    def decode(self, type_name: str, payload: str) -> Any:
+        return decode(type_name, payload, self.sealer)
+
+
+def encode(event: Any, sealer: Sealer | None = None) -> tuple[str, str]:
     data: dict[str, Any] = {}
     for f in dataclasses.fields(event):
         value = getattr(event, f.name)
         if isinstance(value, Sealed):
             # The one door out of the domain (grep for_persistence): the row is never served before opening.
-            value = value.for_persistence()
+            if sealer is None:
+                raise ValueError("a sealed value needs the sealer")
+            value = sealer.seal(value.for_persistence())
         elif isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, tuple):
@@ -34,7 +50,7 @@ def encode(event: Any) -> tuple[str, str]:
     return type(event).__name__, json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def decode(type_name: str, payload: str) -> Any:
+def decode(type_name: str, payload: str, sealer: Sealer | None = None) -> Any:
     cls = EVENT_TYPES[type_name]
     data = json.loads(payload)
     for name in list(data):
@@ -44,5 +60,7 @@ def decode(type_name: str, payload: str) -> Any:
         elif name in _TUPLES:
             data[name] = tuple(value)
     if cls is ReserveEntered:
-        data["amount"] = Sealed(data["amount"], "reserve price")
+        if sealer is None:
+            raise ValueError("a sealed value needs the sealer")
+        data["amount"] = Sealed(sealer.open(data["amount"]), "reserve price")
     return cls(**data)
