@@ -1,0 +1,195 @@
+"""Crash recovery: the trading service runs as a subprocess and is SIGKILLed in the middle of a listing;
+after a restart every acknowledged bid is there, retries with the same key don't double a bid, and the
+timers fire from the database. Settlement survives a registry outage and settles exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from yaosu.trading.v1 import trading_pb2 as pb
+from yaosu.trading.v1 import trading_pb2_grpc
+
+from tests.integration.trading.support import (
+    admin,
+    as_user,
+    eventually,
+    fen,
+    key,
+    land_world,
+    published_listing,
+)
+from tests.support.registry import registry_running
+from tests.support.services import ADMIN_KEY, API_KEYS_JSON
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@contextlib.asynccontextmanager
+async def registry_on_port(db_url: str, nats_url: str, port: int):
+    """A registry on a fixed port, so that it can be stopped and restarted where trading expects it."""
+    from yaosu.registry.v1 import registry_pb2_grpc
+
+    from services.registry.app import build
+    from tests.support.registry import RunningRegistry, registry_settings
+    from tests.support.services import running
+    settings = registry_settings(db_url, nats_url)
+    settings.grpc_port = port
+    host = build(settings)
+    async with running(host):
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            yield RunningRegistry(host, f"127.0.0.1:{port}", channel,
+                                  registry_pb2_grpc.RegistryServiceStub(channel), host.metrics_port)
+        finally:
+            await channel.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(db_url: str, nats_url: str, registry_addr: str, port: int, offset: float = 0.0) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'gen'}:{ROOT}", DATABASE_URL=db_url, NATS_URL=nats_url,
+               GRPC_PORT=str(port), METRICS_PORT="0", API_KEYS_JSON=API_KEYS_JSON, SERVICE_API_KEY=ADMIN_KEY,
+               REGISTRY_ADDR=registry_addr, TIMER_SECONDS="0.05", SETTLEMENT_SECONDS="0.1",
+               OUTBOX_POLL_SECONDS="0.05", CLOCK_OFFSET_SECONDS=str(offset), LOG_LEVEL="WARNING")
+    return subprocess.Popen([sys.executable, "-m", "services.trading"], cwd=ROOT, env=env)
+
+
+async def wait_serving(stub, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await stub.ListListings(pb.ListListingsRequest(), metadata=admin(), timeout=1)
+            return
+        except grpc.aio.AioRpcError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def test_sigkill_mid_listing_keeps_every_acknowledged_bid_and_timers_fire(tmp_path, nats_server):
+    async with registry_running(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}", nats_server.url) as registry:
+        resource_id, (alice, bob) = await land_world(registry.stub, 2)
+        db = f"sqlite+aiosqlite:///{tmp_path / 'trading.db'}"
+        port = free_port()
+        process = start(db, nats_server.url, registry.address, port)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        stub = trading_pb2_grpc.TradingServiceStub(channel)
+        try:
+            await wait_serving(stub)
+            from datetime import UTC, datetime, timedelta
+            listing = await published_listing(stub, resource_id, datetime.now(UTC), reserve_fen=1_000_000_00,
+                                              closes_in=timedelta(minutes=10))
+            lid = listing.listing_id
+            for code in (alice, bob):
+                await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=f"reg-{code}", listing_id=lid,
+                                                                   credit_code=code),
+                                          metadata=as_user(f"enterprise:{code}"))
+            acknowledged = []
+            price = 1_000_000_00
+            for i in range(20):
+                code = (alice, bob)[i % 2]
+                response = await stub.PlaceBid(pb.PlaceBidRequest(
+                    idempotency_key=f"bid-{i}", listing_id=lid, credit_code=code, price=fen(price)),
+                    metadata=as_user(f"enterprise:{code}"))
+                acknowledged.append((i, code, price, response.bid.bid_id))
+                price += 10_000_00
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+            # Restart 11 minutes "later": the close timer is due and must fire from the database.
+            process = start(db, nats_server.url, registry.address, port, offset=11 * 60)
+            await wait_serving(stub)
+            for i, code, amount, bid_id in acknowledged:  # retries after the crash replay, never double
+                again = await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=f"bid-{i}", listing_id=lid,
+                                                               credit_code=code, price=fen(amount)),
+                                            metadata=as_user(f"enterprise:{code}"))
+                assert again.bid.bid_id == bid_id
+            bids = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, page={"page_size": 500}),
+                                        metadata=admin())).bids
+            assert [b.bid_id for b in bids] == [a[3] for a in acknowledged]
+
+            async def closed():
+                got = (await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=admin())).listing
+                return got.state == pb.LISTING_STATE_CLOSED  # two bidders: confirmation window opened
+            await eventually(closed, timeout=15)
+            verified = await stub.VerifyAuditJournal(pb.VerifyAuditJournalRequest(), metadata=admin())
+            assert verified.intact
+        finally:
+            await channel.close()
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def test_settlement_waits_out_a_registry_outage_and_settles_exactly_once(tmp_path, nats_server):
+    from tests.integration.trading.support import trading_running
+    registry_db = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+    registry_port = free_port()
+    async with registry_on_port(registry_db, nats_server.url, registry_port) as registry:
+        resource_id, (alice,) = await land_world(registry.stub, 1)
+        address = registry.address
+    # registry stopped again right away; restart it for the setup of the sale
+    async with registry_on_port(registry_db, nats_server.url, registry_port) as registry, \
+            trading_running(f"sqlite+aiosqlite:///{tmp_path / 'trading.db'}", nats_server.url, address) as trading:
+        stub, clock = trading.stub, trading.clock
+        listing = await published_listing(stub, resource_id, clock.now(), reserve_fen=1_000_000_00)
+        lid = listing.listing_id
+        await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid, credit_code=alice),
+                                  metadata=as_user(f"enterprise:{alice}"))
+        await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=lid, credit_code=alice,
+                                               price=fen(1_000_000_00)), metadata=as_user(f"enterprise:{alice}"))
+        clock.advance(3 * 3600)
+
+        async def awarded():
+            got = (await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=admin())).listing
+            return got.state == pb.LISTING_STATE_AWARDED
+        await eventually(awarded)
+        registry.host.request_stop()  # the registry goes down (the context exit below just waits for it)
+        await eventually(lambda: _down(registry.address))
+        trade = (await stub.ConfirmAward(pb.ConfirmAwardRequest(idempotency_key=key(), listing_id=lid,
+                                                                credit_code=alice),
+                                         metadata=as_user(f"enterprise:{alice}"))).trade
+
+        async def attempted():
+            t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
+            return t.settlement_attempts >= 1 and t
+        t = await eventually(attempted)
+        assert t.settlement_state == pb.SETTLEMENT_STATE_SETTLING and t.settlement_error
+    async with registry_on_port(registry_db, nats_server.url, registry_port) as registry, \
+            trading_running(f"sqlite+aiosqlite:///{tmp_path / 'trading.db'}", nats_server.url, address) as trading:
+        trading.clock.advance(3 * 3600)  # the same test time as before the restart
+
+        async def settled():
+            t = (await trading.stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
+            return t.settlement_state == pb.SETTLEMENT_STATE_SETTLED and t
+        done = await eventually(settled, timeout=20)
+        from yaosu.registry.v1 import registry_pb2 as rpb
+        grantor = (await registry.stub.ListAccounts(rpb.ListAccountsRequest(holder="AG-T-ZRZY", instrument="CNY"),
+                                                    metadata=admin())).accounts[0]
+        assert int(grantor.balance.value) == 1_000_000_00  # paid exactly once
+        assert done.settlement_operation_id
+
+
+async def _down(address: str) -> bool:
+    host, port = address.split(":")
+    try:
+        _, writer = await asyncio.open_connection(host, int(port))
+    except OSError:
+        return True
+    writer.close()
+    return False
