@@ -50,4 +50,6 @@ def test_one_trace_spans_the_call_and_the_event_consumer(nats_server, sqlite_url
     assert server_spans and client_spans and consumer_spans, receiver.spans
     assert server_spans[0][0] == "yaosu-registry"
     trace_id = client_spans[0][3]
-    assert server_spans[0][3] == trace_id and consumer_spans[0][3] == trace_id
+    assert server_spans[0][3] == trace_id
+    # The shared NATS may hold other tests' events; the one this call caused continues its trace.
+    assert trace_id in {span[3] for span in consumer_spans}

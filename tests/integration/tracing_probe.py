@@ -8,7 +8,7 @@ import sys
 
 import grpc
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from yaosu.registry.v1 import registry_pb2 as pb
 from yaosu.registry.v1 import registry_pb2_grpc
 
@@ -24,7 +24,7 @@ async def main(database_url: str, nats_url: str, endpoint: str) -> None:
         nc = await nats.connect(nats_url)
         await nc.jetstream().add_consumer("REGISTRY", ConsumerConfig(
             durable_name="probe", name="probe", filter_subject="registry.enterprise.>",
-            ack_policy=AckPolicy.EXPLICIT))
+            ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW))
         handled = asyncio.Event()
 
         async def handle(envelope, data) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -90,11 +91,13 @@ async def _optional_service(name: str, tmp: Path, nats_url: str, addresses: dict
         yield None
         return
     build, settings_cls = builder
+    # The demo data of a service may land after its core: without it the tests create what they need.
+    demo = importlib.util.find_spec(f"services.{name}.demo") is not None
     try:
         settings = settings_cls(database_url=f"sqlite+aiosqlite:///{tmp / (name + '.db')}", nats_url=nats_url,
                                 grpc_port=0, metrics_port=0, api_keys_json=API_KEYS_JSON,
                                 service_api_key=SERVICE_KEY, outbox_poll_seconds=0.05, shutdown_grace_seconds=1.0,
-                                demo_data=True, **{f"{k}_addr": v for k, v in addresses.items()})
+                                demo_data=demo, **{f"{k}_addr": v for k, v in addresses.items()})
         host = build(settings)
         context = running(host)
         await context.__aenter__()
@@ -138,6 +141,8 @@ async def gateway_stack(tmp: Path, nats_url: str, **gateway_overrides) -> AsyncI
                 registry_addr=registry.address, trading_addr=addresses.get("trading", CLOSED_PORT_ADDR),
                 evaluation_addr=addresses.get("evaluation", CLOSED_PORT_ADDR), service_api_key=SERVICE_KEY,
                 demo_data=True, registry_metrics_url=f"http://127.0.0.1:{registry.metrics_port}/metrics",
+                **{f"{name}_metrics_url": f"http://127.0.0.1:{host.metrics_port}/metrics"
+                   for name, host in (("evaluation", evaluation), ("trading", trading)) if host is not None},
                 **gateway_overrides)
             app = create_app(settings)
             port = free_port()
