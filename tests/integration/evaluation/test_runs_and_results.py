@@ -78,7 +78,7 @@ async def test_same_inputs_give_the_same_digests_and_publication_answers_eligibi
     energy = await evaluation.stub.CheckEligibility(pb.CheckEligibilityRequest(
         credit_code=worst, sale_kind="energy_use_increment"), metadata=READER)
     assert energy.allowed and energy.condition == "only_if_intensity_reduces"
-    assert energy.electricity_surcharge_yuan_per_kwh == "0.30"
+    assert energy.electricity_surcharge_yuan_per_kwh == "0.3"
 
     # A later publication of the same scope supersedes the first; eligibility follows the latest.
     again = await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=second.run_id),

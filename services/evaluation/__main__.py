@@ -1,0 +1,3 @@
+from services.evaluation.app import main
+
+main()

@@ -1,0 +1,178 @@
+"""EvaluationService over gRPC: requests → commands → use cases → responses. No business rules here."""
+
+from __future__ import annotations
+
+import grpc
+from yaosu.common.v1 import common_pb2
+from yaosu.evaluation.v1 import evaluation_pb2 as pb
+from yaosu.evaluation.v1 import evaluation_pb2_grpc
+
+from services.common.audit import AuditJournal
+from services.common.context import current_principal
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.proto_convert import page_after, page_size, page_token, timestamp
+from services.common.uow import UnitOfWork
+from services.evaluation.adapters.grpc import convert
+from services.evaluation.adapters.grpc.csv_rows import parse_csv
+from services.evaluation.adapters.report.renderer import HTML_TYPE, PDF_TYPE, ReportRenderer
+from services.evaluation.application import commands as c
+from services.evaluation.application.ingestion import Ingestion
+from services.evaluation.application.policies import Policies
+from services.evaluation.application.regrades import Regrades
+from services.evaluation.application.results import Results
+from services.evaluation.application.runs import Runs
+from services.evaluation.application.views import Page
+
+# Who may do what; reads are open to every authenticated principal.
+ADMINS = frozenset({"admin"})
+WRITERS = frozenset({"admin", "service"})
+SUBMITTERS = frozenset({"admin", "service", "data_provider"})
+APPROVERS = frozenset({"admin", "approver"})
+
+
+def _require(roles: frozenset[str]) -> None:
+    principal = current_principal()
+    if not principal.has(*roles):
+        raise PermissionDenied(f"{principal.name} may not do this")
+
+
+def _page(request_page) -> Page:
+    return Page(page_size(request_page), page_after(request_page))
+
+
+def _page_pb(found) -> common_pb2.PageResponse:
+    return common_pb2.PageResponse(next_page_token=page_token(found.next_after), total_size=found.total)
+
+
+class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
+    def __init__(self, policies: Policies, ingestion: Ingestion, runs: Runs, regrades: Regrades, results: Results,
+                 renderer: ReportRenderer, uow: UnitOfWork, journal: AuditJournal, on_verified) -> None:
+        self.policies, self.ingestion, self.runs, self.regrades = policies, ingestion, runs, regrades
+        self.results, self.renderer = results, renderer
+        self.uow, self.journal, self.on_verified = uow, journal, on_verified
+
+    # ------------------------------------------------------------ policies
+    async def PublishPolicy(self, request, context):
+        _require(ADMINS)
+        view = await self.policies.publish(c.PublishPolicy(request.idempotency_key, request.document))
+        return pb.PublishPolicyResponse(policy=convert.policy_pb(view))
+
+    async def GetPolicy(self, request, context):
+        view, document = await self.policies.get(request.policy_ref)
+        return pb.GetPolicyResponse(policy=convert.policy_pb(view), document=document)
+
+    async def ListPolicies(self, request, context):
+        return pb.ListPoliciesResponse(policies=[convert.policy_pb(v)
+                                                 for v in await self.policies.list(request.policy_id)])
+
+    # ------------------------------------------------------------ indicator data
+    async def SubmitIndicators(self, request_iterator, context):
+        _require(SUBMITTERS)
+        rows, key, source = [], "", ""
+        async for row in request_iterator:
+            if not rows:
+                key, source = row.idempotency_key, row.source_department
+            rows.append(c.RowInput(len(rows) + 1, row.credit_code.strip(), row.year, dict(row.values),
+                                   row.source_department))
+        report = await self.ingestion.submit(c.SubmitRows(key, "stream", tuple(rows), source))
+        return pb.SubmitIndicatorsResponse(report=convert.report_pb(report))
+
+    async def UploadIndicatorCsv(self, request, context):
+        _require(SUBMITTERS)
+        rows = parse_csv(request.content)
+        report = await self.ingestion.submit(c.SubmitRows(request.idempotency_key, "csv", tuple(rows),
+                                                          request.source_department))
+        return pb.UploadIndicatorCsvResponse(report=convert.report_pb(report))
+
+    async def GetIndicatorValues(self, request, context):
+        values = await self.results.values(request.credit_code, request.year)
+        return pb.GetIndicatorValuesResponse(values=[pb.IndicatorValue(
+            field=v.field, value=v.value, source_department=v.source_department, submission_id=v.submission_id,
+            recorded_at=timestamp(v.recorded_at), effective=v.effective) for v in values])
+
+    # ------------------------------------------------------------ runs
+    async def StartRun(self, request, context):
+        _require(WRITERS)
+        view = await self.runs.start(c.StartRun(request.idempotency_key, request.jurisdiction, request.year,
+                                                request.policy_ref))
+        return pb.StartRunResponse(run=convert.run_pb(view))
+
+    async def GetRun(self, request, context):
+        return pb.GetRunResponse(run=convert.run_pb(await self.runs.get(request.run_id)))
+
+    async def ListRuns(self, request, context):
+        found = await self.runs.list(request.year, convert.RUN_STATUS_NAME.get(request.status, ""),
+                                     _page(request.page))
+        return pb.ListRunsResponse(runs=[convert.run_pb(v) for v in found.items], page=_page_pb(found))
+
+    async def PublishRun(self, request, context):
+        _require(WRITERS)
+        outcome = await self.runs.publish(c.PublishRun(request.idempotency_key, request.run_id))
+        return pb.PublishRunResponse(run=convert.run_pb(outcome.run), classes_changed=outcome.classes_changed)
+
+    async def RegradeEnterprise(self, request, context):
+        _require(APPROVERS)
+        view = await self.regrades.propose(c.ProposeRegrade(request.idempotency_key, request.run_id,
+                                                            request.credit_code, request.to_grade, request.reason,
+                                                            request.evidence_ref))
+        return pb.RegradeEnterpriseResponse(regrade=convert.regrade_pb(view))
+
+    async def ApproveRegrade(self, request, context):
+        _require(APPROVERS)
+        view, stored = await self.regrades.approve(c.ApproveRegrade(request.idempotency_key, request.regrade_id))
+        return pb.ApproveRegradeResponse(regrade=convert.regrade_pb(view),
+                                         result=convert.result_pb(stored.run_id, stored.policy_ref, stored.document))
+
+    # ------------------------------------------------------------ results
+    async def GetEnterpriseResult(self, request, context):
+        stored = await self.results.result(request.credit_code, request.run_id)
+        return pb.GetEnterpriseResultResponse(result=convert.result_pb(stored.run_id, stored.policy_ref,
+                                                                       stored.document))
+
+    async def ListResults(self, request, context):
+        found = await self.results.list(c.ResultFilter(
+            request.run_id, request.grade, request.region_code, request.park, request.industry_code,
+            request.size_class, request.order == pb.RESULT_ORDER_TOTAL_DESC), _page(request.page))
+        return pb.ListResultsResponse(results=[pb.ResultSummary(
+            credit_code=v.credit_code, name=v.name, region_code=v.region_code, park=v.park,
+            industry_code=v.industry_code, size_class=v.size_class, status=v.status, total=v.total,
+            final_grade=v.final_class, rank_in_pool=v.rank_in_pool) for v in found.items], page=_page_pb(found))
+
+    async def GetRollups(self, request, context):
+        rollups, rankings = await self.results.rollups(request.run_id, request.dimension)
+        return pb.GetRollupsResponse(rollups=[convert.rollup_pb(d) for d in rollups],
+                                     rankings={k: pb.RankingKeys(keys=v) for k, v in rankings.items()})
+
+    async def GetEnterpriseReport(self, request, context):
+        if request.format not in (pb.REPORT_FORMAT_UNSPECIFIED, pb.REPORT_FORMAT_HTML, pb.REPORT_FORMAT_PDF):
+            raise InvalidArgument.field("format", "HTML or PDF")
+        data = await self.results.report_data(request.credit_code, request.run_id)
+        stem = f"一企一单-{request.credit_code}-{data.result['year']}"
+        if request.format == pb.REPORT_FORMAT_PDF:
+            return pb.GetEnterpriseReportResponse(content=await self.renderer.pdf(data), content_type=PDF_TYPE,
+                                                  file_name=f"{stem}.pdf")
+        return pb.GetEnterpriseReportResponse(content=self.renderer.html(data).encode("utf-8"),
+                                              content_type=HTML_TYPE, file_name=f"{stem}.html")
+
+    # ------------------------------------------------------------ eligibility
+    async def CheckEligibility(self, request, context):
+        answer = await self.results.eligibility(request.credit_code, request.sale_kind)
+        return pb.CheckEligibilityResponse(
+            allowed=answer.allowed, condition=answer.condition, priority=answer.priority,
+            price_coefficient=format(answer.price_coefficient, "f"),
+            electricity_surcharge_yuan_per_kwh=format(answer.electricity_surcharge, "f"), grade=answer.grade,
+            managed_as=answer.managed_as, rule=answer.rule, policy_ref=answer.policy_ref, run_id=answer.run_id,
+            year=answer.year)
+
+    # ------------------------------------------------------------ audit
+    async def VerifyAuditJournal(self, request, context):
+        async with self.uow() as tx:
+            result = await self.journal.verify(tx.session)
+        self.on_verified(result.intact)
+        return pb.VerifyAuditJournalResponse(intact=result.intact, entries_checked=result.entries_checked,
+                                             first_broken_sequence=result.first_broken_sequence,
+                                             problem=result.problem)
+
+
+def register(server: grpc.aio.Server, servicer: EvaluationServicer) -> None:
+    evaluation_pb2_grpc.add_EvaluationServiceServicer_to_server(servicer, server)

@@ -1,0 +1,185 @@
+"""Manual re-grading (手动调档) with two approvers: the proposer is the first approver, a different
+authenticated principal approves. Both are identities the service authenticated itself, never names a
+client typed in. The applied change is recorded in the audit journal and, on a published run, sent as
+`evaluation.enterprise.classified`."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+
+from services.common.context import current_principal
+from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation, require
+from services.common.uow import UnitOfWork
+from services.evaluation.application import documents
+from services.evaluation.application.commands import ApproveRegrade, ProposeRegrade
+from services.evaluation.application.events import classified
+from services.evaluation.application.policies import Policies
+from services.evaluation.application.results import regrade_view
+from services.evaluation.application.views import RegradeView, StoredResult
+from services.evaluation.domain import ManualOverride, OverrideError, apply_override
+from services.evaluation.domain.numbers import DECIMAL_CONTEXT, round_half_up
+from services.evaluation.domain.results import STATUS_GRADED, STATUS_NOT_GRADED
+
+PENDING = "(second approver pending)"
+
+
+class Regrades:
+    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies) -> None:
+        self.uow = uow
+        self.repositories = repositories
+        self.policies = policies
+
+    async def propose(self, cmd: ProposeRegrade) -> RegradeView:
+        violations = []
+        if not cmd.run_id:
+            violations.append(FieldViolation("run_id", "required"))
+        if not cmd.credit_code:
+            violations.append(FieldViolation("credit_code", "required"))
+        if cmd.to_class not in ("A", "B", "C", "D"):
+            violations.append(FieldViolation("to_grade", "one of A, B, C, D"))
+        if not cmd.reason.strip():
+            violations.append(FieldViolation("reason", "required: why the class is changed"))
+        require(violations)
+        proposer = current_principal().actor
+        async with self.uow() as tx:
+            if (first := await tx.replay(cmd, "propose_regrade", RegradeView)) is not None:
+                return first
+            repo = self.repositories(tx.session)
+            run, row = await self._target(repo, cmd.run_id, cmd.credit_code)
+            policy = await self.policies.resolve_in(repo, run.policy_ref)
+            result = documents.result_from_document(json.loads(row.document))
+            try:  # the domain's rules for an override, with the second approver still to come
+                apply_override(policy, result, ManualOverride(cmd.credit_code, result.year, cmd.to_class, cmd.reason,
+                                                              proposer, PENDING, cmd.evidence_ref or None))
+            except OverrideError as exc:
+                raise RuleViolation(str(exc), reason="OVERRIDE_NOT_ALLOWED") from None
+            view = RegradeView(f"rg-{uuid.uuid4().hex[:16]}", cmd.run_id, cmd.credit_code, result.final_class,
+                               cmd.to_class, cmd.reason.strip(), cmd.evidence_ref, proposer, "", "proposed", tx.now,
+                               None)
+            await repo.add_regrade(dict(
+                regrade_id=view.regrade_id, run_id=view.run_id, credit_code=view.credit_code,
+                from_class=view.from_class, to_class=view.to_class, reason=view.reason,
+                evidence_ref=view.evidence_ref, proposed_by=proposer, approved_by="", status="proposed",
+                proposed_at=tx.now, approved_at=None))
+            await tx.audit("regrade.propose", cmd.credit_code, _payload(view))
+            await tx.remember(cmd, "propose_regrade", view, RegradeView)
+            await tx.commit()
+            return view
+
+    async def approve(self, cmd: ApproveRegrade) -> tuple[RegradeView, StoredResult]:
+        if not cmd.regrade_id:
+            raise InvalidArgument.field("regrade_id", "required")
+        approver = current_principal().actor
+        async with self.uow() as tx:
+            if (first := await tx.replay(cmd, "approve_regrade", RegradeView)) is not None:
+                return first, await self._stored(first)
+            repo = self.repositories(tx.session)
+            proposal = await repo.regrade(cmd.regrade_id)
+            if proposal is None:
+                raise NotFound(f"regrade {cmd.regrade_id} not found")
+            if proposal.status != "proposed":
+                raise RuleViolation(f"regrade {cmd.regrade_id} is already {proposal.status}",
+                                    reason="REGRADE_NOT_PENDING")
+            if approver.casefold() == proposal.proposed_by.casefold():
+                raise RuleViolation("the second approver must be a different principal than the proposer",
+                                    reason="SECOND_APPROVER_REQUIRED")
+            run, row = await self._target(repo, proposal.run_id, proposal.credit_code)
+            if row.final_class != proposal.from_class:
+                raise RuleViolation(f"the class changed to {row.final_class} since the proposal; propose again",
+                                    reason="REGRADE_STALE")
+            policy = await self.policies.resolve_in(repo, run.policy_ref)
+            before = documents.result_from_document(json.loads(row.document))
+            try:
+                after = apply_override(policy, before, ManualOverride(
+                    proposal.credit_code, before.year, proposal.to_class, proposal.reason, proposal.proposed_by,
+                    approver, proposal.evidence_ref or None))
+            except OverrideError as exc:
+                raise RuleViolation(str(exc), reason="OVERRIDE_NOT_ALLOWED") from None
+            document = documents.to_document(after)
+            await repo.update_result(run.run_id, proposal.credit_code, final_class=after.final_class,
+                                     consecutive_d_years=after.consecutive_d_years,
+                                     document=documents.dumps(document))
+            await self._adjust_rollups(repo, run.run_id, before, after)
+            counts = json.loads(run.class_counts)
+            counts[before.final_class] -= 1
+            counts[after.final_class] = counts.get(after.final_class, 0) + 1
+            await repo.update_run(run.run_id, regrades=run.regrades + 1, class_counts=json.dumps(counts))
+            await repo.update_regrade(cmd.regrade_id, status="applied", approved_by=approver, approved_at=tx.now)
+            view = regrade_view(await repo.regrade(cmd.regrade_id))
+            current = await repo.current_class(proposal.credit_code)
+            if run.status == "published" and current is not None and current.run_id == run.run_id:
+                await repo.upsert_current([dict(
+                    credit_code=current.credit_code, run_id=current.run_id, year=current.year,
+                    policy_ref=current.policy_ref, final_class=after.final_class, managed_as=after.managed_as,
+                    size_class=current.size_class)])
+                await tx.emit(classified(proposal.credit_code, {
+                    "credit_code": proposal.credit_code, "run_id": run.run_id, "year": after.year,
+                    "previous_class": before.final_class, "final_class": after.final_class,
+                    "managed_as": after.managed_as, "policy_ref": run.policy_ref, "reason": "manual_override"}))
+            await tx.audit("regrade.apply", proposal.credit_code, _payload(view))
+            await tx.remember(cmd, "approve_regrade", view, RegradeView)
+            await tx.commit()
+        return view, StoredResult(run.run_id, run.policy_ref, document)
+
+    async def _stored(self, view: RegradeView) -> StoredResult:
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            run, row = await self._target(repo, view.run_id, view.credit_code)
+        return StoredResult(run.run_id, run.policy_ref, json.loads(row.document))
+
+    async def _target(self, repo, run_id: str, credit_code: str):
+        run = await repo.run(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} not found")
+        if run.status == "superseded":
+            raise RuleViolation(f"run {run_id} is superseded; re-grade in the run in force", reason="RUN_SUPERSEDED")
+        row = await repo.result(run_id, credit_code)
+        if row is None:
+            raise NotFound(f"{credit_code} has no result in run {run_id}")
+        if not row.final_class:
+            raise RuleViolation(f"{credit_code} has no class to re-grade (status {row.status})",
+                                reason="NOT_GRADED")
+        return run, row
+
+    async def _adjust_rollups(self, repo, run_id: str, before, after) -> None:
+        """Move the firm between classes in its region, park and industry roll-ups (indicators unchanged)."""
+        if before.status not in (STATUS_GRADED, STATUS_NOT_GRADED):
+            return
+        land = before.raw.get("land_mu") or Decimal(0)
+        for dimension, key in (("region", before.region_code), ("park", before.park),
+                               ("industry", before.industry_division)):
+            if not key:
+                continue
+            stored = await repo.rollup(run_id, dimension, key)
+            if stored is None:
+                continue
+            doc = json.loads(stored.document)
+            counts = doc["class_counts"]
+            counts[before.final_class] -= 1
+            counts[after.final_class] += 1
+            firms = Decimal(doc["firms"])
+            doc["class_shares"] = {grade: documents.to_document(
+                round_half_up(DECIMAL_CONTEXT.divide(Decimal(n), firms), 4)) for grade, n in counts.items()}
+            land_c_d = Decimal(doc["land_in_c_d_mu"])
+            land_c_d += land * ((after.final_class in "CD") - (before.final_class in "CD"))
+            doc["land_in_c_d_mu"] = documents.to_document(land_c_d)
+            for lever, name in (("electricity_surcharge", "electricity_surcharge_yuan"),
+                                ("land_use_tax_relief", "land_use_tax_relief_yuan")):
+                delta = _amount(after, lever) - _amount(before, lever)
+                doc[name] = documents.to_document(Decimal(doc[name]) + delta)
+            await repo.update_rollup(run_id, dimension, key, documents.dumps(doc))
+
+
+def _amount(result, lever: str) -> Decimal:
+    return sum((m.estimated_yearly_amount for m in result.measures
+                if m.lever == lever and m.estimated_yearly_amount is not None), Decimal(0))
+
+
+def _payload(view: RegradeView) -> dict:
+    return {"regrade_id": view.regrade_id, "run_id": view.run_id, "credit_code": view.credit_code,
+            "from_class": view.from_class, "to_class": view.to_class, "reason": view.reason,
+            "evidence_ref": view.evidence_ref, "first_approver": view.proposed_by,
+            "second_approver": view.approved_by, "status": view.status}

@@ -1,0 +1,169 @@
+"""Reading results: one enterprise's result, filtered lists, roll-ups, the report's data, eligibility."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+
+from services.common.errors import InvalidArgument, NotFound, RuleViolation
+from services.common.uow import UnitOfWork
+from services.evaluation.application import documents
+from services.evaluation.application.commands import ResultFilter
+from services.evaluation.application.policies import Policies
+from services.evaluation.application.runs import run_view
+from services.evaluation.application.views import (
+    Eligibility,
+    IndicatorValueView,
+    Page,
+    PageOf,
+    RegradeView,
+    ReportData,
+    ResultSummaryView,
+    StoredResult,
+)
+from services.evaluation.domain import SALE_KINDS, canonical, decide_eligibility, improvement_hints
+
+DIMENSIONS = ("region", "park", "industry")
+
+
+def regrade_view(row) -> RegradeView:
+    return RegradeView(row.regrade_id, row.run_id, row.credit_code, row.from_class, row.to_class, row.reason,
+                       row.evidence_ref, row.proposed_by, row.approved_by, row.status, row.proposed_at,
+                       row.approved_at)
+
+
+class Results:
+    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies) -> None:
+        self.uow = uow
+        self.repositories = repositories
+        self.policies = policies
+
+    async def _run_of(self, repo, credit_code: str, run_id: str) -> str:
+        if run_id:
+            return run_id
+        current = await repo.current_class(credit_code)
+        if current is None:
+            raise NotFound(f"{credit_code} has no result in a published run")
+        return current.run_id
+
+    async def result(self, credit_code: str, run_id: str = "") -> StoredResult:
+        if not credit_code:
+            raise InvalidArgument.field("credit_code", "required")
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            run_id = await self._run_of(repo, credit_code, run_id)
+            run = await repo.run(run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} not found")
+            row = await repo.result(run_id, credit_code)
+        if row is None:
+            raise NotFound(f"{credit_code} has no result in run {run_id}")
+        return StoredResult(run_id, run.policy_ref, json.loads(row.document))
+
+    async def list(self, where: ResultFilter, page: Page) -> PageOf:
+        if not where.run_id:
+            raise InvalidArgument.field("run_id", "required")
+        if where.by_total and page.after and not page.after.isdigit():
+            raise InvalidArgument.field("page.page_token", "is not a token this service issued")
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            if await repo.run(where.run_id) is None:
+                raise NotFound(f"run {where.run_id} not found")
+            rows, total = await repo.result_page(where, page.after, page.size)
+        items = [ResultSummaryView(r.credit_code, r.name, r.region_code, r.park, r.industry_code, r.size_class,
+                                   r.status, json.loads(r.document)["total"], r.final_class, r.rank_in_pool)
+                 for r in rows[:page.size]]
+        more = len(rows) > page.size
+        if where.by_total:
+            next_after = str(int(page.after or 0) + page.size) if more else ""
+        else:
+            next_after = items[-1].credit_code if more else ""
+        return PageOf(items, next_after, total)
+
+    async def rollups(self, run_id: str, dimension: str) -> tuple[list[dict], dict[str, list[str]]]:
+        if not run_id:
+            raise InvalidArgument.field("run_id", "required")
+        if dimension and dimension not in DIMENSIONS:
+            raise InvalidArgument.field("dimension", f"one of {', '.join(DIMENSIONS)} (or empty for all)")
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            run = await repo.run(run_id)
+            if run is None:
+                raise NotFound(f"run {run_id} not found")
+            rows = await repo.rollups(run_id, dimension)
+        rankings = {k: v for k, v in json.loads(run.rankings).items()
+                    if not dimension or k.startswith(dimension + ":")}
+        return [json.loads(r.document) for r in rows], rankings
+
+    async def report_data(self, credit_code: str, run_id: str = "") -> ReportData:
+        stored = await self.result(credit_code, run_id)
+        policy = (await self.policies.resolve(stored.policy_ref))[1]
+        result = documents.result_from_document(stored.document)
+        hints = [canonical(h) for h in improvement_hints(policy, result)] if result.indicators else []
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            run = run_view(await repo.run(stored.run_id))
+            enterprise = (await repo.enterprises_by_code([credit_code])).get(credit_code)
+            history = []
+            for row in await repo.history(credit_code):
+                doc = json.loads(row.document)
+                history.append({"year": row.year, "run_id": row.run_id, "policy_ref": row.policy_ref,
+                                "status": row.status, "final_class": doc["final_class"],
+                                "initial_class": doc["initial_class"], "total": doc["total"],
+                                "rank_in_pool": doc["rank_in_pool"], "pool_size": doc["pool_size"],
+                                "consecutive_d_years": doc["consecutive_d_years"]})
+            values = await repo.values_of(credit_code, result.year)
+            regrades = [regrade_view(r) for r in await repo.regrades_of(credit_code) if r.run_id == stored.run_id]
+        value_views = _value_views(values)
+        identity = {"credit_code": credit_code, "name": result.name or "", "region_code": result.region_code,
+                    "park": result.park or "", "industry_code": result.industry_code,
+                    "size_class": result.size_class,
+                    "land_held_mu": enterprise.land_held_mu if enterprise is not None else ""}
+        return ReportData(stored.document, run, identity, history, hints, value_views, regrades,
+                          policy.publicity.days)
+
+    async def values(self, credit_code: str, year: int) -> list[IndicatorValueView]:
+        """Every recorded value of an enterprise-year with its source; `effective` marks what runs use."""
+        if not credit_code:
+            raise InvalidArgument.field("credit_code", "required")
+        async with self.uow() as tx:
+            rows = await self.repositories(tx.session).values_of(credit_code, year)
+        return _value_views(rows)
+
+    async def eligibility(self, credit_code: str, sale_kind: str) -> Eligibility:
+        if not credit_code:
+            raise InvalidArgument.field("credit_code", "required")
+        if sale_kind not in SALE_KINDS:
+            raise InvalidArgument.field("sale_kind", f"one of {', '.join(SALE_KINDS)}")
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            current = await repo.current_class(credit_code)
+            known = current is not None or bool(await repo.enterprises_by_code([credit_code]))
+        if current is None:
+            if not known:
+                raise RuleViolation(f"{credit_code} is not a registered enterprise known to evaluation",
+                                    reason="UNKNOWN_ENTERPRISE")
+            raise RuleViolation(f"{credit_code} has no class in a published evaluation run",
+                                reason="NOT_EVALUATED")
+        policy = (await self.policies.resolve(current.policy_ref))[1]
+        decision = decide_eligibility(policy, current.final_class, sale_kind)
+        async with self.uow() as tx:
+            row = await self.repositories(tx.session).result(current.run_id, credit_code)
+        consecutive_d = json.loads(row.document)["consecutive_d_years"] if row is not None else 0
+        surcharge, _ = policy.differentiated_measures.electricity_surcharge_yuan_per_kwh.rate(
+            decision.managed_as, consecutive_d)
+        return Eligibility(decision.allowed, decision.condition or "", decision.priority or 0,
+                           decision.price_coefficient, Decimal(surcharge), decision.grade, decision.managed_as,
+                           decision.rule, current.policy_ref, current.run_id, current.year)
+
+
+def _value_views(rows) -> list[IndicatorValueView]:
+    """Rows ordered by field, newest first (ties: greater source): the first of each field is effective."""
+    seen: set[str] = set()
+    views = []
+    for v in rows:
+        views.append(IndicatorValueView(v.field, v.value, v.source_department, v.submission_id, v.recorded_at,
+                                        v.field not in seen))
+        seen.add(v.field)
+    return views

@@ -1,0 +1,202 @@
+"""Evaluation runs: compute under one policy version, freeze (policy ref, input and output digests, every
+result as a document), publish (the latest for eligibility; events for classes that changed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+from services.common.context import current_principal
+from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
+from services.common.uow import UnitOfWork, utc_now
+from services.evaluation.application import documents
+from services.evaluation.application.commands import PublishRun, StartRun
+from services.evaluation.application.events import classified, emit_many, run_completed
+from services.evaluation.application.inputs import (
+    effective_values,
+    enterprise_years,
+    jurisdiction_prefix,
+    prior_year,
+)
+from services.evaluation.application.policies import Policies
+from services.evaluation.application.views import Page, PageOf, PublishOutcome, RunView
+from services.evaluation.domain import InputError, Policy, run_evaluation
+
+log = logging.getLogger(__name__)
+
+GRADES = ("A", "B", "C", "D", "T")
+
+
+def run_view(row) -> RunView:
+    return RunView(row.run_id, row.jurisdiction, row.year, row.policy_ref, row.input_digest, row.output_digest,
+                   row.status, row.enterprises, json.loads(row.class_counts), row.prior_run_id, row.started_at,
+                   row.completed_at, row.published_at, row.started_by, row.regrades)
+
+
+def _frozen(run, policy: Policy, run_id: str) -> tuple[list[dict], list[dict], dict]:
+    """Rows for the results and roll-ups tables (CPU work, run in a thread)."""
+    results, counts = [], Counter()
+    for result in run.results:
+        if result.final_class:
+            counts[result.final_class] += 1
+        results.append(dict(
+            run_id=run_id, credit_code=result.credit_code, year=result.year, name=result.name or "",
+            region_code=result.region_code, park=result.park or "", industry_code=result.industry_code,
+            size_class=result.size_class, status=result.status, final_class=result.final_class or "",
+            total=float(result.total), rank_in_pool=result.rank_in_pool or 0,
+            consecutive_d_years=result.consecutive_d_years,
+            document=documents.dumps(documents.to_document(result))))
+    rollups = [dict(run_id=run_id, dimension=r.dimension, key=r.key, year=r.year, rank=r.rank or 0,
+                    document=documents.dumps(documents.to_document(r))) for r in run.rollups]
+    return results, rollups, {grade: counts.get(grade, 0) for grade in GRADES}
+
+
+class Runs:
+    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, metrics,
+                 default_policy_id: str) -> None:
+        self.uow = uow
+        self.repositories = repositories
+        self.policies = policies
+        self.metrics = metrics
+        self.default_policy_id = default_policy_id
+
+    async def start(self, cmd: StartRun) -> RunView:
+        prefix = jurisdiction_prefix(cmd.jurisdiction)
+        violations = []
+        if not prefix.isdigit() or len(prefix) > 6:
+            violations.append(FieldViolation("jurisdiction", "a GB/T 2260 region code or prefix (digits)"))
+        if not 2000 <= cmd.year <= 2100:
+            violations.append(FieldViolation("year", "between 2000 and 2100"))
+        if violations:
+            raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in violations), violations)
+        async with self.uow() as tx:
+            if (first := await tx.replay(cmd, "start_run", RunView)) is not None:
+                return first
+        started = time.perf_counter()
+        try:
+            view = await self._start(cmd, prefix)
+        except Exception:
+            self.metrics.runs.labels("failed").inc()
+            raise
+        self.metrics.runs.labels("completed").inc()
+        self.metrics.run_duration.observe(time.perf_counter() - started)
+        return view
+
+    async def _start(self, cmd: StartRun, prefix: str) -> RunView:
+        _, policy = await self.policies.resolve(cmd.policy_ref or self.default_policy_id)
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            enterprises = await repo.enterprises_in(prefix)
+            values = effective_values(await repo.values_for_year(cmd.year, prefix))
+            prior_row = await repo.latest_published(prefix, cmd.year - 1)
+            prior = None
+            if prior_row is not None:
+                rollups = [json.loads(r.document) for r in await repo.rollups(prior_row.run_id)]
+                prior = prior_year(await repo.result_classes(prior_row.run_id), json.loads(prior_row.pools),
+                                   rollups)
+        records = enterprise_years(policy, cmd.year, enterprises, values)
+        if not records:
+            raise RuleViolation(f"no indicator data for {cmd.year} in {cmd.jurisdiction}", reason="NO_DATA")
+        started_at = utc_now()
+        try:
+            run = await asyncio.to_thread(run_evaluation, policy, records, prior)
+        except InputError as exc:
+            raise InvalidArgument("the recorded data cannot be evaluated under " + policy.ref, [
+                FieldViolation(f"{v.credit_code or 'run'}.{v.field}", v.message) for v in exc.violations[:100]
+            ]) from None
+        run_id = f"run-{cmd.year}-{uuid.uuid4().hex[:12]}"
+        results, rollups, counts = await asyncio.to_thread(_frozen, run, policy, run_id)
+        pools = json.dumps(documents.to_document(run.pools), ensure_ascii=False)
+        rankings = json.dumps({k: list(v) for k, v in run.rankings.items()}, ensure_ascii=False)
+        async with self.uow() as tx:
+            if (first := await tx.replay(cmd, "start_run", RunView)) is not None:
+                return first
+            view = RunView(run_id, cmd.jurisdiction, cmd.year, run.policy_ref, run.input_digest, run.output_digest,
+                           "completed", len(results), counts, prior_row.run_id if prior_row else "",
+                           started_at, tx.now, None, current_principal().actor, 0)
+            repo = self.repositories(tx.session)
+            await repo.add_run(dict(
+                run_id=run_id, jurisdiction=cmd.jurisdiction, region_prefix=prefix, year=cmd.year,
+                policy_ref=run.policy_ref, input_digest=run.input_digest, output_digest=run.output_digest,
+                status="completed", enterprises=len(results), class_counts=json.dumps(counts), pools=pools,
+                rankings=rankings, prior_run_id=view.prior_run_id, started_by=view.started_by, regrades=0,
+                started_at=view.started_at, completed_at=tx.now, published_at=None))
+            await repo.add_results(results)
+            await repo.add_rollups(rollups)
+            await tx.audit("run.complete", run_id, {
+                "run_id": run_id, "jurisdiction": cmd.jurisdiction, "year": cmd.year, "policy_ref": run.policy_ref,
+                "input_digest": run.input_digest, "output_digest": run.output_digest, "enterprises": len(results),
+                "class_counts": counts, "prior_run_id": view.prior_run_id})
+            await tx.remember(cmd, "start_run", view, RunView)
+            await tx.commit()
+        return view
+
+    async def publish(self, cmd: PublishRun) -> PublishOutcome:
+        async with self.uow() as tx:
+            if (first := await tx.replay(cmd, "publish_run", PublishOutcome)) is not None:
+                return first
+            repo = self.repositories(tx.session)
+            row = await repo.run(cmd.run_id)
+            if row is None:
+                raise NotFound(f"run {cmd.run_id} not found")
+            if row.status != "completed":
+                raise RuleViolation(f"run {cmd.run_id} is {row.status}; only a completed run can be published",
+                                    reason="RUN_NOT_PUBLISHABLE")
+            policy = await self.policies.resolve_in(repo, row.policy_ref)
+            results = await repo.result_classes(cmd.run_id)
+            current = await repo.current_classes([r.credit_code for r in results])
+            changes, updates = [], []
+            for result in results:
+                before = current.get(result.credit_code)
+                if before is not None and before.year > result.year:
+                    continue  # a later year's published class stays the one in force
+                managed_as = policy.scope.T_treated_as if result.final_class == "T" else result.final_class
+                updates.append(dict(credit_code=result.credit_code, run_id=cmd.run_id, year=result.year,
+                                    policy_ref=row.policy_ref, final_class=result.final_class,
+                                    managed_as=managed_as, size_class=result.size_class))
+                previous = before.final_class if before is not None else ""
+                if previous != result.final_class:
+                    changes.append(classified(result.credit_code, {
+                        "credit_code": result.credit_code, "run_id": cmd.run_id, "year": result.year,
+                        "previous_class": previous, "final_class": result.final_class, "managed_as": managed_as,
+                        "policy_ref": row.policy_ref, "reason": "run_published"}))
+            await repo.supersede(row.region_prefix, row.year, cmd.run_id)
+            await repo.update_run(cmd.run_id, status="published", published_at=tx.now)
+            await repo.upsert_current(updates)
+            counts = json.loads(row.class_counts)
+            await tx.emit(run_completed(cmd.run_id, {
+                "run_id": cmd.run_id, "jurisdiction": row.jurisdiction, "year": row.year,
+                "policy_ref": row.policy_ref, "input_digest": row.input_digest, "output_digest": row.output_digest,
+                "enterprises": row.enterprises, "class_counts": counts, "classes_changed": len(changes),
+                "published_at": tx.now.isoformat()}))
+            await emit_many(tx, changes)
+            await tx.audit("run.publish", cmd.run_id, {"run_id": cmd.run_id, "output_digest": row.output_digest,
+                                                       "classes_changed": len(changes)})
+            outcome = PublishOutcome(run_view(await repo.run(cmd.run_id)), len(changes))
+            await tx.remember(cmd, "publish_run", outcome, PublishOutcome)
+            await tx.commit()
+        await self.refresh_gauge()
+        return outcome
+
+    async def refresh_gauge(self) -> None:
+        async with self.uow() as tx:
+            self.metrics.set_classes(await self.repositories(tx.session).current_counts())
+
+    async def get(self, run_id: str) -> RunView:
+        async with self.uow() as tx:
+            row = await self.repositories(tx.session).run(run_id)
+        if row is None:
+            raise NotFound(f"run {run_id} not found")
+        return run_view(row)
+
+    async def list(self, year: int, status: str, page: Page) -> PageOf:
+        async with self.uow() as tx:
+            rows, total = await self.repositories(tx.session).runs(year, status, page.after, page.size)
+        items = [run_view(r) for r in rows[:page.size]]
+        return PageOf(items, items[-1].run_id if len(rows) > page.size else "", total)
+
