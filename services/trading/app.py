@@ -54,7 +54,7 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
                           enforce_land_timing=settings.enforce_land_timing, on_tasks=settlement.notify)
         if settings.demo_data:
             from services.trading.demo import load_if_empty
-            await load_if_empty(trading, clock)
+            await load_if_empty(trading, registry, clock)
 
         def on_verified(intact: bool) -> None:
             infra.audit_metrics.verify_ok.set(1 if intact else 0)
