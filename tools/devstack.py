@@ -54,14 +54,17 @@ COMPONENTS = [
 
 
 def credentials(data: Path) -> dict[str, str]:
-    """Development API keys, made once and kept in .data (git-ignored); services get only digests."""
+    """Development API keys (and trading's sealing key), made once and kept in .data (git-ignored);
+    the services get only digests of the API keys."""
     path = data / "credentials.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    keys = {name: secrets.token_urlsafe(24) for name in ("admin", "registry", "evaluation", "trading", "gateway",
-                                                           "agency")}
-    path.write_text(json.dumps(keys, indent=2))
-    path.chmod(0o600)
+    keys = json.loads(path.read_text()) if path.exists() else {}
+    names = ("admin", "registry", "evaluation", "trading", "gateway", "agency")
+    missing = [name for name in (*names, "sealing") if name not in keys]
+    for name in missing:
+        keys[name] = secrets.token_urlsafe(32 if name == "sealing" else 24)
+    if missing:
+        path.write_text(json.dumps(keys, indent=2))
+        path.chmod(0o600)
     return keys
 
 
@@ -70,7 +73,7 @@ def api_keys_file(data: Path, keys: dict[str, str]) -> Path:
              "gateway": ["service", "delegate"], "agency": ["issuer", "data_provider", "grantor"]}
     path = data / "api_keys.json"
     path.write_text(json.dumps({key_digest(keys[name]): {"principal": name if name != "agency" else "agency:demo",
-                                                         "roles": roles[name]} for name in keys}, indent=2))
+                                                         "roles": roles[name]} for name in roles}, indent=2))
     return path
 
 
@@ -171,7 +174,7 @@ def main() -> int:
             env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}", "NATS_URL": nats_url,
                    "DATABASE_URL": f"sqlite+aiosqlite:///{data / (component.name + '.db')}",
                    "API_KEYS_FILE": str(keys_file), "SERVICE_API_KEY": keys[component.name],
-                   "DEMO_DATA": "true", "DATA_DIR": str(data),
+                   "DEMO_DATA": "true", "DATA_DIR": str(data), "SEALING_KEY": keys["sealing"],
                    **{f"{name.upper()}_ADDR": address for name, address in addresses.items()}}
             if component.grpc_port:
                 env |= {"GRPC_PORT": str(component.grpc_port), "METRICS_PORT": str(component.metrics_port)}

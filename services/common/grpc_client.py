@@ -58,13 +58,16 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamUn
         return await continuation(details, request_iterator)
 
 
-def open_channel(address: str, *, api_key: str = "", metrics: GrpcClientMetrics | None = None) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        address,
-        interceptors=[_ClientInterceptor(api_key, metrics)],
-        options=[("grpc.max_receive_message_length", 16 * 1024 * 1024),
-                 ("grpc.max_send_message_length", 16 * 1024 * 1024)],
-    )
+def open_channel(address: str, *, api_key: str = "", metrics: GrpcClientMetrics | None = None,
+                 options: list[tuple[str, object]] | None = None) -> grpc.aio.Channel:
+    """A channel to a yaosu service. Reconnect backoff is capped at 2 s (gRPC's default grows to 120 s),
+    so a caller notices a restarted dependency quickly; `options` add to or override the defaults."""
+    defaults = {"grpc.max_receive_message_length": 16 * 1024 * 1024,
+                "grpc.max_send_message_length": 16 * 1024 * 1024,
+                "grpc.max_reconnect_backoff_ms": 2000}
+    defaults.update(dict(options or []))
+    return grpc.aio.insecure_channel(address, interceptors=[_ClientInterceptor(api_key, metrics)],
+                                     options=list(defaults.items()))
 
 
 def call_timeout(context: grpc.aio.ServicerContext | None, default: float = DEFAULT_TIMEOUT) -> float:

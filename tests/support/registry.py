@@ -28,9 +28,10 @@ class RunningRegistry:
 
 
 def registry_settings(database_url: str, nats_url: str, **overrides) -> RegistrySettings:
-    return RegistrySettings(database_url=database_url, nats_url=nats_url, grpc_port=0, metrics_port=0,
-                            api_keys_json=API_KEYS_JSON, outbox_poll_seconds=0.05, hold_sweep_seconds=0.2,
-                            shutdown_grace_seconds=1.0, **overrides)
+    values = dict(database_url=database_url, nats_url=nats_url, grpc_port=0, metrics_port=0,
+                  api_keys_json=API_KEYS_JSON, outbox_poll_seconds=0.05, hold_sweep_seconds=0.2,
+                  shutdown_grace_seconds=1.0)
+    return RegistrySettings(**{**values, **overrides})
 
 
 @contextlib.asynccontextmanager

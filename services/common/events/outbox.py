@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.common.context import current_principal, request_id_var
 from services.common.events.envelope import Event, build
 from services.common.metrics import EventMetrics
-from services.common.tracing import current_trace_context
 from services.common.tables import InfrastructureTables
+from services.common.tracing import current_trace_context
 
 log = logging.getLogger(__name__)
 
