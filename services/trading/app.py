@@ -16,6 +16,7 @@ from services.common.logging import configure_logging
 from services.common.metrics import GrpcClientMetrics
 from services.common.periodic import Periodic
 from services.trading.adapters.clients.eligibility import NoEvaluationService
+from services.trading.adapters.clients.evaluation import GrpcEvaluation
 from services.trading.adapters.clients.registry import GrpcRegistry
 from services.trading.adapters.db import tables
 from services.trading.adapters.db.event_codec import EventCodec
@@ -40,8 +41,8 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
 
     async def wire(infra: Infrastructure, server: grpc.aio.Server) -> None:
         metrics = TradingMetrics(infra.registry)
-        channel = open_channel(settings.registry_addr, api_key=settings.service_api_key,
-                               metrics=_client_metrics(infra))
+        client_metrics = _client_metrics(infra)  # one set per registry of metrics, shared by the channels
+        channel = open_channel(settings.registry_addr, api_key=settings.service_api_key, metrics=client_metrics)
         infra.on_close.append(channel.close)
         registry = GrpcRegistry(channel)
         settlement = Settlement(infra.uow, registry, metrics, clock.now,
@@ -49,7 +50,13 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         codec = EventCodec(Sealer(settings.sealing_key))
         writers = Writers(infra.uow, clock.now, SaleRules(metrics, codec, settlement.notify), codec,
                           settings.max_batch)
-        trading = Trading(infra.uow, writers, registry, NoEvaluationService(), metrics, clock.now,
+        eligibility = NoEvaluationService()
+        if settings.evaluation_addr:
+            evaluation_channel = open_channel(settings.evaluation_addr, api_key=settings.service_api_key,
+                                              metrics=client_metrics)
+            infra.on_close.append(evaluation_channel.close)
+            eligibility = GrpcEvaluation(evaluation_channel)
+        trading = Trading(infra.uow, writers, registry, eligibility, metrics, clock.now,
                           region_code=settings.region_code, deposit_hold_days=settings.deposit_hold_days,
                           enforce_land_timing=settings.enforce_land_timing, on_tasks=settlement.notify)
         if settings.demo_data:

@@ -330,7 +330,7 @@ class Trading:
         detail = answer.condition
         gates = eligibility.get("allowed_classes") or []
         if gates and answer.evaluation_class not in gates:
-            allowed, detail = False, f"class gate {gates} not met ({answer.rule or 'no evaluation answer'})"
+            allowed, detail = False, f"class gate {gates} not met: {answer.condition or answer.rule}"
         rules = rules_of(row)
         deposit = int(rules.get("deposit") or 0)
         hold_id = ""

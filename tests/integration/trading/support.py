@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -48,6 +49,34 @@ def admin() -> list[tuple[str, str]]:
 def as_user(who: str) -> list[tuple[str, str]]:
     """The gateway acting for an end user (service + delegate, x-on-behalf-of)."""
     return [("authorization", f"Bearer {SERVICE_KEY}"), ("x-on-behalf-of", who)]
+
+
+@contextlib.asynccontextmanager
+async def sibling_database(database_url: str, name: str) -> AsyncIterator[str]:
+    """Another fresh database on the same backend as `database_url` (each service owns its database):
+    a SQLite file next to it, or a new PostgreSQL database on the same server, dropped afterwards."""
+    if database_url.startswith("sqlite"):
+        base = database_url.rsplit("/", 1)[0]
+        yield f"{base}/{name}.db"
+        return
+    import asyncpg
+
+    server = database_url.rsplit("/", 1)[0]
+    database = f"{database_url.rsplit('/', 1)[1]}_{name}"[:63]
+    admin_dsn = os.environ.get("TEST_POSTGRES_URL", database_url).replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await connection.close()
+    try:
+        yield f"{server}/{database}"
+    finally:
+        connection = await asyncpg.connect(admin_dsn)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await connection.close()
 
 
 @dataclass

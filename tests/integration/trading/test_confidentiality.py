@@ -56,7 +56,7 @@ async def test_reserve_is_disclosed_by_no_read_path_before_the_decision(registry
         await eventually(lambda: _has(seen, "trading.bid.accepted"))
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{trading.metrics_port}/metrics").read().decode()
         assert "1234567" not in metrics
-        for subject, data, raw in seen:
+        for subject, data, _raw in seen:
             assert "1234567" not in str(data), subject
         assert "1234567" not in caplog.text
 

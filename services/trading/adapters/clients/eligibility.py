@@ -1,9 +1,7 @@
-"""Eligibility answers for registration.
-
-The evaluation service's contract (`CheckEligibility`) is not published yet (no
-proto/yaosu/evaluation/v1/evaluation.proto in the tree), so the only adapter today is
-`NoEvaluationService`: it allows registration when the listing names no class gate and refuses it when
-one is named — a class gate that cannot be asked is never silently waived. The answer records why.
+"""Eligibility answers for registration when no evaluation service is configured (EVALUATION_ADDR empty;
+with it, adapters/clients/evaluation.py asks CheckEligibility). `NoEvaluationService` allows registration
+when the listing names no class gate and refuses it when one is named — a class gate that cannot be
+asked is never silently waived. The answer records why.
 """
 
 from __future__ import annotations
