@@ -36,6 +36,15 @@ class GatewaySettings(BaseServiceSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     # Secure cookies need https; off on a developer's loopback.
     cookie_secure: bool = False
+    # Regulator dashboard alerts (policy data): the same bidder number bidding ALERT_LATE_BID_COUNT times in
+    # the last ALERT_LATE_BID_MINUTES before close; a decided sale's price more than ALERT_RESERVE_DEVIATION
+    # above its reserve; a trade's unit price more than ALERT_TRADE_DEVIATION from the median of recent ones.
+    alert_late_bid_minutes: float = 5.0
+    alert_late_bid_count: int = 3
+    alert_reserve_deviation: float = 0.5
+    alert_trade_deviation: float = 0.3
+    # How many of the most recent sales the dashboard reads bids and results of.
+    dashboard_sales: int = 30
 
     @model_validator(mode="after")
     def _signing_key(self) -> GatewaySettings:

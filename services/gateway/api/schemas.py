@@ -585,7 +585,8 @@ class RowErrorPublic(Out):
 
 
 class RowResultPublic(Out):
-    row_number: int = Field(0, description="1-based data line of the CSV")
+    row_number: int = Field(0, description="where the row is in the upload (the evaluation service's "
+                                           "numbering: the line of the CSV file)")
     credit_code: str = ""
     year: int = 0
     outcome: Annotated[str, _enum("ROW_OUTCOME_")] = ""

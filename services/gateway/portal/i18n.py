@@ -34,6 +34,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "intact": ("完整", "intact"), "broken": ("已损坏", "broken"), "entries": ("条记录", "entries"),
     "requests": ("请求数", "requests"), "errors": ("错误", "errors"), "none": ("无", "none"),
     "single_bidder": ("单一竞买人项目", "single-bidder sales"), "lang_other": ("English", "中文"),
+    "class_by_park": ("分园区评价类别分布", "Classes by park"),
+    "indicator_trend": ("分区域亩均指标（历年）", "亩均 indicators by region over years"),
+    "tax_per_mu": ("亩均税收（万元/亩）", "tax per mu (10k CNY/mu)"),
+    "va_per_mu": ("亩均增加值（万元/亩）", "value added per mu (10k CNY/mu)"),
+    "bids_per_minute": ("每分钟报价数（近30分钟）", "Bids per minute (last 30 min)"),
 }
 
 

@@ -7,6 +7,8 @@ script (same cookie session, Idempotency-Key header), so the API's authorisation
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +34,7 @@ from services.gateway.api.schemas import (
 )
 from services.gateway.db import users as crud
 from services.gateway.identity import Role, User
-from services.gateway.portal import charts
+from services.gateway.portal import charts, monitor
 from services.gateway.portal.health import read_all
 from services.gateway.portal.i18n import translator
 
@@ -239,29 +241,28 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
         row = by_region.setdefault(total.region_code, {})
         row[total.kind] = row.get(total.kind, 0) + total.items
     kinds = sorted({k for row in by_region.values() for k in row})
-    figures["catalogue"] = charts.stacked(t("catalogue_by_region"), sorted(by_region.items()), kinds)
-    if clients.evaluation is not None:
-        from services.gateway.api.routes.evaluation import class_distribution
-        with contextlib.suppress(grpc.aio.AioRpcError):
-            rows = await class_distribution(clients, user)
-            figures["classes"] = charts.stacked(t("class_by_region"), rows, ["A", "B", "C", "D"])
+    figures["catalogue"] = charts.stacked(t("catalogue_by_region"), sorted(by_region.items()), kinds,
+                                          chart_id="catalogue-region")
+    figures.update(await _evaluation_figures(clients, user, t))
+    alerts: list[str] = []
     stats = await safely(clients.call(clients.trading.GetMarketStatistics, tpb.GetMarketStatisticsRequest(),
                                       user=user))
-    alerts: list[str] = []
     if stats is not None:
         view = from_proto(MarketStatisticsPublic, stats)
         figures["volume"] = charts.bars(t("market_activity"), [(i.instrument.split(":")[0] + ":" +
                                                                  i.instrument.split(":")[1] if ":" in i.instrument
                                                                  else i.instrument, i.volume)
-                                                                for i in view.instruments])
-        figures["sales"] = charts.bars(t("open_sales"), sorted(view.sales_by_state.items()))
-        figures["backlog"] = charts.bars(t("backlog"), [(t("backlog"), view.settlement_backlog)])
-        if view.single_bidder_sales:
-            alerts.append(f"{t('single_bidder')}: {view.single_bidder_sales}")
+                                                                for i in view.instruments], chart_id="volume")
+        figures["sales"] = charts.bars(t("open_sales"), sorted(view.sales_by_state.items()), chart_id="sales")
+        figures["backlog"] = charts.bars(t("backlog"), [(t("backlog"), view.settlement_backlog)], chart_id="backlog")
+    market = await _market_figures(clients, user, settings, t, have_statistics=stats is not None)
+    figures.update(market.figures)
+    alerts += [a.text for a in market.alerts]
     health = await read_all({"registry": settings.registry_metrics_url, "evaluation": settings.evaluation_metrics_url,
                              "trading": settings.trading_metrics_url})
-    figures["requests"] = charts.bars(t("requests"), [(h.name, h.requests) for h in health])
-    figures["latency"] = charts.bars("ms", [(h.name, h.mean_latency_ms) for h in health], unit=" ms")
+    figures["requests"] = charts.bars(t("requests"), [(h.name, h.requests) for h in health], chart_id="requests")
+    figures["latency"] = charts.bars("ms", [(h.name, h.mean_latency_ms) for h in health], unit=" ms",
+                                     chart_id="latency")
     audits = []
     for service in ("registry", "evaluation", "trading"):
         from services.gateway.api.routes.regulator import verify
@@ -272,6 +273,92 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
     return render(request, user, "dashboard.html", figures=figures, health=health, alerts=alerts,
                   audits=list(zip(("registry", "evaluation", "trading"), audits, strict=True)),
                   gauge=charts.gauge)
+
+
+TREND_INDICATORS = ("tax_per_mu", "va_per_mu")
+
+
+async def _evaluation_figures(clients, user: User, t) -> dict[str, str]:
+    """Class distribution by region and by park (latest published year), 亩均 indicators by region over the
+    published years — all from the evaluation service's roll-ups."""
+    if clients.evaluation is None:
+        return {}
+    from services.gateway.api.routes.evaluation import class_distribution, indicator_trend
+    figures: dict[str, str] = {}
+    grades = ["A", "B", "C", "D", "T"]
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        figures["classes"] = charts.stacked(t("class_by_region"), await class_distribution(clients, user, "region"),
+                                            grades, chart_id="classes-region")
+        parks = await class_distribution(clients, user, "park")
+        figures["classes_park"] = charts.stacked(t("class_by_park"), parks, grades, chart_id="classes-park",
+                                                 label_w=130)
+        for indicator in TREND_INDICATORS:
+            series = await indicator_trend(clients, user, indicator, "region")
+            if series:
+                figures["trend"] = charts.lines(f"{t('indicator_trend')}: {t(indicator)}",
+                                                {k: [(float(y), v) for y, v in pts] for k, pts in series.items()},
+                                                chart_id="indicator-trend")
+                figures["trend_title"] = f"{t('indicator_trend')} · {t(indicator)}"
+                break
+    return figures
+
+
+@dataclass
+class MarketPicture:
+    figures: dict[str, str]
+    alerts: list[monitor.Alert]
+
+
+async def _market_figures(clients, user: User, settings, t, *, have_statistics: bool) -> MarketPicture:
+    """Bids per minute, open sales by state and the alerts, from the sales and trades trading lists to a
+    regulator (all bids, and each decided sale's result with its disclosed reserve)."""
+    picture = MarketPicture({}, [])
+    listings = await safely(clients.call(clients.trading.ListListings, tpb.ListListingsRequest(
+        page={"page_size": 200}), user=user))
+    if listings is None:
+        return picture
+    now = datetime.now(UTC)
+    published = [li for li in listings.listings if li.state not in (tpb.LISTING_STATE_DRAFT,
+                                                                     tpb.LISTING_STATE_CANCELLED)]
+    if not have_statistics:
+        by_state: dict[str, float] = {}
+        for li in published:
+            name = tpb.ListingState.Name(li.state).removeprefix("LISTING_STATE_").lower()
+            by_state[name] = by_state.get(name, 0) + 1
+        picture.figures["sales"] = charts.bars(t("open_sales"), sorted(by_state.items()), chart_id="sales")
+    recent = sorted(published, key=lambda li: li.bidding_closes_at.seconds, reverse=True)[:settings.dashboard_sales]
+    sales, all_bids, results = [], [], []
+    for li in recent:
+        if li.state >= tpb.LISTING_STATE_BIDDING:
+            reply = await safely(clients.call(clients.trading.ListBids, tpb.ListBidsRequest(
+                listing_id=li.listing_id, page={"page_size": 500}), user=user))
+            bids = tuple(monitor.BidSeen(li.listing_id, b.bidder_number, b.accepted_at.ToDatetime(tzinfo=UTC))
+                         for b in (reply.bids if reply else []) if b.HasField("accepted_at"))
+            state = await safely(clients.call(clients.trading.GetSaleState, tpb.GetSaleStateRequest(
+                listing_id=li.listing_id), user=user))
+            closes = state.state.closes_at if state is not None and state.state.HasField("closes_at") \
+                else li.bidding_closes_at if li.HasField("bidding_closes_at") else None
+            sales.append(monitor.SaleSeen(li.listing_id, li.title, closes.ToDatetime(tzinfo=UTC) if closes else None,
+                                          bids))
+            all_bids += bids
+        if li.state in (tpb.LISTING_STATE_AWARDED, tpb.LISTING_STATE_UNSOLD, tpb.LISTING_STATE_SETTLED):
+            found = await safely(clients.call(clients.trading.GetSaleResult, tpb.GetSaleResultRequest(
+                listing_id=li.listing_id), user=user))
+            if found is not None:
+                r = found.result
+                results.append(monitor.ResultSeen(li.listing_id, li.title, r.outcome, r.bidder_count,
+                                                  r.clearing_price.fen, r.reserve_price.fen))
+    picture.figures["bids_per_minute"] = charts.columns(t("bids_per_minute"), monitor.bids_per_minute(all_bids, now),
+                                                        chart_id="bids-per-minute")
+    trades = await safely(clients.call(clients.trading.ListTrades, tpb.ListTradesRequest(
+        page={"page_size": 200}), user=user))
+    seen = [monitor.TradeSeen(tr.trade_id, tr.instrument, tr.price.fen, tr.quantity.value,
+                              tr.executed_at.ToDatetime(tzinfo=UTC) if tr.HasField("executed_at") else None)
+            for tr in (trades.trades if trades else [])]
+    picture.alerts = (monitor.result_alerts(results, settings.alert_reserve_deviation)
+                      + monitor.trade_alerts(seen, settings.alert_trade_deviation)
+                      + monitor.late_bid_alerts(sales, settings.alert_late_bid_minutes, settings.alert_late_bid_count))
+    return picture
 
 
 def mount_portal(app: FastAPI) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 import grpc
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from yaosu.evaluation.v1 import evaluation_pb2 as epb
 from yaosu.registry.v1 import registry_pb2 as rpb
@@ -203,14 +203,21 @@ async def get_rollups(run_id: str, clients: ClientsDep, user: RegulatorUser,
 
 
 # ---------------------------------------------------------------- agencies: indicator data
-async def _is_data_provider(clients: ServiceClients, user: User) -> bool:
+async def uploader(clients: ClientsDep, user: CurrentUser) -> User:
+    """Agencies with the registry role data_provider, and administrators (naming the source department)."""
+    if user.role is Role.ADMIN:
+        return user
+    if user.role is not Role.AGENCY:
+        raise forbidden("indicator data comes from agencies")
     reply = await clients.call(clients.registry.GetAgency, rpb.GetAgencyRequest(agency_id=user.agency_id),
                                user=user)
-    return rpb.AGENCY_ROLE_DATA_PROVIDER in reply.agency.roles
+    if rpb.AGENCY_ROLE_DATA_PROVIDER not in reply.agency.roles:
+        raise forbidden("only agencies with the registry role data_provider upload indicator data")
+    return user
 
 
 @agency_router.post("/indicators", response_model=SubmissionReportPublic, responses=UPLOAD_ERRORS)
-async def upload_indicators(clients: ClientsDep, user: CurrentUser, key: IdempotencyKey,
+async def upload_indicators(clients: ClientsDep, user: Annotated[User, Depends(uploader)], key: IdempotencyKey,
                             file: Annotated[UploadFile, File(description="UTF-8 CSV (BOM allowed) with a header: "
                                                                          "credit_code, year, then field names "
                                                                          "such as tax_paid, land_mu, energy_tce")],
@@ -224,15 +231,10 @@ async def upload_indicators(clients: ClientsDep, user: CurrentUser, key: Idempot
     if user.role is Role.AGENCY:
         if source_department and source_department != user.agency_id:
             raise forbidden("an agency uploads only as itself")
-        if not await _is_data_provider(clients, user):
-            raise forbidden("only agencies with the registry role data_provider upload indicator data")
         source_department = user.agency_id
-    elif user.role is Role.ADMIN:
-        if not source_department:
-            raise ProblemError(400, "name the source department", errors=[
-                FieldError(field="source_department", message="required for administrators")])
-    else:
-        raise forbidden("indicator data comes from agencies")
+    elif not source_department:
+        raise ProblemError(400, "name the source department", errors=[
+            FieldError(field="source_department", message="required for administrators")])
     if file.content_type not in (None, "", "text/csv", "application/csv", "application/vnd.ms-excel",
                                  "text/plain", "application/octet-stream"):
         raise ProblemError(415, "upload a CSV file (text/csv)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from yaosu.common.v1 import common_pb2
 from yaosu.trading.v1 import trading_pb2 as tpb
 
@@ -14,13 +14,22 @@ from services.gateway.api.common import (
     may_act_for,
     may_read_enterprise,
     money,
+    not_found,
     opened,
     owned_listing,
     page_out,
     sees_reserve,
     timestamp,
 )
-from services.gateway.api.deps import AgencyUser, ClientsDep, CurrentUser, EnterpriseUser, IdempotencyKey, OptionalUser
+from services.gateway.api.deps import (
+    AgencyUser,
+    ClientsDep,
+    CurrentUser,
+    EnterpriseUser,
+    IdempotencyKey,
+    OptionalUser,
+    requires,
+)
 from services.gateway.api.errors import forbidden, problem_responses
 from services.gateway.api.schemas import (
     BidChange,
@@ -46,6 +55,7 @@ from services.gateway.api.schemas import (
 from services.gateway.identity import Role, User
 
 router = APIRouter(prefix="/listings", tags=["listings"])
+ReserveApprover = Annotated[User, Depends(requires(Role.AGENCY, Role.ADMIN))]
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 429, 503, 504)
 
 MECHANISM = {"listing": tpb.MECHANISM_LISTING, "english": tpb.MECHANISM_ENGLISH, "tender": tpb.MECHANISM_TENDER,
@@ -94,7 +104,7 @@ async def get_listing(listing_id: str, clients: ClientsDep, user: OptionalUser) 
     listing = await listing_of(clients, user, listing_id)
     if listing.state == tpb.LISTING_STATE_DRAFT and not (
             user is not None and (user.reads_everything or user.agency_id == listing.agency_id)):
-        raise forbidden("a draft is visible only to its agency")
+        raise not_found("no such listing")  # a draft's existence is not confirmed to others
     return listing_view(listing, user)
 
 
@@ -181,9 +191,12 @@ async def enter_reserve_price(listing_id: str, body: ReservePriceCreate, clients
 
 
 @router.post("/{listing_id}/reserve-price/approve", response_model=ListingPublic, responses=ERRORS)
-async def approve_reserve_price(listing_id: str, clients: ClientsDep, user: AgencyUser,
+async def approve_reserve_price(listing_id: str, clients: ClientsDep, user: ReserveApprover,
                                 key: IdempotencyKey) -> ListingPublic:
-    await owned_listing(clients, user, listing_id)
+    """Second of the dual control, by a principal other than the one who entered it (trading refuses the
+    same principal with 409): the listing agency, or an administrator."""
+    if user.role is not Role.ADMIN:
+        await owned_listing(clients, user, listing_id)
     reply = await clients.call(clients.trading.ApproveReservePrice, tpb.ApproveReservePriceRequest(
         idempotency_key=key, listing_id=listing_id), user=user)
     return listing_view(reply.listing, user)
