@@ -1,0 +1,129 @@
+"""Bench: a 50,000-enterprise county through the evaluation service over gRPC on SQLite.
+
+Setup (not timed): a real registry and a NatsServer; the county is bulk-loaded into the registry's database;
+the evaluation service learns it its normal way (the ListEnterprises backfill at start).
+Timed: ingestion of 50k enterprise-year rows by the client-streaming SubmitIndicators, StartRun, PublishRun.
+
+Run: PYTHONPATH=gen:. .venv/bin/python -m tests.bench.bench_evaluation_grpc
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from yaosu.evaluation.v1 import evaluation_pb2 as pb
+from yaosu.evaluation.v1 import evaluation_pb2_grpc
+
+from services.common.db import make_engine
+from services.common.natsd import NatsServer
+from services.registry.adapters.db.tables import EnterpriseRow
+from services.registry.domain.credit_code import compose
+from tests.integration.evaluation.support import ADMIN, evaluation_running
+from tests.support.registry import registry_running
+
+ENTERPRISES = 50_000
+COUNTY = "330110"
+PARKS = [f"余杭园区{n:02d}" for n in range(12)]
+INDUSTRIES = ["C1713", "C2221", "C2614", "C2927", "C3130", "C3360", "C3484", "C3670", "C3825", "C3971"]
+SEED = 20240601
+
+
+def county(rng: random.Random) -> list[dict]:
+    now = datetime.now(UTC)
+    rows = []
+    for n in range(ENTERPRISES):
+        above = rng.random() < 0.55
+        land = rng.uniform(10, 150) if above else rng.uniform(1, 30)
+        rows.append(dict(credit_code=compose("9", "1", COUNTY, f"{n + 10_000_000:08d}"), name=f"基准企业{n:05d}有限公司",
+                         industry_code=rng.choice(INDUSTRIES), region_code=COUNTY, park=rng.choice(PARKS),
+                         size_class="above" if above else "below", land_held_micro=int(land * 1_000_000),
+                         status="active", registered_at=now))
+    return rows
+
+
+def indicator_rows(rng: random.Random, enterprises: list[dict]) -> list[pb.IndicatorRow]:
+    rows = []
+    for e in enterprises:
+        land = e["land_held_micro"] / 1_000_000
+        va = land * rng.lognormvariate(4.6, 0.6)
+        values = {"tax_paid": f"{va * rng.lognormvariate(-1.9, 0.5):.2f}", "kwh": f"{va * rng.lognormvariate(6.8, 0.5):.0f}",
+                  "sales": f"{va * 4:.2f}", "years_since_production": str(rng.randint(0, 20))}
+        if e["size_class"] == "above":
+            values |= {"value_added": f"{va:.2f}", "energy_tce": f"{va / rng.lognormvariate(0.9, 0.5):.2f}",
+                       "pollutant_t": f"{va / rng.lognormvariate(8.3, 0.7):.4f}",
+                       "avg_employees": str(max(3, int(va / rng.lognormvariate(2.8, 0.4)))),
+                       "rd_expense": f"{va * 0.15 * rng.lognormvariate(-3, 0.8):.2f}",
+                       "main_revenue": f"{va * 3.8:.2f}"}
+        if rng.random() < 0.1:
+            values["adjustment.HNTE"] = "1"
+        if rng.random() < 0.005:
+            values["veto.V_ENV_RED"] = "1"
+        rows.append(pb.IndicatorRow(credit_code=e["credit_code"], year=2024, values=values))
+    return rows
+
+
+async def _bench() -> None:
+    rng = random.Random(SEED)
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch)
+        nats_server = NatsServer(base / "nats")
+        nats_server.start()
+        try:
+            registry_db = f"sqlite+aiosqlite:///{base / 'registry.db'}"
+            evaluation_db = f"sqlite+aiosqlite:///{base / 'evaluation.db'}"
+            enterprises = county(rng)
+            async with registry_running(registry_db, nats_server.url) as registry:
+                engine = make_engine(registry_db)
+                async with engine.begin() as connection:
+                    await connection.execute(EnterpriseRow.__table__.insert(), enterprises)
+                await engine.dispose()
+                started = time.perf_counter()
+                async with evaluation_running(evaluation_db, nats_server.url, registry.address,
+                                              outbox_poll_seconds=0.5) as evaluation:
+                    backfill = time.perf_counter() - started
+                    rows = indicator_rows(rng, enterprises)
+                    channel = grpc.aio.insecure_channel(evaluation.address, options=[
+                        ("grpc.max_receive_message_length", 256 << 20)])
+                    stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+                    await _timed(stub, rows, backfill)
+                    await channel.close()
+        finally:
+            nats_server.stop()
+
+
+async def _timed(stub, rows: list[pb.IndicatorRow], backfill: float) -> None:
+    async def stream():
+        for item in rows:
+            yield item
+
+    t0 = time.perf_counter()
+    report = (await stub.SubmitIndicators(stream(), metadata=ADMIN, timeout=600)).report
+    t1 = time.perf_counter()
+    run = (await stub.StartRun(pb.StartRunRequest(idempotency_key=uuid.uuid4().hex, jurisdiction=COUNTY, year=2024),
+                               metadata=ADMIN, timeout=600)).run
+    t2 = time.perf_counter()
+    published = await stub.PublishRun(pb.PublishRunRequest(idempotency_key=uuid.uuid4().hex, run_id=run.run_id),
+                                      metadata=ADMIN, timeout=600)
+    t3 = time.perf_counter()
+    assert report.rows_accepted == ENTERPRISES, (report.rows_accepted, report.rows_refused)
+    assert run.enterprises == ENTERPRISES
+    counts = {c.grade: c.count for c in run.class_counts}
+    print(f"evaluation.grpc.50k  {t3 - t0:.2f} s  (ingest {t1 - t0:.2f} s · {ENTERPRISES / (t1 - t0):,.0f} rows/s "
+          f"· {report.values_recorded} values; run {t2 - t1:.2f} s; publish {t3 - t2:.2f} s, "
+          f"{published.classes_changed} classified events)")
+    print(f"evaluation.grpc.50k.classes  {counts}  (start-up backfill of {ENTERPRISES} enterprises: {backfill:.2f} s)")
+
+
+def main() -> None:
+    asyncio.run(_bench())
+
+
+if __name__ == "__main__":
+    main()
