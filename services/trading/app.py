@@ -4,6 +4,7 @@ writers, timers, settlement → servicer. The clock is injected here so tests ca
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from services.trading.adapters.db import tables
 from services.trading.adapters.db.event_codec import EventCodec
 from services.trading.adapters.db.sealing import Sealer
 from services.trading.adapters.grpc.servicer import TradingServicer, register
+from services.trading.application.market import Markets
 from services.trading.application.rules import SaleRules
 from services.trading.application.settlement import Settlement, SettlementLoop
 from services.trading.application.trading import Trading
@@ -59,19 +61,29 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         trading = Trading(infra.uow, writers, registry, eligibility, metrics, clock.now,
                           region_code=settings.region_code, deposit_hold_days=settings.deposit_hold_days,
                           enforce_land_timing=settings.enforce_land_timing, on_tasks=settlement.notify)
+        markets = Markets(infra.uow, registry, metrics, clock.now, region_code=settings.region_code,
+                          on_tasks=settlement.notify, max_batch=settings.max_batch)
+        for config in json.loads(settings.markets_json or "[]"):
+            await markets.ensure_market(config)
         if settings.demo_data:
             from services.trading.demo import load_if_empty
             await load_if_empty(trading, registry, clock)
+            from services.trading.market_demo import load_demo_market
+            await load_demo_market(markets, registry)
+        await markets.warm_up()
 
         def on_verified(intact: bool) -> None:
             infra.audit_metrics.verify_ok.set(1 if intact else 0)
 
-        register(server, TradingServicer(trading, infra.uow, AuditJournal(infra.tables), on_verified))
+        servicer = TradingServicer(trading, infra.uow, AuditJournal(infra.tables), on_verified)
+        servicer.market = markets
+        register(server, servicer)
         settlement_loop = SettlementLoop(settlement, settings.settlement_seconds)
         timers = Periodic("sale-timers", trading.fire_due_timers, settings.timer_seconds)
         gauges = Periodic("trading-gauges", trading.refresh_gauges, 2.0)
         for start, stop in ((timers.start, timers.stop), (settlement_loop.start, settlement_loop.stop),
-                            (gauges.start, gauges.stop), (lambda: None, writers.stop)):
+                            (gauges.start, gauges.stop), (lambda: None, writers.stop),
+                            (lambda: None, markets.stop)):
             infra.background.append((start, stop))
 
     return ServiceDefinition("trading", (SERVICE_NAME,), tables.infrastructure, MIGRATIONS, wire)

@@ -27,5 +27,9 @@ class TradingSettings(BaseServiceSettings):
     # Key that encrypts sealed values (底价, sealed bids) at rest. Set a secret one outside development;
     # changing it makes stored sealed values unreadable (the MAC check refuses them).
     sealing_key: str = "yaosu-development-sealing-key"
+    # Continuous markets as data: a JSON list of {instrument, name, unit, lot_size, previous_close_fen,
+    # rules: {band_bp, block_band_bp, block_size, tick_fen, lot_units, sessions: [["09:30","11:30"], …],
+    # block_sessions, timezone, trading_days: "working"|"every", holidays}}; created at start if missing.
+    markets_json: str = ""
     # Group commit: most bids a sale's writer applies and commits in one transaction.
     max_batch: int = 512

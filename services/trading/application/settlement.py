@@ -102,6 +102,8 @@ class Settlement:
                                      "operation_id": operation_id, "settled_at": now.isoformat()}))
                 await tx.audit("trade.settled", f"trade:{trade['trade_id']}", {"operation_id": operation_id})
                 self.metrics.settlement_seconds.observe(max(0.0, (now - trade["executed_at"]).total_seconds()))
+            elif task["kind"] == "settle_book":
+                await self._book_settled(tx, repo, task, operation_id, now)
             await tx.commit()
         if task["kind"] == "settle":
             self.notify()
@@ -126,6 +128,33 @@ class Settlement:
             await self.registry.transition_resource(f"{task['task_id']}:allocate", plan["resource_id"], "allocated",
                                                     f"awarded {trade['trade_code']}", trade["buyer"])
         return operation
+
+    async def _settle_book(self, task: dict, payload: dict) -> str:
+        """A book trade, delivery versus payment: units seller → buyer and fen buyer → seller in one
+        linked registry transfer keyed by the task (the trade id), so it happens once or not at all."""
+        async with self.uow() as tx:
+            trade = await TradingRepository(tx.session).trade(task["trade_id"])
+        instrument = trade["instrument"]
+        legs = [LedgerLeg(await self.registry.account(trade["seller"], instrument, open_if_missing=False),
+                          await self.registry.account(trade["buyer"], instrument, open_if_missing=True),
+                          trade["quantity"]),
+                LedgerLeg(await self.registry.account(trade["buyer"], "CNY", open_if_missing=False),
+                          await self.registry.account(trade["seller"], "CNY", open_if_missing=True),
+                          str(trade["amount_fen"]))]
+        return await self.registry.transfer(task["task_id"], legs, f"DvP {trade['trade_code']}", trade["trade_id"])
+
+    async def _book_settled(self, tx, repo: TradingRepository, task: dict, operation_id: str, now: datetime) -> None:
+        trade = await repo.trade(task["trade_id"])
+        await repo.update_trade(trade["trade_id"], settlement_state="settled", settled_at=now,
+                                settlement_operation_id=operation_id, settlement_attempts=task["attempts"] + 1,
+                                settlement_error="")
+        await tx.emit(Event("trading.market.trade_settled", "yaosu.trading.market.trade_settled",
+                            f"trade:{trade['trade_id']}", {"trade_id": trade["trade_id"],
+                                                           "instrument": trade["instrument"],
+                                                           "operation_id": operation_id,
+                                                           "settled_at": now.isoformat()}))
+        await tx.audit("trade.settled", f"trade:{trade['trade_id']}", {"operation_id": operation_id})
+        self.metrics.settlement_seconds.observe(max(0.0, (now - trade["executed_at"]).total_seconds()))
 
     async def _void_hold(self, task: dict, payload: dict) -> str:
         await self.registry.void_hold(task["task_id"], payload["hold_id"], payload["reason"])

@@ -46,6 +46,11 @@ class GrpcRegistry:
             idempotency_key=f"trading:account:{holder}:{instrument}", holder=holder, instrument=instrument))
         return opened.account.account_id
 
+    async def available(self, holder: str, instrument: str) -> str:
+        """The holder's available balance (balance − held) of an instrument; "0" without an account."""
+        found = await self._call(self.stub.ListAccounts, pb.ListAccountsRequest(holder=holder, instrument=instrument))
+        return found.accounts[0].available.value if found.accounts else "0"
+
     async def create_hold(self, key: str, account_id: str, quantity: str, deadline: datetime, purpose: str) -> str:
         response = await self._call(self.stub.CreateHold, pb.CreateHoldRequest(
             idempotency_key=key, account_id=account_id, quantity=common_pb2.Quantity(value=quantity),

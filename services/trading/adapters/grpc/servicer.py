@@ -15,6 +15,7 @@ from services.common.context import current_principal
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.proto_convert import from_timestamp, page_after, page_size, page_token, timestamp
 from services.common.uow import UnitOfWork
+from services.trading.adapters.grpc.market import MarketRpcs
 from services.trading.application.trading import Caller, Trading
 
 MECHANISM = {pb.MECHANISM_LISTING: "listing", pb.MECHANISM_ENGLISH: "english", pb.MECHANISM_TENDER: "tender",
@@ -177,7 +178,7 @@ def unimplemented(name: str):
     return method
 
 
-class TradingServicer(trading_pb2_grpc.TradingServiceServicer):
+class TradingServicer(MarketRpcs, trading_pb2_grpc.TradingServiceServicer):
     def __init__(self, trading: Trading, uow: UnitOfWork, journal: AuditJournal, on_verified) -> None:
         self.trading, self.uow, self.journal, self.on_verified = trading, uow, journal, on_verified
 
@@ -328,13 +329,6 @@ class TradingServicer(trading_pb2_grpc.TradingServiceServicer):
     # Mechanisms whose state machines exist in the domain but are not wired to the service yet.
     ModifyBid = unimplemented("ModifyBid")
     WithdrawBid = unimplemented("WithdrawBid")
-    PlaceOrder = unimplemented("PlaceOrder")
-    CancelOrder = unimplemented("CancelOrder")
-    AmendOrder = unimplemented("AmendOrder")
-    ListOrders = unimplemented("ListOrders")
-    GetOrderBook = unimplemented("GetOrderBook")
-    ListMarkets = unimplemented("ListMarkets")
-    GetMarketStatistics = unimplemented("GetMarketStatistics")
 
 
 def notice_pb(n: dict) -> pb.ChangeNotice:

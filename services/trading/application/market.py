@@ -1,0 +1,779 @@
+"""Continuous secondary markets (挂牌协议 book trading and 大宗 block trades, trading-anchors.md §3.4): one
+in-memory `ContinuousMarket` per instrument, owned by a single writer with group commit.
+
+- Journal → apply → ACK: a command is applied to the in-memory market, the batch's input events
+  (`market_events`), order mirror rows, trades, ledger tasks, outbox events, audit entries and idempotency
+  records are committed in ONE transaction, and only then are the callers answered. On start (or after a
+  failed commit) the market is rebuilt by replaying its journal through the deterministic book, so an
+  acknowledged order is never lost and a trade is never executed twice.
+- Markets are data (`markets` rows: rules JSON with band, block size and band, lot, tick, sessions, time
+  zone and trading days); `TradingSettings.markets_json` or the demo loader create them.
+- Pre-trade checks ask the registry for the available balance: CNY for price × quantity (plus what the
+  buyer's open buy orders on this market already commit), units for a sell (plus open sells).
+  They are checks, not holds: a balance spent elsewhere after the check fails the settlement, which
+  then reports the registry's refusal on the trade.
+- Each trade is settled delivery-versus-payment by the settlement worker: one linked registry transfer
+  (units seller → buyer, fen buyer → seller) keyed by the trade id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select, update
+
+from services.common.errors import DependencyUnavailable, IdempotencyConflict, InvalidArgument, RuleViolation
+from services.common.errors import DomainError as CommonError
+from services.common.events.envelope import Event
+from services.common.uow import UnitOfWork
+from services.trading.adapters.db import repository as r
+from services.trading.adapters.db import tables as t
+from services.trading.adapters.db.repository import TradingRepository, dumps, row_dict
+from services.trading.application import idempotency as idem
+from services.trading.application.errors import not_found, refusal
+from services.trading.application.ports import RegistryRefused, RegistryUnavailable
+from services.trading.application.rules import ledger_task
+from services.trading.application.writer import new_id
+from services.trading.domain import continuous as C
+from services.trading.domain.calendar import WorkingDayCalendar
+from services.trading.domain.errors import DomainError as TradingRuleError
+from services.trading.domain.matching import OrderType
+from services.trading.domain.trade_code import TradeCodeFormat, make_trade_code
+from services.trading.metrics import TradingMetrics
+
+log = logging.getLogger(__name__)
+
+markets_t = t.MarketRow.__table__
+orders_t = t.OrderRow.__table__
+journal_t = t.MarketEventRow.__table__
+
+OPEN_STATES = ("open", "partially_filled")
+JOURNAL = (C.DayOpened, C.OrderAccepted, C.OrderCancelRequested, C.OrderAmended, C.BlockTradeExecuted, C.DayClosed)
+EVENT_TYPES = {cls.__name__: cls for cls in JOURNAL}
+CEA_SESSIONS = [["09:30", "11:30"], ["13:00", "15:00"]]
+
+
+class EveryDay(WorkingDayCalendar):
+    """A market configured to trade on every calendar day (the demo; never the CEA rules)."""
+
+    def is_working_day(self, day: date) -> bool:
+        return True
+
+
+def _time(text: str) -> time:
+    return time.max if text == "24:00" else time.fromisoformat(text)
+
+
+def trading_rules(rules: dict) -> C.ContinuousTradingRules:
+    return C.ContinuousTradingRules(
+        policy_version=rules.get("policy_version", "cea-2021"), band_bp=int(rules.get("band_bp", 1_000)),
+        block_band_bp=int(rules.get("block_band_bp", 3_000)), block_size=int(rules.get("block_size", 100_000)),
+        tick_fen=int(rules.get("tick_fen", 1)), lot_units=int(rules.get("lot_units", 1)),
+        sessions=tuple(C.Session(_time(a), _time(b)) for a, b in rules.get("sessions", CEA_SESSIONS)),
+        block_sessions=tuple(C.Session(_time(a), _time(b))
+                             for a, b in rules.get("block_sessions", rules.get("sessions", CEA_SESSIONS)[-1:])))
+
+
+def calendar_of(rules: dict) -> WorkingDayCalendar:
+    if rules.get("trading_days") == "every":
+        return EveryDay()
+    return WorkingDayCalendar(holidays=frozenset(date.fromisoformat(d) for d in rules.get("holidays", ())),
+                              makeup_working_days=frozenset(date.fromisoformat(d)
+                                                            for d in rules.get("makeup_working_days", ())))
+
+
+def account_of(credit_code: str) -> int:
+    # The domain's owner ids are ints (self-trade prevention compares them): a stable digest of the code.
+    return int.from_bytes(hashlib.sha256(credit_code.encode()).digest()[:7], "big") or 1
+
+
+def kind_of(instrument: str) -> str:
+    return instrument.split(":", 1)[0]  # metric label: the instrument kind, never a holder or an id
+
+
+# ---------------------------------------------------------------- journal codec
+def encode_event(event: Any) -> tuple[str, str]:
+    data = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, (date, datetime)):
+            value = value.isoformat()
+        elif isinstance(value, OrderType):
+            value = int(value)
+        data[f.name] = value
+    return type(event).__name__, json.dumps(data, separators=(",", ":"))
+
+
+def decode_event(type_name: str, payload: str) -> Any:
+    data = json.loads(payload)
+    if "at" in data:
+        data["at"] = datetime.fromisoformat(data["at"])
+    if "trading_day" in data:
+        data["trading_day"] = date.fromisoformat(data["trading_day"])
+    if "order_type" in data:
+        data["order_type"] = OrderType(data["order_type"])
+    return EVENT_TYPES[type_name](**data)
+
+
+# ---------------------------------------------------------------- state and commands
+@dataclass
+class MarketState:
+    row: dict
+    market: C.ContinuousMarket
+    tz: ZoneInfo
+    last_seq: int
+    next_order: int
+    orders: dict[int, dict] = field(default_factory=dict)   # resting orders: domain id → order row
+    by_id: dict[str, int] = field(default_factory=dict)     # order id → domain id (resting)
+
+    @property
+    def instrument(self) -> str:
+        return self.row["instrument"]
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.tz)
+
+    def is_open(self, moment: datetime) -> bool:
+        now = self.local(moment)
+        return (self.market.calendar.is_working_day(now.date())
+                and any(s.contains(now.time()) for s in self.market.rules.sessions))
+
+    def committed(self, credit_code: str, is_buy: bool) -> tuple[int, int]:
+        """(quantity, value fen) the holder's resting orders on this side already promise."""
+        quantity = value = 0
+        for o in self.orders.values():
+            if o["credit_code"] == credit_code and (o["side"] == "buy") == is_buy:
+                left = o["quantity"] - o["filled"]
+                quantity, value = quantity + left, value + left * o["price_fen"]
+        return quantity, value
+
+
+@dataclass
+class MarketOp:
+    kind: str  # place, cancel, amend, block
+    at: datetime
+    actor: str
+    key: str
+    digest: str
+    args: dict
+    future: asyncio.Future | None = None
+
+
+@dataclass
+class MarketBatch:
+    now: datetime
+    journal: list[dict] = field(default_factory=list)
+    new_orders: dict[str, dict] = field(default_factory=dict)
+    touched: dict[str, dict] = field(default_factory=dict)
+    trades: list[dict] = field(default_factory=list)
+    tasks: list[dict] = field(default_factory=list)
+    outbox: list[Event] = field(default_factory=list)
+    audit: list[tuple[str, str, str, object]] = field(default_factory=list)
+    idempotency: list[dict] = field(default_factory=list)
+    metrics: list[Callable[[], None]] = field(default_factory=list)
+
+
+async def load_market(session, instrument: str) -> MarketState | None:
+    row = (await session.execute(select(markets_t).where(markets_t.c.instrument == instrument))).first()
+    if row is None:
+        return None
+    row = row_dict(row)
+    rules = json.loads(row["rules"])
+    events = (await session.execute(select(journal_t).where(journal_t.c.instrument == instrument)
+                                    .order_by(journal_t.c.seq))).all()
+    market = C.ContinuousMarket.replay(instrument, trading_rules(rules),
+                                       (decode_event(e.type, e.payload) for e in events), calendar_of(rules))
+    last_order = (await session.execute(select(func.max(orders_t.c.sequence))
+                                        .where(orders_t.c.instrument == instrument))).scalar_one()
+    state = MarketState(row, market, ZoneInfo(rules.get("timezone", "Asia/Shanghai")),
+                        events[-1].seq if events else 0, (last_order or 0) + 1)
+    open_rows = (await session.execute(select(orders_t).where(orders_t.c.instrument == instrument,
+                                                               orders_t.c.state.in_(OPEN_STATES)))).all()
+    for o in map(row_dict, open_rows):
+        if o["sequence"] in market.book:  # the mirror agrees with the replayed book (same transaction)
+            state.orders[o["sequence"]] = o
+            state.by_id[o["order_id"]] = o["sequence"]
+    return state
+
+
+def order_view(o: dict) -> dict:
+    return {k: o[k] for k in ("order_id", "instrument", "credit_code", "side", "type", "price_fen", "quantity",
+                              "filled", "state", "reject_reason", "created_at", "block")}
+
+
+def trade_view(tr: dict) -> dict:
+    return dict(tr)
+
+
+class MarketRules:
+    """How one command changes a market, and what each domain event leaves behind in the batch."""
+
+    def __init__(self, metrics: TradingMetrics) -> None:
+        self.metrics = metrics
+
+    def apply(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
+        self.ensure_day(state, op.at, batch)
+        return getattr(self, f"_{op.kind}")(state, op, batch)
+
+    def ensure_day(self, state: MarketState, at: datetime, batch: MarketBatch) -> None:
+        """Close a past trading day at its last session end (resting orders expire), open today's."""
+        m, now = state.market, state.local(at)
+        if m.day is not None and m.day.trading_day < now.date():
+            end = max(s.end for s in m.rules.sessions + m.rules.block_sessions)
+            closing = datetime.combine(m.day.trading_day, end, tzinfo=state.tz)
+            self.record(state, m.close_day(closing), batch, "system", at)
+        if m.day is None and m.calendar.is_working_day(now.date()):
+            previous = m.last_close or state.row["previous_close_fen"]
+            self.record(state, m.open_day(now.date(), previous), batch, "system", at)
+
+    def _place(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
+        a = op.args
+        seq = state.next_order
+        is_buy = a["side"] == "buy"
+        order_type = OrderType.MARKET if a["type"] == "market" else OrderType.LIMIT
+        events = state.market.place_order(seq, account_of(a["credit_code"]), is_buy, a["quantity"],
+                                          state.local(op.at), a["price_fen"] or None, order_type)
+        state.next_order += 1
+        order = dict(order_id=new_id("O"), instrument=state.instrument, credit_code=a["credit_code"],
+                     side=a["side"], type=a["type"], price_fen=a["price_fen"], quantity=a["quantity"], filled=0,
+                     state="open", reject_reason="", block=False, sequence=seq, hold_id="", created_at=op.at)
+        state.orders[seq] = order
+        state.by_id[order["order_id"]] = seq
+        batch.new_orders[order["order_id"]] = order
+        first_trade = len(batch.trades)
+        self.record(state, events, batch, op.actor, op.at)
+        batch.metrics.append(lambda: self.metrics.orders.labels(a["side"], "accepted", "").inc())
+        return {"order": order_view(order), "trades": [trade_view(x) for x in batch.trades[first_trade:]]}
+
+    def _resting(self, state: MarketState, op: MarketOp) -> tuple[int, dict]:
+        seq = state.by_id.get(op.args["order_id"])
+        if seq is None:
+            raise TradingRuleError("ORDER_NOT_ACTIVE", f"order {op.args['order_id']} is not resting")
+        order = state.orders[seq]
+        if order["credit_code"] != op.args["credit_code"]:
+            raise TradingRuleError("NOT_ORDER_OWNER", "only the order's owner may change it")
+        return seq, order
+
+    def _cancel(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
+        seq, order = self._resting(state, op)
+        self.record(state, state.market.cancel_order(seq, account_of(order["credit_code"]), state.local(op.at)),
+                    batch, op.actor, op.at)
+        return {"order": order_view(order), "trades": []}
+
+    def _amend(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
+        seq, order = self._resting(state, op)
+        first_trade = len(batch.trades)
+        events = state.market.amend_order(seq, account_of(order["credit_code"]), state.local(op.at),
+                                          op.args["quantity"], op.args["price_fen"] or None)
+        self.record(state, events, batch, op.actor, op.at)
+        return {"order": order_view(order), "trades": [trade_view(x) for x in batch.trades[first_trade:]]}
+
+    # ------------------------------------------------------------ events → rows
+    def record(self, state: MarketState, events: list, batch: MarketBatch, actor: str, at: datetime) -> None:
+        for event in events:
+            if isinstance(event, JOURNAL):
+                state.last_seq += 1
+                type_name, payload = encode_event(event)
+                batch.journal.append(dict(instrument=state.instrument, seq=state.last_seq, type=type_name,
+                                          payload=payload, at=at))
+            handler = getattr(self, f"_on_{type(event).__name__}", None)
+            if handler:
+                handler(state, event, batch, actor, at)
+
+    def _touch(self, batch: MarketBatch, order: dict) -> None:
+        if order["order_id"] not in batch.new_orders:
+            batch.touched[order["order_id"]] = order
+
+    def _forget(self, state: MarketState, order: dict) -> None:
+        state.orders.pop(order["sequence"], None)
+        state.by_id.pop(order["order_id"], None)
+
+    def _on_OrderAccepted(self, state, e, batch, actor, at) -> None:
+        order = state.orders[e.order_id]
+        batch.outbox.append(Event("trading.market.order_accepted", "yaosu.trading.market.order_accepted",
+                                  f"order:{order['order_id']}",
+                                  {"instrument": state.instrument, "order_id": order["order_id"],
+                                   "side": order["side"], "type": order["type"], "price_fen": order["price_fen"],
+                                   "quantity": order["quantity"]}))
+        batch.audit.append((actor, "order.accepted", f"market:{state.instrument}", order_view(order)))
+
+    def _on_OrderAmended(self, state, e, batch, actor, at) -> None:
+        order = state.orders[e.order_id]
+        order.update(quantity=order["filled"] + e.new_quantity, price_fen=e.new_price)
+        self._touch(batch, order)
+        batch.audit.append((actor, "order.amended", f"market:{state.instrument}",
+                            {"order_id": order["order_id"], "quantity": e.new_quantity, "price_fen": e.new_price,
+                             "keeps_priority": e.keeps_priority}))
+
+    def _on_OrderCancelled(self, state, e, batch, actor, at) -> None:
+        order = state.orders.get(e.order_id)
+        if order is None:
+            return
+        order.update(state="cancelled", reject_reason=e.reason)
+        self._touch(batch, order)
+        self._forget(state, order)
+        batch.outbox.append(Event("trading.market.order_cancelled", "yaosu.trading.market.order_cancelled",
+                                  f"order:{order['order_id']}", {"instrument": state.instrument,
+                                                                 "order_id": order["order_id"],
+                                                                 "quantity": e.quantity, "reason": e.reason}))
+        batch.audit.append((actor, "order.cancelled", f"market:{state.instrument}",
+                            {"order_id": order["order_id"], "quantity": e.quantity, "reason": e.reason}))
+
+    def _on_TradeExecuted(self, state, e, batch, actor, at) -> None:
+        maker, taker = state.orders[e.maker_order_id], state.orders[e.taker_order_id]
+        for order in (maker, taker):
+            order["filled"] += e.quantity
+            order["state"] = "filled" if order["filled"] >= order["quantity"] else "partially_filled"
+            self._touch(batch, order)
+        buyer, seller = (maker, taker) if maker["side"] == "buy" else (taker, maker)
+        market = state.row
+        units = Decimal(e.quantity) * Decimal(market["lot_size"])
+        trade_id = f"{market['trade_code']}-T{e.trade_seq}"
+        amount = e.price * e.quantity
+        trade = dict(trade_id=trade_id, trade_code=market["trade_code"], listing_id="", instrument=state.instrument,
+                     buyer=buyer["credit_code"], seller=seller["credit_code"], quantity=format(units, "f"),
+                     unit=market["unit"], price_fen=e.price, amount_fen=amount,
+                     legs=dumps({"book": True, "buy_order": buyer["order_id"], "sell_order": seller["order_id"]}),
+                     settlement_state="settling", settlement_operation_id="", settlement_attempts=0,
+                     settlement_error="", next_attempt_at=None, executed_at=at, settled_at=None, confirmed=True)
+        batch.trades.append(trade)
+        ledger_task(batch, f"trading:settle:{trade_id}", "settle_book", {}, trade_id)
+        batch.outbox.append(Event("trading.market.trade", "yaosu.trading.market.trade", f"trade:{trade_id}",
+                                  {"instrument": state.instrument, "trade_id": trade_id, "price_fen": e.price,
+                                   "quantity": e.quantity, "executed_at": at.isoformat()}))
+        batch.audit.append((actor, "trade.executed", f"market:{state.instrument}",
+                            {"trade_id": trade_id, "buyer": buyer["credit_code"], "seller": seller["credit_code"],
+                             "price_fen": e.price, "quantity": e.quantity}))
+        kind = kind_of(state.instrument)
+        batch.metrics.append(lambda: self.metrics.trade(kind, float(units), amount, e.price))
+        market.update(last_price_fen=e.price)
+        for order in (maker, taker):
+            if order["state"] == "filled":
+                self._forget(state, order)
+
+    def _on_DayOpened(self, state, e, batch, actor, at) -> None:
+        state.row.update(trading_day=e.trading_day.isoformat(), previous_close_fen=e.previous_close)
+        batch.outbox.append(Event("trading.market.day_opened", "yaosu.trading.market.day_opened",
+                                  f"market:{state.instrument}", {"instrument": state.instrument,
+                                                                 "trading_day": e.trading_day.isoformat(),
+                                                                 "previous_close_fen": e.previous_close}))
+
+    def _on_DayClosed(self, state, e, batch, actor, at) -> None:
+        # The book's resting orders expire: their mirror rows follow (the domain clears its book).
+        for order in list(state.orders.values()):
+            order.update(state="cancelled", reject_reason="day_end")
+            self._touch(batch, order)
+            self._forget(state, order)
+        state.row.update(previous_close_fen=e.close_price)
+        batch.outbox.append(Event("trading.market.day_closed", "yaosu.trading.market.day_closed",
+                                  f"market:{state.instrument}", {"instrument": state.instrument,
+                                                                 "trading_day": e.trading_day.isoformat(),
+                                                                 "close_price_fen": e.close_price,
+                                                                 "volume": e.book_volume}))
+
+
+class MarketWriter:
+    """The single writer of one market: drains its queue, applies the batch, commits once, answers."""
+
+    def __init__(self, markets: Markets, instrument: str) -> None:
+        self.markets, self.instrument = markets, instrument
+        self.queue: list[MarketOp] = []
+        self.wakeup = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"market-writer:{instrument}",
+                                                           context=contextvars.Context())
+
+    async def submit(self, op: MarketOp) -> Any:
+        op.future = asyncio.get_running_loop().create_future()
+        self.queue.append(op)
+        self.wakeup.set()
+        return await op.future
+
+    async def _run(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.queue:
+                ops, self.queue = self.queue[: self.markets.max_batch], self.queue[self.markets.max_batch:]
+                await self._process(ops)
+
+    async def _process(self, ops: list[MarketOp]) -> None:
+        ms = self.markets
+        outcomes: list[tuple[MarketOp, Any, BaseException | None]] = []
+        batch = MarketBatch(ms.clock())
+        try:
+            async with ms.uow() as tx:
+                state = ms.cache.get(self.instrument) or await load_market(tx.session, self.instrument)
+                if state is None:
+                    raise not_found("market", self.instrument)
+                ms.cache[self.instrument] = state
+                repo = TradingRepository(tx.session)
+                records = await repo.idempotency_records(ms.uow.tables.idempotency, (o.key for o in ops))
+                seen: dict[str, tuple[MarketOp, Any]] = {}
+                for op in ops:
+                    if op.key and (op.key in seen or op.key in records):
+                        first = seen.get(op.key)
+                        kind, digest = (first[0].kind, first[0].digest) if first else \
+                            (records[op.key].operation, records[op.key].request_digest)
+                        if (kind, digest) != (f"market_{op.kind}", op.digest):
+                            outcomes.append((op, None, IdempotencyConflict(op.key)))
+                        else:
+                            outcomes.append((op, first[1] if first else json.loads(records[op.key].response), None))
+                        continue
+                    try:
+                        result = ms.rules.apply(state, op, batch)
+                    except TradingRuleError as exc:
+                        if op.kind == "place":
+                            ms.metrics.orders.labels(op.args["side"], "refused", exc.code).inc()
+                        outcomes.append((op, None, refusal(exc)))
+                        continue
+                    except CommonError as exc:
+                        outcomes.append((op, None, exc))
+                        continue
+                    result = json.loads(dumps(result))  # the stored form is what a retry gets back
+                    if op.key:
+                        seen[op.key] = (op, result)
+                        batch.idempotency.append(dict(key=op.key, operation=f"market_{op.kind}", request_digest=op.digest,
+                                                      response=dumps(result).encode(), created_at=batch.now))
+                    outcomes.append((op, result, None))
+                if batch.journal or batch.idempotency:
+                    await self._flush(tx, state, batch)
+                    await tx.commit()
+        except BaseException as exc:  # noqa: BLE001 - every waiter must hear; the market is rebuilt from the DB
+            ms.cache.pop(self.instrument, None)
+            if not isinstance(exc, CommonError):
+                log.exception("market writer batch failed", extra={"instrument": self.instrument})
+            error = exc if isinstance(exc, CommonError) else RuleViolation("the order was not recorded; retry",
+                                                                            reason="NOT_COMMITTED")
+            for op in ops:
+                if op.future and not op.future.done():
+                    op.future.set_exception(error)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for hook in batch.metrics:
+            hook()
+        if batch.tasks:
+            ms.on_tasks()
+        ms.refresh_depth(state)
+        for op, result, error in outcomes:
+            if op.future and not op.future.done():
+                if error is not None:
+                    op.future.set_exception(error)
+                else:
+                    op.future.set_result(result)
+
+    async def _flush(self, tx, state: MarketState, batch: MarketBatch) -> None:
+        s = tx.session
+        if batch.journal:
+            await s.execute(insert(journal_t), batch.journal)
+        if batch.new_orders:
+            await s.execute(insert(orders_t), [dict(o) for o in batch.new_orders.values()])
+        for order_id, o in batch.touched.items():
+            await s.execute(update(orders_t).where(orders_t.c.order_id == order_id).values(
+                filled=o["filled"], state=o["state"], reject_reason=o["reject_reason"], quantity=o["quantity"],
+                price_fen=o["price_fen"]))
+        repo = TradingRepository(s)
+        await repo.insert_many(r.trades, batch.trades)
+        await repo.insert_many(r.tasks, batch.tasks)
+        row = state.row
+        await s.execute(update(markets_t).where(markets_t.c.instrument == state.instrument).values(
+            last_price_fen=row["last_price_fen"], previous_close_fen=row["previous_close_fen"],
+            trading_day=row["trading_day"]))
+        if batch.outbox:
+            await tx.emit_many(batch.outbox)
+        if batch.audit:
+            await tx.audit_many(batch.audit)
+        await repo.insert_many(self.markets.uow.tables.idempotency, batch.idempotency)
+
+
+class Markets:
+    """Use cases of the continuous markets (the gRPC mixin in adapters/grpc/market.py calls these)."""
+
+    def __init__(self, uow: UnitOfWork, registry, metrics: TradingMetrics, clock: Callable[[], datetime], *,
+                 region_code: str, on_tasks: Callable[[], None], max_batch: int = 512) -> None:
+        self.uow, self.registry, self.metrics, self.clock = uow, registry, metrics, clock
+        self.region_code, self.on_tasks, self.max_batch = region_code, on_tasks, max_batch
+        self.rules = MarketRules(metrics)
+        self.cache: dict[str, MarketState] = {}
+        self.writers: dict[str, MarketWriter] = {}
+
+    # ------------------------------------------------------------ configuration
+    async def ensure_market(self, config: dict) -> dict:
+        """Create a market from its configuration if it does not exist (its rules are then fixed: the
+        journal is replayed under them, so they change only with a new market, never under one)."""
+        instrument = config["instrument"]
+        trading_rules(config.get("rules", {}))  # refuse a malformed configuration before storing it
+        async with self.uow() as tx:
+            existing = (await tx.session.execute(select(markets_t).where(markets_t.c.instrument == instrument)))\
+                .first()
+            if existing is not None:
+                return row_dict(existing)
+            repo = TradingRepository(tx.session)
+            now = self.clock()
+            trade_type = {"energy_use_right": "energy_use_right", "pollutant_discharge_right": "emission_right"}\
+                .get(kind_of(instrument), "carbon_quota")
+            serial = await repo.next_serial(f"{self.region_code}:{trade_type}:{now.year}")
+            row = dict(instrument=instrument, name=config.get("name", instrument), unit=config.get("unit", ""),
+                       lot_size=str(config.get("lot_size", "1")),
+                       trade_code=make_trade_code(TradeCodeFormat(), self.region_code, trade_type, now.year, serial),
+                       rules=dumps(config.get("rules", {})), previous_close_fen=int(config["previous_close_fen"]),
+                       last_price_fen=0, trading_day="", day_volume=0, day_value_fen=0,
+                       seller_of_record=config.get("seller_of_record", ""))
+            await tx.session.execute(insert(markets_t).values(**row))
+            await tx.audit("market.created", f"market:{instrument}", {k: v for k, v in row.items()})
+            await tx.commit()
+        return row
+
+    # ------------------------------------------------------------ commands
+    async def place(self, key: str, instrument: str, credit_code: str, side: str, order_type: str, price_fen: int,
+                    quantity: int, actor: str) -> dict:
+        v = []
+        if not credit_code:
+            v.append(("credit_code", "required"))
+        if side not in ("buy", "sell"):
+            v.append(("side", "buy or sell"))
+        if order_type not in ("limit", "market"):
+            v.append(("type", "limit or market"))
+        if quantity <= 0:
+            v.append(("quantity", "must be positive"))
+        if order_type == "limit" and price_fen <= 0:
+            v.append(("price.fen", "a limit order needs a positive price"))
+        if order_type == "market" and price_fen:
+            v.append(("price.fen", "a market order carries no price"))
+        if not key:
+            v.append(("idempotency_key", "required"))
+        if v:
+            from services.common.errors import FieldViolation, require
+            require([FieldViolation(f, d) for f, d in v])
+        args = dict(credit_code=credit_code, side=side, type=order_type, price_fen=price_fen, quantity=quantity)
+        digest = idem.digest("market_place", {"i": instrument, **args})
+        if (first := await self._replayed(key, "market_place", digest)) is not None:
+            return first
+        state = await self._state(instrument)
+        try:
+            self._rules_first(state, quantity, price_fen)
+            await self._pre_trade(state, credit_code, side == "buy", quantity, price_fen)
+        except RuleViolation as exc:
+            self.metrics.orders.labels(side, "refused", exc.reason).inc()
+            raise
+        return await self._writer(instrument).submit(MarketOp("place", self.clock(), actor, key, digest, args))
+
+    async def cancel(self, key: str, order_id: str, credit_code: str, actor: str) -> dict:
+        order = await self._order(order_id)
+        args = dict(order_id=order_id, credit_code=credit_code)
+        digest = idem.digest("market_cancel", args)
+        return await self._writer(order["instrument"]).submit(
+            MarketOp("cancel", self.clock(), actor, key, digest, args))
+
+    async def amend(self, key: str, order_id: str, credit_code: str, price_fen: int, quantity: int,
+                    actor: str) -> dict:
+        if quantity <= 0:
+            raise InvalidArgument.field("quantity", "the new open quantity must be positive")
+        order = await self._order(order_id)
+        args = dict(order_id=order_id, credit_code=credit_code, price_fen=price_fen, quantity=quantity)
+        digest = idem.digest("market_amend", args)
+        if (first := await self._replayed(key, "market_amend", digest)) is not None:
+            return first
+        state = await self._state(order["instrument"])
+        seq = state.by_id.get(order_id)
+        if seq is not None and order["credit_code"] == credit_code:
+            # Only what the amendment adds to the order needs to be available.
+            is_buy = order["side"] == "buy"
+            current = state.orders[seq]
+            left = current["quantity"] - current["filled"]
+            price = price_fen or current["price_fen"]
+            await self._pre_trade(state, credit_code, is_buy, quantity, price,
+                                  already=(left, left * current["price_fen"]))
+        return await self._writer(order["instrument"]).submit(
+            MarketOp("amend", self.clock(), actor, key, digest, args))
+
+    async def _replayed(self, key: str, operation: str, digest: str) -> dict | None:
+        async with self.uow() as tx:
+            return await idem.replay(tx, key, operation, digest)
+
+    async def _order(self, order_id: str) -> dict:
+        async with self.uow() as tx:
+            row = (await tx.session.execute(select(orders_t).where(orders_t.c.order_id == order_id))).first()
+        if row is None:
+            raise not_found("order", order_id)
+        return row_dict(row)
+
+    @staticmethod
+    def _rules_first(state: MarketState, quantity: int, price_fen: int) -> None:
+        """The market's own refusals come before asking the registry (the writer checks them again)."""
+        m = state.market
+        if quantity >= m.rules.block_size:
+            raise refusal(TradingRuleError("BLOCK_SIZE_ON_BOOK",
+                                           "orders at or above the block size trade as block trades"))
+        if price_fen and m.day is not None:
+            low, high = m.price_limits()
+            if not low <= price_fen <= high:
+                raise refusal(TradingRuleError("PRICE_OUTSIDE_BAND", f"{price_fen} outside [{low}, {high}]"))
+
+    async def _pre_trade(self, state: MarketState, credit_code: str, is_buy: bool, quantity: int, price_fen: int,
+                         already: tuple[int, int] = (0, 0)) -> None:
+        lot = Decimal(state.row["lot_size"])
+        resting_qty, resting_value = state.committed(credit_code, is_buy)
+        resting_qty, resting_value = resting_qty - already[0], resting_value - already[1]
+        try:
+            if is_buy:
+                if not price_fen:  # a market buy may pay up to the top of the band
+                    price_fen = state.market.price_limits()[1] if state.market.day else state.row[
+                        "previous_close_fen"]
+                need = Decimal(price_fen * quantity + resting_value)
+                have = Decimal(await self.registry.available(credit_code, "CNY"))
+                if have < need:
+                    raise RuleViolation(f"available CNY {have} fen < {need} fen needed for this and open buy orders",
+                                        reason="INSUFFICIENT_FUNDS")
+            else:
+                need = Decimal(quantity + resting_qty) * lot
+                have = Decimal(await self.registry.available(credit_code, state.instrument))
+                if have < need:
+                    raise RuleViolation(f"available {have} {state.row['unit']} < {need} needed for this and open "
+                                        "sell orders", reason="INSUFFICIENT_HOLDINGS")
+        except RegistryUnavailable:
+            raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
+        except RegistryRefused as exc:
+            raise RuleViolation(f"registry refused: {exc.message}", reason=f"REGISTRY_{exc.code}") from None
+
+    def _writer(self, instrument: str) -> MarketWriter:
+        writer = self.writers.get(instrument)
+        if writer is None:
+            writer = self.writers[instrument] = MarketWriter(self, instrument)
+        return writer
+
+    async def _state(self, instrument: str) -> MarketState:
+        state = self.cache.get(instrument)
+        if state is None:
+            async with self.uow() as tx:
+                state = await load_market(tx.session, instrument)
+            if state is None:
+                raise not_found("market", instrument)
+            # A writer that loaded meanwhile keeps its own copy: it is the one that changes.
+            state = self.cache.setdefault(instrument, state)
+        return state
+
+    async def stop(self) -> None:
+        for writer in self.writers.values():
+            writer.task.cancel()
+        for writer in self.writers.values():
+            try:
+                await writer.task
+            except asyncio.CancelledError:
+                pass
+
+    async def warm_up(self) -> None:
+        """Rebuild every market from its journal at start, so the book and its gauges are there at once."""
+        async with self.uow() as tx:
+            instruments = [x for (x,) in (await tx.session.execute(select(markets_t.c.instrument))).all()]
+            for instrument in instruments:
+                if instrument not in self.cache:
+                    self.cache[instrument] = await load_market(tx.session, instrument)
+        for state in self.cache.values():
+            self.refresh_depth(state)
+
+    def refresh_depth(self, state: MarketState) -> None:
+        bids, asks = state.market.book.resting_quantity()
+        kind = kind_of(state.instrument)
+        self.metrics.book_depth.labels(kind, "buy").set(bids)
+        self.metrics.book_depth.labels(kind, "sell").set(asks)
+
+    # ------------------------------------------------------------ reads
+    async def book(self, instrument: str, depth: int) -> dict:
+        state = await self._state(instrument)
+        depth = min(max(depth or 5, 1), 50)
+        m, now = state.market, self.clock()
+
+        def levels(is_buy: bool) -> list[tuple[int, int, int]]:
+            out: list[list[int]] = []
+            for o in m.book.side_in_priority(is_buy):
+                if out and out[-1][0] == o.price:
+                    out[-1][1] += o.quantity
+                    out[-1][2] += 1
+                elif len(out) == depth:
+                    break
+                else:
+                    out.append([o.price, o.quantity, 1])
+            return [tuple(x) for x in out]
+
+        low, high = (m.price_limits() if m.day else (0, 0))
+        return {"instrument": instrument, "bids": levels(True), "asks": levels(False),
+                "last_price_fen": state.row["last_price_fen"], "previous_close_fen": state.row["previous_close_fen"]
+                if not m.day else m.day.previous_close, "band_low_fen": low, "band_high_fen": high,
+                "open": state.is_open(now), "server_time": now}
+
+    async def list_markets(self) -> list[dict]:
+        async with self.uow() as tx:
+            rows = [row_dict(x) for x in (await tx.session.execute(select(markets_t)
+                                                                    .order_by(markets_t.c.instrument))).all()]
+        now, out = self.clock(), []
+        for row in rows:
+            state = await self._state(row["instrument"])
+            day = state.market.day
+            out.append({**row, "last_price_fen": state.row["last_price_fen"],
+                        "previous_close_fen": day.previous_close if day else state.row["previous_close_fen"],
+                        "volume_today": day.volume if day and day.trading_day == state.local(now).date() else 0,
+                        "open": state.is_open(now)})
+        return out
+
+    async def list_orders(self, credit_code: str, instrument: str, open_only: bool, after: str,
+                          limit: int) -> list[dict]:
+        query = select(orders_t)
+        if credit_code:
+            query = query.where(orders_t.c.credit_code == credit_code)
+        if instrument:
+            query = query.where(orders_t.c.instrument == instrument)
+        if open_only:
+            query = query.where(orders_t.c.state.in_(OPEN_STATES))
+        if after:
+            query = query.where(orders_t.c.order_id > after)
+        async with self.uow() as tx:
+            rows = (await tx.session.execute(query.order_by(orders_t.c.order_id).limit(limit))).all()
+        return [order_view(row_dict(x)) for x in rows]
+
+    async def statistics(self, since: datetime | None) -> dict:
+        trades_t, listings_t, bids_t = r.trades, r.listings, r.bids
+        query = select(trades_t.c.instrument, trades_t.c.quantity, trades_t.c.price_fen, trades_t.c.amount_fen)\
+            .where(trades_t.c.listing_id == "", trades_t.c.settlement_state != "failed")
+        if since is not None:
+            query = query.where(trades_t.c.executed_at >= since)
+        per: dict[str, dict] = {}
+        async with self.uow() as tx:
+            s = tx.session
+            for row in (await s.execute(query)).all():
+                st = per.setdefault(row.instrument, {"instrument": row.instrument, "trades": 0, "volume": Decimal(0),
+                                                     "value_fen": 0, "high_fen": 0, "low_fen": 0})
+                st["trades"] += 1
+                st["volume"] += Decimal(row.quantity)
+                st["value_fen"] += row.amount_fen
+                st["high_fen"] = max(st["high_fen"], row.price_fen)
+                st["low_fen"] = min(st["low_fen"] or row.price_fen, row.price_fen)
+            by_state = {state: n for state, n in (await s.execute(
+                select(listings_t.c.state, func.count()).where(listings_t.c.state != "draft")
+                .group_by(listings_t.c.state))).all()}
+            backlog = await TradingRepository(s).backlog()
+            bidders = (select(bids_t.c.listing_id, func.count(func.distinct(bids_t.c.credit_code)).label("n"))
+                       .where(bids_t.c.state == "accepted").group_by(bids_t.c.listing_id).subquery())
+            single = (await s.execute(select(func.count()).select_from(listings_t.join(
+                bidders, bidders.c.listing_id == listings_t.c.listing_id)).where(
+                listings_t.c.state.in_(("awarded", "settled")), bidders.c.n == 1))).scalar_one()
+        for st in per.values():
+            # VWAP per unit of the instrument: value / volume, rounded half up to the fen.
+            st["vwap_fen"] = int((Decimal(st["value_fen"]) / st["volume"]).to_integral_value()) if st["volume"] else 0
+        open_sales = sum(n for state, n in by_state.items() if state in ("published", "closed", "live_round"))
+        return {"instruments": sorted(per.values(), key=lambda x: x["instrument"]), "open_sales": open_sales,
+                "settlement_backlog": backlog, "sales_by_state": by_state, "single_bidder_sales": single}
+
+
+__all__ = ["Markets", "account_of"]

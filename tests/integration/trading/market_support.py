@@ -1,0 +1,72 @@
+"""A continuous market for tests: an instrument in the registry, funded buyers, sellers holding units,
+and the market configuration (all-day sessions so that tests run at any hour)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from yaosu.common.v1 import common_pb2
+from yaosu.registry.v1 import registry_pb2 as rpb
+from yaosu.trading.v1 import trading_pb2 as pb
+
+from tests.integration.registry.helpers import enterprise, new_credit_code
+from tests.integration.trading.support import admin, as_user, fen, key
+
+PREVIOUS_CLOSE = 100_00  # fen per tce
+
+
+def market_config(instrument: str, **rules) -> dict:
+    return {"instrument": instrument, "name": "测试用能权", "unit": "tce", "lot_size": "1",
+            "previous_close_fen": PREVIOUS_CLOSE,
+            "rules": {"band_bp": 1_000, "block_band_bp": 3_000, "block_size": 100_000,
+                      "sessions": [["00:00", "24:00"]], "block_sessions": [["00:00", "24:00"]],
+                      "timezone": "Asia/Shanghai", "trading_days": "every", **rules}}
+
+
+def markets_json(*instruments: str) -> str:
+    return json.dumps([market_config(i) for i in instruments])
+
+
+def new_instrument() -> str:
+    return f"energy_use_right:330100:{uuid.uuid4().hex[:6]}"
+
+
+async def market_world(registry_stub, instrument: str, sellers: int = 2, buyers: int = 2,
+                       units: str = "1000", funds_fen: int = 10_000_000_00) -> tuple[list[str], list[str]]:
+    auth = admin()
+    issuer = f"AG-{uuid.uuid4().hex[:8]}"
+    await registry_stub.RegisterAgency(rpb.RegisterAgencyRequest(idempotency_key=key(), agency=rpb.Agency(
+        agency_id=issuer, name="测试发改委", region_code="330100", roles=[rpb.AGENCY_ROLE_ISSUER])), metadata=auth)
+    await registry_stub.DefineInstrument(rpb.DefineInstrumentRequest(idempotency_key=key(), instrument=rpb.Instrument(
+        code=instrument, kind="energy_use_right", unit="tce", scale=3, vintage=2025, region_code="330100")),
+        metadata=auth)
+
+    async def holder(units: str, cash: int) -> str:
+        code = new_credit_code()
+        await registry_stub.RegisterEnterprise(rpb.RegisterEnterpriseRequest(
+            idempotency_key=key(), enterprise=enterprise(code)), metadata=auth)
+        for inst, qty in ((instrument, units), ("CNY", str(cash))):
+            if qty and qty != "0":
+                account = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(
+                    idempotency_key=key(), holder=code, instrument=inst), metadata=auth)).account
+                await registry_stub.Issue(rpb.IssueRequest(
+                    idempotency_key=key(), issuer_agency_id=issuer, to_account_id=account.account_id,
+                    quantity=common_pb2.Quantity(value=qty)), metadata=auth)
+        return code
+
+    seller_codes = [await holder(units, funds_fen) for _ in range(sellers)]  # sellers may buy too
+    buyer_codes = [await holder("", funds_fen) for _ in range(buyers)]
+    return seller_codes, buyer_codes
+
+
+async def balance(registry_stub, holder: str, instrument: str) -> str:
+    found = await registry_stub.ListAccounts(rpb.ListAccountsRequest(holder=holder, instrument=instrument),
+                                             metadata=admin())
+    return found.accounts[0].balance.value if found.accounts else "0"
+
+
+async def place(stub, instrument: str, code: str, side: int, price: int, quantity: int, idem: str = ""):
+    return await stub.PlaceOrder(pb.PlaceOrderRequest(
+        idempotency_key=idem or key(), instrument=instrument, credit_code=code, side=side,
+        type=pb.ORDER_TYPE_LIMIT, price=fen(price), quantity=quantity), metadata=as_user(f"enterprise:{code}"))

@@ -1,0 +1,143 @@
+"""Continuous markets over gRPC against a real registry: price band and block size refusals, self-trade
+prevention, cancel and amend priority, pre-trade balance checks, a trade settling DvP in the registry,
+idempotent retries, the book, the markets and the statistics."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import grpc
+import pytest
+from yaosu.trading.v1 import trading_pb2 as pb
+
+from tests.integration.trading.market_support import (
+    PREVIOUS_CLOSE,
+    balance,
+    market_world,
+    markets_json,
+    new_instrument,
+    place,
+)
+from tests.integration.trading.support import admin, as_user, eventually, fen, key, trading_running
+from tests.support.grpc_errors import reason
+
+BUY, SELL = pb.SIDE_BUY, pb.SIDE_SELL
+
+
+@pytest.fixture
+async def market(database_url, nats_server, registry):
+    instrument = new_instrument()
+    sellers, buyers = await market_world(registry.stub, instrument)
+    async with trading_running(database_url, nats_server.url, registry.address,
+                               markets_json=markets_json(instrument)) as trading:
+        yield trading, instrument, sellers, buyers
+
+
+async def refused(call) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call
+    return error.value
+
+
+async def test_band_block_size_and_balances_are_checked_before_anything_is_recorded(market, registry):
+    trading, instrument, (s1, _), (b1, _) = market
+    stub = trading.stub
+    high = await refused(place(stub, instrument, b1, BUY, PREVIOUS_CLOSE * 11 // 10 + 1, 10))
+    assert high.code() == grpc.StatusCode.FAILED_PRECONDITION and reason(high) == "PRICE_OUTSIDE_BAND"
+    low = await refused(place(stub, instrument, s1, SELL, PREVIOUS_CLOSE * 9 // 10 - 1, 10))
+    assert reason(low) == "PRICE_OUTSIDE_BAND"
+    edge = (await place(stub, instrument, b1, BUY, PREVIOUS_CLOSE * 11 // 10, 10)).order  # the band is inclusive
+    assert edge.state == pb.ORDER_STATE_OPEN
+    block = await refused(place(stub, instrument, s1, SELL, PREVIOUS_CLOSE, 100_000))
+    assert reason(block) == "BLOCK_SIZE_ON_BOOK"
+    short = await refused(place(stub, instrument, s1, SELL, PREVIOUS_CLOSE, 1_001))  # holds 1000 tce
+    assert reason(short) == "INSUFFICIENT_HOLDINGS"
+    poor = await refused(place(stub, instrument, b1, BUY, PREVIOUS_CLOSE, 99_999))  # 10 000 000 fen
+    assert reason(poor) == "INSUFFICIENT_FUNDS"
+    foreign = await refused(stub.PlaceOrder(pb.PlaceOrderRequest(
+        idempotency_key=key(), instrument=instrument, credit_code=s1, side=SELL, type=pb.ORDER_TYPE_LIMIT,
+        price=fen(PREVIOUS_CLOSE), quantity=1), metadata=as_user(f"enterprise:{b1}")))
+    assert foreign.code() == grpc.StatusCode.PERMISSION_DENIED
+    book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument), metadata=admin())
+    assert [(x.price.fen, x.quantity) for x in book.bids] == [(PREVIOUS_CLOSE * 11 // 10, 10)] and not book.asks
+    assert (book.band_low.fen, book.band_high.fen, book.open) == (9_000, 11_000, True)
+    orders = await stub.ListOrders(pb.ListOrdersRequest(instrument=instrument), metadata=admin())
+    assert [o.order_id for o in orders.orders] == [edge.order_id]
+
+
+async def test_self_trade_prevention_cancel_and_amend_priority(market):
+    trading, instrument, (s1, s2), (b1, _) = market
+    stub = trading.stub
+    first = (await place(stub, instrument, s1, SELL, 101_00, 10)).order
+    second = (await place(stub, instrument, s2, SELL, 101_00, 10)).order
+    # s1 also buys: its own resting ask is first in line, so the incoming remainder is cancelled (STP).
+    own = await stub.PlaceOrder(pb.PlaceOrderRequest(
+        idempotency_key=key(), instrument=instrument, credit_code=s1, side=BUY, type=pb.ORDER_TYPE_LIMIT,
+        price=fen(101_00), quantity=5), metadata=as_user(f"enterprise:{s1}"))
+    assert not own.trades and own.order.state == pb.ORDER_STATE_CANCELLED and own.order.reject_reason == "self_trade"
+    # Amending the first order's quantity down keeps its priority …
+    down = (await stub.AmendOrder(pb.AmendOrderRequest(idempotency_key=key(), order_id=first.order_id,
+                                                       credit_code=s1, price=fen(101_00), quantity=8),
+                                  metadata=as_user(f"enterprise:{s1}"))).order
+    assert down.quantity == 8
+    taker = await place(stub, instrument, b1, BUY, 101_00, 3)
+    assert [t.seller for t in taker.trades] == [s1]
+    # … raising it loses priority: s2's order is now first.
+    await stub.AmendOrder(pb.AmendOrderRequest(idempotency_key=key(), order_id=first.order_id, credit_code=s1,
+                                               price=fen(101_00), quantity=9), metadata=as_user(f"enterprise:{s1}"))
+    taker = await place(stub, instrument, b1, BUY, 101_00, 3)
+    assert [t.seller for t in taker.trades] == [s2]
+    cancelled = (await stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id=second.order_id,
+                                                              credit_code=s2),
+                                        metadata=as_user(f"enterprise:{s2}"))).order
+    assert cancelled.state == pb.ORDER_STATE_CANCELLED and cancelled.filled == 3
+    again = await refused(stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id=second.order_id,
+                                                                 credit_code=s2),
+                                           metadata=as_user(f"enterprise:{s2}")))
+    assert reason(again) == "ORDER_NOT_ACTIVE"
+    not_yours = await refused(stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id=first.order_id,
+                                                                     credit_code=s2),
+                                               metadata=as_user(f"enterprise:{s2}")))
+    assert reason(not_yours) == "NOT_ORDER_OWNER"
+    book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument, depth=5), metadata=admin())
+    assert [(x.price.fen, x.quantity, x.orders) for x in book.asks] == [(101_00, 9, 1)]
+
+
+async def test_a_trade_settles_dvp_in_the_registry_once(market, registry):
+    trading, instrument, (s1, _), (b1, _) = market
+    stub = trading.stub
+    await place(stub, instrument, s1, SELL, 102_00, 30)
+    retry_key = key()
+    taken = await place(stub, instrument, b1, BUY, 103_00, 20, idem=retry_key)
+    replay = await place(stub, instrument, b1, BUY, 103_00, 20, idem=retry_key)
+    assert replay == taken  # the retry gets the first answer; nothing traded twice
+    (trade,) = taken.trades
+    assert (trade.price.fen, trade.quantity.value, trade.amount.fen) == (102_00, "20", 20 * 102_00)
+    assert (trade.buyer_credit_code, trade.seller) == (b1, s1)
+    conflict = await refused(place(stub, instrument, b1, BUY, 103_00, 21, idem=retry_key))
+    assert reason(conflict) == "IDEMPOTENCY_KEY_REUSED"
+
+    async def settled():
+        t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
+        return t if t.settlement_state == pb.SETTLEMENT_STATE_SETTLED else None
+
+    done = await eventually(settled)
+    assert done.settlement_operation_id
+    assert float(await balance(registry.stub, b1, instrument)) == 20
+    assert float(await balance(registry.stub, s1, instrument)) == 980
+    assert int(await balance(registry.stub, s1, "CNY")) == 10_000_000_00 + 20 * 102_00
+    assert int(await balance(registry.stub, b1, "CNY")) == 10_000_000_00 - 20 * 102_00
+
+    stats = await stub.GetMarketStatistics(pb.GetMarketStatisticsRequest(), metadata=admin())
+    (mine,) = [i for i in stats.instruments if i.instrument == instrument]
+    assert (mine.trades, mine.volume, mine.value.fen, mine.vwap.fen, mine.high.fen, mine.low.fen) == \
+        (1, 20, 20 * 102_00, 102_00, 102_00, 102_00)
+    markets = await stub.ListMarkets(pb.ListMarketsRequest(), metadata=admin())
+    (m,) = [x for x in markets.markets if x.instrument == instrument]
+    assert (m.last_price.fen, m.volume_today, m.open, m.previous_close.fen) == (102_00, 20, True, PREVIOUS_CLOSE)
+    assert m.trade_code
+    body = urllib.request.urlopen(f"http://127.0.0.1:{trading.metrics_port}/metrics").read().decode()
+    assert 'trading_trades_total{instrument_kind="energy_use_right"} 1.0' in body
+    assert 'trading_last_price_fen{instrument_kind="energy_use_right"} 10200.0' in body
+    assert 'trading_book_depth{instrument_kind="energy_use_right",side="sell"} 10.0' in body
+    assert 'trading_orders_total{reason="",result="accepted",side="buy"} 1.0' in body
