@@ -51,9 +51,10 @@ def stacked(title: str, rows: list[tuple[str, dict[str, float]]], series: list[s
                              f'{values.get(name, 0):g}</title></rect>')
             x += w
     y = height - 12
+    gap = max(40, 20 + 7 * max((len(n) for n in series), default=1))  # legend entries side by side
     for j, name in enumerate(series):
-        parts.append(f'<rect x="{j * 60}" y="{y - 9}" width="10" height="10" '
-                     f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{j * 60 + 14}" y="{y}" '
+        parts.append(f'<rect x="{j * gap}" y="{y - 9}" width="10" height="10" '
+                     f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{j * gap + 14}" y="{y}" '
                      f'font-size="11">{escape(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -121,8 +122,10 @@ def columns(title: str, items: list[tuple[str, float]], *, width: int = 420, hei
     for i, (label, value) in enumerate(items):
         h = plot_h * value / top_value
         x = left + i * slot
-        parts.append(f'<rect class="bar" x="{x + 1:.1f}" y="{10 + plot_h - h:.1f}" width="{max(1.0, slot - 2):.1f}" '
-                     f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{escape(label)}: {value:g}</title></rect>')
+        if value > 0:
+            parts.append(f'<rect class="bar" x="{x + 1:.1f}" y="{10 + plot_h - h:.1f}" '
+                         f'width="{max(1.0, slot - 2):.1f}" height="{h:.1f}" fill="{PALETTE[0]}">'
+                         f'<title>{escape(label)}: {value:g}</title></rect>')
         if i % label_every == 0:
             parts.append(f'<text x="{x:.1f}" y="{height - 4}" font-size="10">{escape(label)}</text>')
     parts.append("</svg>")

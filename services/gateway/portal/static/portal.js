@@ -30,7 +30,8 @@ const yaosu = (() => {
       if (s.server_time) offset = Date.parse(s.server_time) - Date.now();
       closesAt = s.closes_at ? Date.parse(s.closes_at) : null;
       const input = $("bid-price");
-      if (input && s.next_minimum_bid && !input.value) input.value = (Number(s.next_minimum_bid.fen) / 100).toFixed(2);
+      // The suggested bid follows the next minimum until the user types their own.
+      if (input && s.next_minimum_bid && !input.dataset.edited) input.value = (Number(s.next_minimum_bid.fen) / 100).toFixed(2);
     }
     setInterval(() => {  // the countdown follows closes_at, which anti-sniping extensions move
       if (!closesAt) return;
@@ -47,18 +48,19 @@ const yaosu = (() => {
     }
     const events = new EventSource(`/api/v1/listings/${listingId}/events`);
     events.addEventListener("state", (e) => showState(JSON.parse(e.data)));
-    const onBid = (e) => { const b = JSON.parse(e.data); row($("live-bids"), [b.bidder_number || "", fmt(b.price), b.accepted_at || ""], true); myBids(); };
+    const onBid = (e) => { const b = JSON.parse(e.data); row($("live-bids"), [b.bidder_number || "", fmt(b.price), b.accepted_at || b.at || ""], true); myBids(); };
     ["bid.accepted", "bid.placed", "bid.submitted"].forEach((name) => events.addEventListener(name, onBid));
     if ($("register")) $("register").onclick = async () => {
       try { const r = await api("POST", `/api/v1/listings/${listingId}/registrations`, {credit_code: creditCode});
         $("my-number").textContent = r.bidder_number; $("message").textContent = r.state; $("register").remove();
       } catch (err) { $("message").textContent = err.message; }
     };
+    if ($("bid-price")) $("bid-price").oninput = () => { $("bid-price").dataset.edited = "1"; };
     if ($("bid-form")) $("bid-form").onsubmit = async (ev) => {
       ev.preventDefault();
       const fen = Math.round(Number($("bid-price").value) * 100);
       try { const r = await api("POST", `/api/v1/listings/${listingId}/bids`, {credit_code: creditCode, price_fen: fen});
-        $("message").textContent = `${r.bid.state} ${fmt(r.bid.price)}`; $("bid-price").value = ""; if (r.state) showState(r.state); myBids();
+        $("message").textContent = `${r.bid.state} ${fmt(r.bid.price)}`; $("bid-price").value = ""; delete $("bid-price").dataset.edited; if (r.state) showState(r.state); myBids();
       } catch (err) { $("message").textContent = err.message; }
     };
     myBids();
