@@ -86,9 +86,14 @@ const yaosu = (() => {
     if (form) form.onsubmit = async (ev) => {
       ev.preventDefault();
       const option = $("resource").selectedOptions[0];
+      // 39号令: announced ≥ 20 days before a listing period of ≥ 10 working days (the agency edits the draft to change).
+      const day = 86400 * 1000, now = Date.now();
+      const iso = (ms) => new Date(ms).toISOString();
       try { const l = await api("POST", "/api/v1/listings", {mechanism: "listing", title: option.textContent, resource_id: option.value,
           quantity: option.dataset.qty, unit: "亩", start_price_fen: Number($("start-price").value) * 100,
-          increment_fen: Number($("increment").value) * 100, deposit_fen: Number($("deposit").value) * 100});
+          increment_fen: Number($("increment").value) * 100, deposit_fen: Number($("deposit").value) * 100,
+          countdown_seconds: 300, sale_kind: "new_industrial_land", announce_at: iso(now + day),
+          bidding_opens_at: iso(now + 22 * day), bidding_closes_at: iso(now + 38 * day)});
         $("message").textContent = `${l.listing_id} ${l.state}`;
       } catch (err) { $("message").textContent = err.message; }
     };
