@@ -20,12 +20,16 @@ from services.trading.adapters.clients.eligibility import NoEvaluationService
 from services.trading.adapters.clients.evaluation import GrpcEvaluation
 from services.trading.adapters.clients.registry import GrpcRegistry
 from services.trading.adapters.db import tables
+from services.trading.adapters.db.auction_codec import AuctionCodec
 from services.trading.adapters.db.event_codec import EventCodec
 from services.trading.adapters.db.sealing import Sealer
-from services.trading.adapters.grpc.servicer import TradingServicer, register
+from services.trading.adapters.grpc.auctions import AuctionServicer
+from services.trading.adapters.grpc.servicer import register
+from services.trading.application.auction_settlement import AuctionSettlement
+from services.trading.application.auctions import Auctions
 from services.trading.application.market import Markets
 from services.trading.application.rules import SaleRules
-from services.trading.application.settlement import Settlement, SettlementLoop
+from services.trading.application.settlement import SettlementLoop
 from services.trading.application.trading import Trading
 from services.trading.application.writer import Writers
 from services.trading.clock import Clock
@@ -47,7 +51,7 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         channel = open_channel(settings.registry_addr, api_key=settings.service_api_key, metrics=client_metrics)
         infra.on_close.append(channel.close)
         registry = GrpcRegistry(channel)
-        settlement = Settlement(infra.uow, registry, metrics, clock.now,
+        settlement = AuctionSettlement(infra.uow, registry, metrics, clock.now,
                                 max_backoff_seconds=settings.settlement_max_backoff_seconds)
         codec = EventCodec(Sealer(settings.sealing_key))
         writers = Writers(infra.uow, clock.now, SaleRules(metrics, codec, settlement.notify), codec,
@@ -75,13 +79,16 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         def on_verified(intact: bool) -> None:
             infra.audit_metrics.verify_ok.set(1 if intact else 0)
 
-        servicer = TradingServicer(trading, infra.uow, AuditJournal(infra.tables), on_verified)
+        auctions = Auctions(trading, AuctionCodec(Sealer(settings.sealing_key)))
+        servicer = AuctionServicer(trading, infra.uow, AuditJournal(infra.tables), on_verified, auctions=auctions)
         servicer.market = markets
         register(server, servicer)
         settlement_loop = SettlementLoop(settlement, settings.settlement_seconds)
         timers = Periodic("sale-timers", trading.fire_due_timers, settings.timer_seconds)
+        auction_timers = Periodic("auction-timers", auctions.fire_due_timers, settings.timer_seconds)
         gauges = Periodic("trading-gauges", trading.refresh_gauges, 2.0)
-        for start, stop in ((timers.start, timers.stop), (settlement_loop.start, settlement_loop.stop),
+        for start, stop in ((timers.start, timers.stop), (auction_timers.start, auction_timers.stop),
+                            (settlement_loop.start, settlement_loop.stop),
                             (gauges.start, gauges.stop), (lambda: None, writers.stop),
                             (lambda: None, markets.stop)):
             infra.background.append((start, stop))

@@ -614,7 +614,7 @@ class Trading:
         """Timer loop body: every sale whose next_timer_at has passed gets a tick through its writer."""
         now = self.clock()
         async with self.uow() as tx:
-            due = await TradingRepository(tx.session).due_listings(now)
+            due = await TradingRepository(tx.session).due_listings(now, mechanism="listing")
         for listing_id in due:
             try:
                 await self.writers.submit(listing_id, Op("tick", self.clock()))

@@ -91,9 +91,11 @@ class TradingRepository:
         rows = (await self.session.execute(query.order_by(listings.c.listing_id).limit(limit))).all()
         return [row_dict(r) for r in rows], total
 
-    async def due_listings(self, now: datetime) -> list[str]:
+    async def due_listings(self, now: datetime, mechanism: str = "") -> list[str]:
         query = (select(listings.c.listing_id).where(listings.c.next_timer_at <= now)
                  .where(listings.c.state.not_in(FINAL_STATES)).order_by(listings.c.next_timer_at).limit(200))
+        if mechanism:  # each mechanism family has its own timer loop (auctions: application/auctions.py)
+            query = query.where(listings.c.mechanism == mechanism)
         return [r.listing_id for r in (await self.session.execute(query)).all()]
 
     async def open_sales(self) -> list[tuple[str, str]]:

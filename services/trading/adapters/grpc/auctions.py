@@ -1,0 +1,129 @@
+"""The RPCs of the auction mechanisms (English, tender, uniform-price): the servicer routes a call here when
+its listing (or the requested mechanism) is one of them, and to the 挂牌 use cases otherwise."""
+
+from __future__ import annotations
+
+from yaosu.trading.v1 import trading_pb2 as pb
+
+from services.common.errors import RuleViolation
+from services.trading.adapters.grpc.servicer import (
+    MECHANISM,
+    TradingServicer,
+    bid_pb,
+    caller,
+    listing_pb,
+    listing_spec,
+    manager,
+    money,
+    registration_pb,
+    result_pb,
+    sale_state_pb,
+)
+from services.trading.application.auctions import AUCTIONS, Auctions
+
+
+class AuctionServicer(TradingServicer):
+    def __init__(self, *args, auctions: Auctions, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.auctions = auctions
+
+    async def CreateListing(self, request, context):
+        if MECHANISM.get(request.listing.mechanism, "") not in AUCTIONS:
+            return await super().CreateListing(request, context)
+        view = await self.auctions.create_listing(request.idempotency_key, listing_spec(request.listing), manager())
+        return pb.CreateListingResponse(listing=listing_pb(view))
+
+    async def PublishListing(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().PublishListing(request, context)
+        view = await self.auctions.publish_listing(request.idempotency_key, request.listing_id, manager())
+        return pb.PublishListingResponse(listing=listing_pb(view))
+
+    async def EnterReservePrice(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().EnterReservePrice(request, context)
+        view = await self.auctions.enter_reserve(request.idempotency_key, request.listing_id,
+                                                 request.reserve_price.fen, manager())
+        return pb.EnterReservePriceResponse(listing=listing_pb(view))
+
+    async def ApproveReservePrice(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().ApproveReservePrice(request, context)
+        view = await self.auctions.approve_reserve(request.idempotency_key, request.listing_id, manager())
+        return pb.ApproveReservePriceResponse(listing=listing_pb(view))
+
+    async def GetListing(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().GetListing(request, context)
+        return pb.GetListingResponse(listing=listing_pb(await self.auctions.get_listing(request.listing_id, caller())))
+
+    async def RegisterBidder(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().RegisterBidder(request, context)
+        view = await self.auctions.register(request.idempotency_key, request.listing_id, request.credit_code,
+                                            request.guarantee.fen, caller())
+        return pb.RegisterBidderResponse(registration=registration_pb(view))
+
+    async def CreateBid(self, request, context):
+        if await self.auctions.owns(request.listing_id):
+            raise RuleViolation("auction bids are placed with PlaceBid (sealed bids are drafts nowhere)",
+                                reason="USE_PLACE_BID")
+        return await super().CreateBid(request, context)
+
+    async def PlaceBid(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().PlaceBid(request, context)
+        c = caller()
+        view = await self.auctions.place_bid(request.idempotency_key, request.listing_id, request.credit_code,
+                                             request.price.fen, request.quantity_lots, c)
+        state = await self.auctions.sale_state(request.listing_id, c)
+        return pb.PlaceBidResponse(bid=bid_pb(view), state=sale_state_pb(state))
+
+    async def ModifyBid(self, request, context):
+        listing_id = await self.auctions.owns_bid(request.bid_id)
+        if not listing_id:
+            raise RuleViolation("only sealed uniform-price bids are modified", reason="NOT_MODIFIABLE")
+        view = await self.auctions.place_bid(request.idempotency_key, listing_id, request.credit_code,
+                                             request.price.fen, request.quantity_lots, caller(),
+                                             bid_id=request.bid_id)
+        return pb.ModifyBidResponse(bid=bid_pb(view))
+
+    async def WithdrawBid(self, request, context):
+        view = await self.auctions.withdraw_bid(request.idempotency_key, request.bid_id, request.credit_code,
+                                                caller())
+        return pb.WithdrawBidResponse(bid=bid_pb(view))
+
+    async def ListBids(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().ListBids(request, context)
+        from yaosu.common.v1 import common_pb2
+
+        from services.common.proto_convert import page_after, page_size, page_token
+        views = await self.auctions.list_bids(request.listing_id, request.credit_code,
+                                              int(page_after(request.page) or 0), page_size(request.page), caller())
+        token = page_token(str(views[-1]["sequence"])) if len(views) == page_size(request.page) else ""
+        return pb.ListBidsResponse(bids=[bid_pb(v) for v in views], page=common_pb2.PageResponse(next_page_token=token))
+
+    async def GetSaleState(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().GetSaleState(request, context)
+        return pb.GetSaleStateResponse(state=sale_state_pb(await self.auctions.sale_state(request.listing_id,
+                                                                                          caller())))
+
+    async def GetSaleResult(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().GetSaleResult(request, context)
+        v = await self.auctions.sale_result(request.listing_id, caller())
+        result = result_pb(v)
+        result.volume_lots = v.get("volume_lots", 0)
+        result.cover_ratio = v.get("cover_ratio", "")
+        result.allocations.extend(pb.Allocation(bidder_number=a["bidder_number"], credit_code=a["credit_code"],
+                                                lots=a["lots"], amount=money(a["amount_fen"]))
+                                  for a in v["allocations"])
+        return pb.GetSaleResultResponse(result=result)
+
+    async def DeclareDefault(self, request, context):
+        if await self.auctions.owns(request.listing_id):
+            raise RuleViolation("default of an auction award is not handled by the service yet; cancel and "
+                                "re-list", reason="NOT_SUPPORTED")
+        return await super().DeclareDefault(request, context)

@@ -1,0 +1,896 @@
+"""Use cases of the three auction mechanisms: 拍卖 (English, ascending with anti-sniping countdown),
+招标 (sealed tender) and the sealed-bid uniform-price quota auction.
+
+Each sale has one writer in this process: every command takes the sale's lock, rebuilds the state machine
+from `sale_events`, applies the command and writes everything it caused (domain events, bid rows, trades,
+ledger tasks, outbox events, audit entries, idempotency record) in ONE transaction; it is acknowledged
+only after the commit. Sealed-bid sales see few commands, so a lock per sale is enough here (挂牌 needs
+the group commit of writer.py for its bidding bursts).
+
+Guarantees (uniform-price): the bidder declares its guarantee at registration (default: the listing's
+deposit) and the registry holds that amount once, keyed by (listing, bidder) — California–Québec style
+"guarantee ≥ the maximum value of all bids it will place". Bids whose total value would exceed it are
+refused; no hold is ever resized, so the ledger side stays exactly-once by construction. At settlement the
+winner pays out of that hold (the registry posts it once and releases the remainder); losers' holds are
+voided.
+
+Evaluation score (tender, comprehensive award): the eligibility answer recorded at registration may
+carry a score 0..100; it counts as basis points ×100. Without one the bidder's evaluation score is 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+
+from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied, RuleViolation, require
+from services.common.events.envelope import Event
+from services.trading.adapters.db import repository as r
+from services.trading.adapters.db.auction_codec import AuctionCodec
+from services.trading.adapters.db.repository import TradingRepository, dumps
+from services.trading.application import idempotency as idem
+from services.trading.application.errors import not_found, refusal
+from services.trading.application.rules import ledger_task, release_deposits, trade_id_for
+from services.trading.application.sale import rules_of
+from services.trading.application.trading import Caller, Trading, _bidder_number, _json, _trade_type
+from services.trading.application.views import DECIDED, bid_view, listing_view, registration_view
+from services.trading.application.writer import Batch, new_id
+from services.trading.domain import english_auction as E
+from services.trading.domain import tender as T
+from services.trading.domain import uniform_auction as U
+from services.trading.domain.clearing import ClearingRule, ClearingStatus, seed_commitment
+from services.trading.domain.errors import DomainError as TradingRuleError
+from services.trading.domain.money import BASIS_POINTS
+from services.trading.domain.trade_code import make_trade_code
+
+AUCTIONS = ("english", "tender", "uniform_price")
+DEFAULT_STATISTICS_DELAY = 600  # EU: price and volume within 5 min, full statistics within 15 min
+DEFAULT_MIN_BIDDERS = 3  # 39号令 practice: fewer than three bidders cannot proceed as an auction
+
+
+@dataclass
+class Ctx:
+    """One command on one sale, inside its transaction."""
+
+    tx: Any
+    repo: TradingRepository
+    row: dict
+    domain: Any
+    regs: list[dict]
+    seq: int
+    batch: Batch
+    actor: str
+    listing_changes: dict = field(default_factory=dict)
+
+    @property
+    def lid(self) -> str:
+        return self.row["listing_id"]
+
+
+def _bp(value: str, name: str) -> int:
+    try:
+        amount = Decimal(value or "0")
+    except InvalidOperation:
+        raise InvalidArgument.field(f"listing.rules.{name}", "a decimal between 0 and 1") from None
+    if not 0 <= amount <= 1:
+        raise InvalidArgument.field(f"listing.rules.{name}", "a decimal between 0 and 1")
+    return int(amount * BASIS_POINTS)
+
+
+class Auctions:
+    def __init__(self, trading: Trading, codec: AuctionCodec) -> None:
+        self.t = trading
+        self.uow, self.registry, self.metrics, self.clock = trading.uow, trading.registry, trading.metrics, trading.clock
+        self.codec = codec
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._mechanisms: dict[str, str] = {}
+
+    # ------------------------------------------------------------ dispatch helpers
+    async def mechanism(self, listing_id: str) -> str:
+        """The listing's mechanism ("" if unknown); it never changes, so it is cached."""
+        if listing_id not in self._mechanisms:
+            async with self.uow() as tx:
+                row = await TradingRepository(tx.session).listing(listing_id)
+            if row is None:
+                return ""
+            self._mechanisms[listing_id] = row["mechanism"]
+        return self._mechanisms[listing_id]
+
+    async def owns(self, listing_id: str) -> bool:
+        return await self.mechanism(listing_id) in AUCTIONS
+
+    async def owns_bid(self, bid_id: str) -> str:
+        async with self.uow() as tx:
+            bid = await TradingRepository(tx.session).bid(bid_id)
+        if bid is None or not await self.owns(bid["listing_id"]):
+            return ""
+        return bid["listing_id"]
+
+    # ------------------------------------------------------------ listings
+    async def create_listing(self, key: str, spec: dict, caller: Caller) -> dict:
+        rules = dict(spec["rules"])
+        self._validate(spec, rules)
+        if caller.agency_id and spec["agency_id"] != caller.agency_id:
+            raise PermissionDenied("an agency lists only its own items")
+        digest = idem.digest("create_listing", spec)
+        now = self.clock()
+        quantity = spec["quantity"] or "1"
+        if spec["mechanism"] == "uniform_price":
+            # The tie-break seed is drawn now and sealed at rest; only its sha256 is published.
+            seed = secrets.token_bytes(32)
+            rules["seed_digest"] = seed_commitment(seed)
+            rules["seed_sealed"] = self.codec.sealer.seal(int.from_bytes(seed, "big"))
+            quantity = str(rules["supply_lots"] * int(rules["lot_size"]))
+        async with self.uow() as tx:
+            if (first := await idem.replay(tx, key, "create_listing", digest)) is not None:
+                return await self.get_listing(first["listing_id"], caller)
+            repo = TradingRepository(tx.session)
+            trade_type = "land_use_right" if spec["resource_id"] else _trade_type(spec["instrument"])
+            serial = await repo.next_serial(f"{self.t.region_code}:{trade_type}:{now.year}")
+            trade_code = make_trade_code(self.t.trade_codes, self.t.region_code, trade_type, now.year, serial)
+            row = dict(listing_id=f"L{trade_code}", trade_code=trade_code, mechanism=spec["mechanism"], state="draft",
+                       agency_id=spec["agency_id"], resource_id=spec["resource_id"], instrument=spec["instrument"],
+                       quantity=quantity, unit=spec["unit"], title=spec["title"], description=spec["description"],
+                       rules=dumps(rules), eligibility=dumps(spec["eligibility"]),
+                       performance=dumps(spec["performance"]), documents=dumps(spec["documents"]),
+                       announce_at=spec["announce_at"], bidding_opens_at=spec["bidding_opens_at"],
+                       bidding_closes_at=spec["bidding_closes_at"], opening_at=spec["opening_at"], version=1,
+                       current_price_fen=0, leader="", accepted_bids=0, outcome="", next_timer_at=None,
+                       reserve_entered_by="", reserve_approved_by="", created_at=now, published_at=None,
+                       created_by=caller.actor)
+            await repo.insert_listing(row)
+            await tx.audit("listing.created", f"listing:{row['listing_id']}",
+                           {"trade_code": trade_code, "mechanism": spec["mechanism"], "rules": _public_rules(rules)})
+            await idem.remember(tx, key, "create_listing", digest, {"listing_id": row["listing_id"]})
+            await tx.commit()
+        return self._view(row, now)
+
+    def _validate(self, spec: dict, rules: dict) -> None:
+        v: list[FieldViolation] = []
+        mech = spec["mechanism"]
+        for name in ("agency_id", "title"):
+            if not spec[name]:
+                v.append(FieldViolation(f"listing.{name}", "required"))
+        opens, closes = spec["bidding_opens_at"], spec["bidding_closes_at"]
+        if opens is None or closes is None or closes <= opens:
+            v.append(FieldViolation("listing.bidding_closes_at", "bidding_opens_at < bidding_closes_at required"))
+        if rules.get("start_price", 0) <= 0:
+            v.append(FieldViolation("listing.rules.start_price", "must be positive fen"))
+        if rules.get("deposit", 0) < 0:
+            v.append(FieldViolation("listing.rules.deposit", "must not be negative"))
+        if mech == "uniform_price":
+            if not spec["instrument"]:
+                v.append(FieldViolation("listing.instrument", "the ledger instrument issued is required"))
+            supply, cap = rules.get("supply_lots", 0), rules.get("bidder_cap_lots", 0)
+            if supply <= 0:
+                v.append(FieldViolation("listing.rules.supply_lots", "must be positive"))
+            if not str(rules.get("lot_size", "")).isdigit() or int(rules["lot_size"]) <= 0:
+                v.append(FieldViolation("listing.rules.lot_size", "a positive whole number of units"))
+            if cap < 0 or (supply > 0 and cap * BASIS_POINTS % supply):
+                # The clearing function caps in basis points of the supply: the cap must be exact in them.
+                v.append(FieldViolation("listing.rules.bidder_cap_lots",
+                                        "must be a whole number of basis points of supply_lots"))
+            if rules.get("clearing_rule", "marginal_accepted") not in [c.value for c in ClearingRule]:
+                v.append(FieldViolation("listing.rules.clearing_rule", "marginal_accepted or highest_rejected"))
+        elif mech == "tender":
+            if rules.get("award_rule", "price") not in ("price", "comprehensive"):
+                v.append(FieldViolation("listing.rules.award_rule", "price or comprehensive"))
+            if rules.get("award_rule") == "comprehensive":
+                pw, ew = _bp(rules.get("price_weight", ""), "price_weight"), _bp(rules.get("evaluation_weight", ""),
+                                                                                  "evaluation_weight")
+                if pw + ew != BASIS_POINTS:
+                    v.append(FieldViolation("listing.rules.price_weight", "price and evaluation weights sum to 1"))
+            if spec["opening_at"] is not None and closes is not None and spec["opening_at"] < closes:
+                v.append(FieldViolation("listing.opening_at", "bids are opened after the submission deadline"))
+        elif mech == "english":
+            if rules.get("increment", 0) <= 0:
+                v.append(FieldViolation("listing.rules.increment", "must be positive fen"))
+            hard = rules.get("hard_stop")
+            if hard and opens and datetime.fromisoformat(hard) <= opens:
+                v.append(FieldViolation("listing.rules.hard_stop", "must be after the start"))
+        require(v)
+
+    async def publish_listing(self, key: str, listing_id: str, caller: Caller) -> dict:
+        async def publish(ctx: Ctx) -> dict:
+            self.t._may_manage(ctx.row, caller)
+            if ctx.row["state"] != "draft":
+                return {"listing_id": listing_id}
+            if ctx.row["mechanism"] == "english" and not ctx.domain.reserve.approved:
+                raise RuleViolation("the 底价 must be entered and approved before publication",
+                                    reason="RESERVE_NOT_APPROVED")
+            now = ctx.batch.now
+            if ctx.row["resource_id"]:
+                await self.t._registry(self.registry.transition_resource(
+                    f"trading:{listing_id}:list", ctx.row["resource_id"], "listed", f"listed by {listing_id}"))
+            ctx.listing_changes.update(state="published", published_at=now, announce_at=ctx.row["announce_at"] or now)
+            ctx.row.update(ctx.listing_changes)
+            rules = rules_of(ctx.row)
+            ctx.batch.outbox.append(self._event(ctx, "listing.published", {
+                "title": ctx.row["title"], "mechanism": ctx.row["mechanism"], "instrument": ctx.row["instrument"],
+                "bidding_opens_at": ctx.row["bidding_opens_at"].isoformat(),
+                "bidding_closes_at": ctx.row["bidding_closes_at"].isoformat(), "rules": _public_rules(rules)}))
+            ctx.batch.audit.append((ctx.actor, "listing.published", f"listing:{listing_id}",
+                                    {"trade_code": ctx.row["trade_code"], "seed_digest": rules.get("seed_digest", "")}))
+            return {"listing_id": listing_id}
+
+        await self._run(listing_id, key, "publish_listing", {"l": listing_id}, caller, publish)
+        return await self.get_listing(listing_id, caller)
+
+    async def enter_reserve(self, key: str, listing_id: str, amount_fen: int, caller: Caller) -> dict:
+        if amount_fen <= 0:
+            raise InvalidArgument.field("reserve_price.fen", "must be positive")
+
+        async def enter(ctx: Ctx) -> dict:
+            self._english_only(ctx)
+            self.t._may_manage(ctx.row, caller)
+            self._record(ctx, ctx.domain.enter_reserve(amount_fen, caller.actor, ctx.batch.now))
+            ctx.listing_changes["reserve_entered_by"] = caller.actor
+            # The journal names who entered it — never the amount (sealed until the decision).
+            ctx.batch.audit.append((caller.actor, "reserve.entered", f"listing:{listing_id}",
+                                    {"entered_by": caller.actor}))
+            return {"listing_id": listing_id}
+
+        await self._run(listing_id, key, "reserve_enter", {"l": listing_id, "a": amount_fen}, caller, enter)
+        return await self.get_listing(listing_id, caller)
+
+    async def approve_reserve(self, key: str, listing_id: str, caller: Caller) -> dict:
+        async def approve(ctx: Ctx) -> dict:
+            self._english_only(ctx)
+            self.t._may_manage(ctx.row, caller)
+            self._record(ctx, ctx.domain.approve_reserve(caller.actor, ctx.batch.now))
+            ctx.listing_changes["reserve_approved_by"] = caller.actor
+            ctx.batch.audit.append((caller.actor, "reserve.approved", f"listing:{listing_id}",
+                                    {"entered_by": ctx.domain.reserve.entered_by, "approved_by": caller.actor}))
+            return {"listing_id": listing_id}
+
+        await self._run(listing_id, key, "reserve_approve", {"l": listing_id}, caller, approve)
+        return await self.get_listing(listing_id, caller)
+
+    @staticmethod
+    def _english_only(ctx: Ctx) -> None:
+        if ctx.row["mechanism"] != "english":
+            raise RuleViolation("this mechanism has no secret reserve (its reserve/minimum price is public)",
+                                reason="NO_SECRET_RESERVE")
+
+    async def get_listing(self, listing_id: str, caller: Caller) -> dict:
+        async with self.uow() as tx:
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id)
+            if row is None or (row["state"] == "draft" and not self.t._sees_draft(row, caller)):
+                raise not_found("listing", listing_id)
+            reserve = None
+            if row["mechanism"] == "english" and row["state"] in DECIDED:
+                domain = self._domain(row, await repo.sale_events(listing_id), [])
+                reserve = domain.reserve_price
+        return self._view(row, self.clock(), reserve)
+
+    def _view(self, row: dict, now: datetime, reserve: int | None = None) -> dict:
+        view = listing_view(row, now, reserve_fen=reserve)
+        view["rules"].pop("seed_sealed", None)
+        if row["mechanism"] != "english":
+            view["reserve_set"] = True  # public reserve/minimum price (start_price)
+        return view
+
+    # ------------------------------------------------------------ registration
+    async def register(self, key: str, listing_id: str, credit_code: str, guarantee_fen: int, caller: Caller) -> dict:
+        if not credit_code:
+            raise InvalidArgument.field("credit_code", "required")
+        if guarantee_fen < 0:
+            raise InvalidArgument.field("guarantee.fen", "must not be negative")
+        async with self.uow() as tx:
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id)
+            existing = await repo.registration(listing_id, credit_code)
+        if row is None or row["state"] == "draft":
+            raise not_found("listing", listing_id)
+        if existing is not None:
+            return registration_view(existing, identity=True)
+        now = self.clock()
+        # An English auction closes registration when it starts; sealed sales when the window closes.
+        ends = row["bidding_opens_at"] if row["mechanism"] == "english" else row["bidding_closes_at"]
+        if row["state"] != "published" or now >= ends:
+            raise RuleViolation("registration is closed", reason="REGISTRATION_CLOSED")
+        rules, gates = rules_of(row), _json(row["eligibility"])
+        amount = int(rules.get("deposit") or 0)
+        if row["mechanism"] == "uniform_price":
+            amount = guarantee_fen or amount
+            if amount <= 0:
+                raise InvalidArgument.field("guarantee.fen", "a bid guarantee is required for this auction")
+        answer = await self.t.eligibility.check(credit_code, gates.get("sale_kind", ""))
+        allowed, detail = answer.allowed, answer.condition
+        if gates.get("allowed_classes") and answer.evaluation_class not in gates["allowed_classes"]:
+            allowed, detail = False, f"class gate {gates['allowed_classes']} not met: {answer.condition or answer.rule}"
+        hold_id = ""
+        if allowed and amount:
+            account = await self.t._registry(self.registry.account(credit_code, "CNY", open_if_missing=False))
+            deadline = row["bidding_closes_at"] + timedelta(days=self.t.deposit_hold_days)
+            hold_id = await self.t._registry(self.registry.create_hold(
+                f"trading:{listing_id}:deposit:{credit_code}", account, str(amount), deadline,
+                f"{'guarantee' if row['mechanism'] == 'uniform_price' else 'deposit'}:{listing_id}"))
+        reg = dict(registration_id=new_id("R"), listing_id=listing_id, credit_code=credit_code, bidder_number="",
+                   state="qualified" if allowed else "refused", eligibility_rule=answer.rule,
+                   eligibility_detail=detail, evaluation_score=answer.score, deposit_hold_id=hold_id,
+                   deposit_fen=amount if hold_id else 0, deposit_state="held" if hold_id else "",
+                   confirmed_continue=False, registered_at=now)
+
+        async def insert(ctx: Ctx) -> dict:
+            found = await ctx.repo.registration(listing_id, credit_code)
+            if found is not None:  # a concurrent registration of the same bidder won
+                return registration_view(found, identity=True)
+            reg["bidder_number"] = _bidder_number({x["bidder_number"] for x in ctx.regs})
+            await ctx.repo.insert_registration(reg)
+            if allowed and ctx.row["mechanism"] == "english":
+                self._record(ctx, ctx.domain.register(reg["bidder_number"], ctx.batch.now))
+            ctx.batch.audit.append((caller.actor, f"registration.{reg['state']}", f"listing:{listing_id}",
+                                    {"credit_code": credit_code, "bidder_number": reg["bidder_number"],
+                                     "eligibility_rule": answer.rule, "run_id": answer.run_id, "detail": detail,
+                                     "deposit_hold_id": hold_id, "deposit_fen": reg["deposit_fen"]}))
+            if allowed:  # others learn that someone registered, never who
+                ctx.batch.outbox.append(self._event(ctx, "registration.qualified",
+                                                    {"bidder_number": reg["bidder_number"]}))
+            return registration_view(reg, identity=True)
+
+        return await self._run(listing_id, key, "register", {"l": listing_id, "c": credit_code, "g": guarantee_fen},
+                               caller, insert)
+
+    # ------------------------------------------------------------ bids
+    async def place_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int, lots: int,
+                        caller: Caller, bid_id: str = "") -> dict:
+        if not credit_code:
+            raise InvalidArgument.field("credit_code", "required")
+        if price_fen <= 0:
+            raise InvalidArgument.field("price.fen", "must be positive")
+
+        async def place(ctx: Ctx) -> dict:
+            reg = self._qualified(ctx, credit_code)
+            mech, now = ctx.row["mechanism"], ctx.batch.now
+            if ctx.row["state"] != "published":
+                raise RuleViolation(f"the listing is {ctx.row['state']}", reason="WRONG_STATE")
+            if mech == "uniform_price":
+                return self._uniform_bid(ctx, reg, bid_id, price_fen, lots)
+            if bid_id:
+                raise RuleViolation("only uniform-price bids are modified in place", reason="NOT_MODIFIABLE")
+            if mech == "tender":
+                return await self._tender_bid(ctx, reg, price_fen)
+            events = ctx.domain.bid(reg["bidder_number"], price_fen, now)
+            accepted = events[0]
+            bid = self._bid_row(ctx, reg, new_id("B"), price_fen, 0, accepted.seq, sealed=False)
+            ctx.batch.bids.append(bid)
+            self._record(ctx, events)
+            ctx.listing_changes.update(current_price_fen=price_fen, leader=reg["bidder_number"],
+                                       accepted_bids=len(ctx.domain.bids), next_timer_at=accepted.deadline)
+            ctx.batch.outbox.append(self._event(ctx, "bid.accepted", {
+                "bidder_number": reg["bidder_number"], "price_fen": price_fen, "sequence": accepted.seq,
+                "deadline": accepted.deadline.isoformat(), "at": now.isoformat()}))
+            ctx.batch.audit.append((caller.actor, "bid.accepted", f"listing:{ctx.lid}",
+                                    {"bid_id": bid["bid_id"], "credit_code": credit_code, "price_fen": price_fen,
+                                     "sequence": accepted.seq, "deadline": accepted.deadline.isoformat()}))
+            return bid_view(bid, owner=True)
+
+        op = "modify_bid" if bid_id else "bid"
+        try:
+            result = await self._run(listing_id, key, op, {"l": listing_id, "b": bid_id, "c": credit_code,
+                                                           "p": price_fen, "q": lots}, caller, place)
+        except RuleViolation as exc:
+            self.metrics.bid(await self.mechanism(listing_id), False, exc.reason or "")
+            raise
+        self.metrics.bid(await self.mechanism(listing_id), True)
+        return result
+
+    def _uniform_bid(self, ctx: Ctx, reg: dict, bid_id: str, price: int, lots: int) -> dict:
+        rules = rules_of(ctx.row)
+        if lots <= 0:
+            raise InvalidArgument.field("quantity_lots", "must be positive")
+        increment = int(rules.get("increment") or 0)
+        if increment and price % increment:
+            raise InvalidArgument.field("price.fen", f"must be a multiple of the price tick {increment}")
+        modifying = bool(bid_id)
+        if modifying:
+            mine = {b.bid_id for b in ctx.domain.bids_of(reg["credit_code"])}
+            if bid_id not in mine:
+                raise not_found("bid", bid_id)
+        bid_id = bid_id or new_id("B")
+        events = ctx.domain.place_bid(bid_id, reg["credit_code"], price, lots * int(rules["lot_size"]), ctx.batch.now)
+        nonce = secrets.token_hex(16)
+        receipt = T.commitment_digest(ctx.lid, bid_id, price, f"{lots}:{nonce}")
+        self._record(ctx, events)
+        bid = self._bid_row(ctx, reg, bid_id, 0, 0, ctx.seq, sealed=True, receipt=receipt, nonce=nonce)
+        if modifying:
+            ctx.batch.bid_updates.append((bid_id, {k: bid[k] for k in ("receipt", "nonce", "accepted_at", "sequence")}))
+        else:
+            ctx.batch.bids.append(bid)
+        # Before the window closes only the receipt leaves the service, never price or quantity.
+        ctx.batch.outbox.append(self._event(ctx, "bid.sealed", {"bidder_number": reg["bidder_number"],
+                                                                "receipt": receipt, "modified": modifying,
+                                                                "at": ctx.batch.now.isoformat()}))
+        ctx.batch.audit.append((ctx.actor, "bid.modified" if modifying else "bid.sealed", f"listing:{ctx.lid}",
+                                {"bid_id": bid_id, "credit_code": reg["credit_code"], "receipt": receipt}))
+        return bid_view(bid | {"price_fen": price, "quantity_lots": lots}, owner=True) | {"nonce": nonce}
+
+    async def _tender_bid(self, ctx: Ctx, reg: dict, price: int) -> dict:
+        nonce = secrets.token_hex(16)
+        previous = [b for b in await ctx.repo.bids(ctx.lid, credit_code=reg["credit_code"], limit=10_000)
+                    if b["state"] == "accepted"]
+        events = ctx.domain.submit(reg["bidder_number"], price, nonce, ctx.batch.now)
+        sealed = events[0]
+        self._record(ctx, events)
+        for old in previous:  # a later submission replaces the earlier one
+            ctx.batch.bid_updates.append((old["bid_id"], {"state": "superseded"}))
+        bid = self._bid_row(ctx, reg, new_id("B"), 0, 0, sealed.seq, sealed=True, receipt=sealed.receipt, nonce=nonce)
+        ctx.batch.bids.append(bid)
+        ctx.batch.outbox.append(self._event(ctx, "bid.sealed", {"bidder_number": reg["bidder_number"],
+                                                                "receipt": sealed.receipt,
+                                                                "at": ctx.batch.now.isoformat()}))
+        ctx.batch.audit.append((ctx.actor, "bid.sealed", f"listing:{ctx.lid}",
+                                {"bid_id": bid["bid_id"], "credit_code": reg["credit_code"],
+                                 "receipt": sealed.receipt}))
+        return bid_view(bid | {"price_fen": price}, owner=True) | {"nonce": nonce}
+
+    async def withdraw_bid(self, key: str, bid_id: str, credit_code: str, caller: Caller) -> dict:
+        listing_id = await self.owns_bid(bid_id)
+        if not listing_id:
+            raise not_found("bid", bid_id)
+
+        async def withdraw(ctx: Ctx) -> dict:
+            reg = self._qualified(ctx, credit_code)
+            if ctx.row["mechanism"] != "uniform_price":
+                raise RuleViolation("only uniform-price bids are withdrawn", reason="NOT_WITHDRAWABLE")
+            self._record(ctx, ctx.domain.withdraw_bid(bid_id, reg["credit_code"], ctx.batch.now))
+            ctx.batch.bid_updates.append((bid_id, {"state": "withdrawn"}))
+            ctx.batch.outbox.append(self._event(ctx, "bid.withdrawn", {"bidder_number": reg["bidder_number"],
+                                                                       "at": ctx.batch.now.isoformat()}))
+            ctx.batch.audit.append((ctx.actor, "bid.withdrawn", f"listing:{ctx.lid}",
+                                    {"bid_id": bid_id, "credit_code": credit_code}))
+            bid = await ctx.repo.bid(bid_id)
+            return bid_view(bid | {"state": "withdrawn"}, owner=True)
+
+        return await self._run(listing_id, key, "withdraw_bid", {"b": bid_id, "c": credit_code}, caller, withdraw)
+
+    async def list_bids(self, listing_id: str, credit_code: str, after: int, limit: int, caller: Caller) -> list:
+        async with self.uow() as tx:
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id)
+            if row is None or (row["state"] == "draft" and not self.t._sees_draft(row, caller)):
+                raise not_found("listing", listing_id)
+            found = await repo.bids(listing_id, credit_code=credit_code, after=after, limit=limit)
+            opened = row["mechanism"] == "english" or row["state"] not in ("draft", "published")
+            owner = bool(credit_code) and _is_owner(caller, credit_code)
+            amounts: dict[str, tuple[int, int]] = {}
+            if owner and not opened:  # a bidder always sees its own sealed bids
+                domain = self._domain(row, await repo.sale_events(listing_id), await repo.registrations(listing_id))
+                amounts = _own_amounts(row, domain, found)
+        views = []
+        for b in found:
+            if b["bid_id"] in amounts:
+                b = b | {"price_fen": amounts[b["bid_id"]][0], "quantity_lots": amounts[b["bid_id"]][1]}
+            identity = owner or (caller.privileged and not caller.agency_id and opened)
+            view = bid_view(b, owner=identity)
+            if not opened and not owner:
+                view.update(price_fen=0, quantity_lots=0)  # sealed: amounts to no one but the bidder
+            view["nonce"] = b["nonce"] if owner else ""
+            views.append(view)
+        return views
+
+    # ------------------------------------------------------------ state and result
+    async def sale_state(self, listing_id: str, caller: Caller) -> dict:
+        async with self.uow() as tx:
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id)
+            if row is None or (row["state"] == "draft" and not self.t._sees_draft(row, caller)):
+                raise not_found("listing", listing_id)
+            regs = [x for x in await repo.registrations(listing_id) if x["state"] == "qualified"]
+        now = self.clock()
+        english = row["mechanism"] == "english"
+        # An English auction shows its effective (extended) end, never the original one.
+        closes = (row["next_timer_at"] or row["bidding_closes_at"]) if english else row["bidding_closes_at"]
+        minimum = 0
+        if english and row["state"] == "published":
+            rules = rules_of(row)
+            minimum = row["current_price_fen"] + int(rules["increment"]) if row["leader"] else rules["start_price"]
+        return {"listing_id": listing_id, "state": listing_view(row, now)["state"],
+                "current_price_fen": row["current_price_fen"] if english else 0,
+                "leading_bidder_number": row["leader"] if english else "",
+                "accepted_bids": row["accepted_bids"] if english else 0, "registered_bidders": len(regs),
+                "closes_at": closes, "server_time": now, "version": row["version"], "next_minimum_bid_fen": minimum}
+
+    async def sale_result(self, listing_id: str, caller: Caller) -> dict:
+        async with self.uow() as tx:
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id)
+            if row is None or (row["state"] == "draft" and not self.t._sees_draft(row, caller)):
+                raise not_found("listing", listing_id)
+            if row["state"] in ("draft", "published"):
+                raise RuleViolation("the sale is not decided yet", reason="NOT_DECIDED")
+            regs = await repo.registrations(listing_id)
+            domain = self._domain(row, await repo.sale_events(listing_id), regs)
+            trades, _ = await repo.trades(listing_id=listing_id, limit=1000)
+        outcome = _json(row["outcome"])
+        numbers = {x["credit_code"]: x["bidder_number"] for x in regs}
+        identity = caller.privileged and (not caller.agency_id or caller.agency_id == row["agency_id"])
+        result = {"listing_id": listing_id, "decided_at": outcome.get("at"), "reason": outcome.get("reason", ""),
+                  "outcome": {"awarded": "sold", "settled": "sold", "unsold": "unsold",
+                              "cancelled": "cancelled"}[row["state"]],
+                  "statistics_published": True, "bid_count": 0, "bidder_count": 0, "min_bid_fen": 0,
+                  "max_bid_fen": 0, "mean_bid_fen": 0, "median_bid_fen": 0, "reserve_fen": 0, "allocations": []}
+        live = [t for t in trades if t["settlement_state"] != "failed"]
+        if row["mechanism"] == "uniform_price":
+            cleared, stats = domain.cleared, domain.statistics
+            result |= {"clearing_price_fen": cleared.clearing_price if cleared else None,
+                       "volume_lots": cleared.sold_lots if cleared else 0,
+                       "reserve_fen": domain.terms.reserve_price, "statistics_published": stats is not None,
+                       "seed": cleared.seed_hex if cleared else ""}
+            lot = domain.terms.lot_size
+            result["allocations"] = [
+                {"bidder_number": numbers[t["buyer"]], "credit_code": t["buyer"] if identity else "",
+                 "lots": int(Decimal(t["quantity"])) // lot, "amount_fen": t["amount_fen"]} for t in live]
+            if stats is not None:
+                result |= {"bid_count": stats.bid_count, "bidder_count": stats.bidder_count,
+                           "min_bid_fen": stats.min_bid, "max_bid_fen": stats.max_bid, "mean_bid_fen": stats.mean_bid,
+                           "median_bid_fen": stats.median_bid,
+                           "cover_ratio": str(Decimal(stats.cover_ratio_bp) / BASIS_POINTS)}
+            return result
+        if row["mechanism"] == "tender":
+            opened = domain.status is not T.TenderStatus.ACCEPTING
+            amounts = sorted(x.amount for x in domain.result.ranking) if opened else []
+        else:
+            amounts = sorted(b.amount for b in domain.bids)
+            result["reserve_fen"] = domain.reserve_price if row["state"] in DECIDED else 0
+        if row["mechanism"] == "tender":
+            bidders = {x.bidder for x in domain.result.ranking} if opened else set()
+        else:
+            bidders = {b.bidder for b in domain.bids}
+        result |= {"bid_count": len(amounts), "bidder_count": len(bidders),
+                   "min_bid_fen": amounts[0] if amounts else 0, "max_bid_fen": amounts[-1] if amounts else 0,
+                   "mean_bid_fen": sum(amounts) // len(amounts) if amounts else 0,
+                   "median_bid_fen": amounts[len(amounts) // 2] if amounts else 0}
+        if live:
+            trade = live[-1]
+            result |= {"clearing_price_fen": trade["price_fen"], "trade_id": trade["trade_id"],
+                       "winner_bidder_number": numbers[trade["buyer"]], "winner_credit_code": trade["buyer"],
+                       "volume_lots": 1}
+        return result
+
+    # ------------------------------------------------------------ timers
+    async def fire_due_timers(self) -> int:
+        now = self.clock()
+        listings = r.listings
+        async with self.uow() as tx:
+            query = (select(listings.c.listing_id).where(listings.c.mechanism.in_(AUCTIONS))
+                     .where(listings.c.next_timer_at <= now)
+                     .where(listings.c.state.not_in(("draft", "cancelled"))).limit(200))
+            due = [x.listing_id for x in (await tx.session.execute(query)).all()]
+        for listing_id in due:
+            await self._run(listing_id, "", "tick", {}, Caller("system/timer", True), self._tick)
+        return len(due)
+
+    async def _tick(self, ctx: Ctx) -> None:
+        now, mech, d = ctx.batch.now, ctx.row["mechanism"], ctx.domain
+        if mech == "uniform_price":
+            if d.cleared is None and now >= d.terms.window_closes_at:
+                await self._clear_uniform(ctx)
+            elif d.cleared is not None and d.statistics is None:
+                self._record(ctx, d.publish_statistics(now))
+                s = d.statistics
+                ctx.batch.outbox.append(self._event(ctx, "auction.statistics", {
+                    "bid_count": s.bid_count, "bidder_count": s.bidder_count, "demand_lots": s.demand_lots,
+                    "cover_ratio_bp": s.cover_ratio_bp, "min_bid_fen": s.min_bid, "max_bid_fen": s.max_bid,
+                    "mean_bid_fen": s.mean_bid, "median_bid_fen": s.median_bid, "at": now.isoformat()}))
+                ctx.batch.audit.append((ctx.actor, "auction.statistics_published", f"listing:{ctx.lid}",
+                                        {"bid_count": s.bid_count, "bidder_count": s.bidder_count}))
+        elif mech == "tender":
+            if d.status is T.TenderStatus.ACCEPTING and now >= d.terms.opening_at:
+                await self._open_tender(ctx)
+        elif mech == "english":
+            if d.status is E.AuctionStatus.REGISTRATION and now >= d.terms.starts_at:
+                events = d.start(now)
+                self._record(ctx, events)
+                if isinstance(events[0], E.AuctionCancelled):
+                    await self._english_decided(ctx, events[0])
+                else:
+                    ctx.batch.outbox.append(self._event(ctx, "auction.started", {
+                        "registered": len(d.registered), "deadline": d.deadline.isoformat(),
+                        "minimum_bid_fen": d.minimum_next_bid()}))
+                    ctx.batch.audit.append((ctx.actor, "auction.started", f"listing:{ctx.lid}",
+                                            {"registered": len(d.registered), "deadline": d.deadline.isoformat()}))
+            elif d.status is E.AuctionStatus.RUNNING and now >= d.deadline:
+                events = d.finish(now)
+                self._record(ctx, events)
+                await self._english_decided(ctx, events[0])
+
+    async def _clear_uniform(self, ctx: Ctx) -> None:
+        d, now, rules = ctx.domain, ctx.batch.now, rules_of(ctx.row)
+        seed = self.codec.sealer.open(rules["seed_sealed"]).to_bytes(32, "big")
+        self._record(ctx, d.clear(seed, now))
+        cleared = d.cleared
+        rules["seed"] = seed.hex()  # revealed: anyone can now recompute the tie ranks
+        ctx.listing_changes["rules"] = dumps(rules)
+        ctx.row["rules"] = ctx.listing_changes["rules"]
+        by_bid = {b.bid_id: b for b in d.bids}
+        for bid_id, b in by_bid.items():  # the bids are opened: their rows show price and quantity
+            ctx.batch.bid_updates.append((bid_id, {"price_fen": b.price, "quantity_lots": b.lots, "sealed": False}))
+        won: dict[str, int] = defaultdict(int)
+        for bid_id, lots in cleared.allocations:
+            won[by_bid[bid_id].bidder] += lots
+        result = {"status": cleared.status.value, "reason": cleared.reason or "",
+                  "clearing_price_fen": cleared.clearing_price, "sold_lots": cleared.sold_lots, "seed": seed.hex(),
+                  "at": now.isoformat()}
+        regs = {x["credit_code"]: x for x in ctx.regs}
+        lot = d.terms.lot_size
+        if cleared.status is ClearingStatus.CLEARED and cleared.sold_lots:
+            for n, (code, lots) in enumerate(sorted(won.items()), start=1):
+                trade = self._trade(ctx, regs[code], cleared.clearing_price, lots * lot, trade_id_for(ctx.lid, n))
+                ledger_task(ctx.batch, f"trading:settle:{trade['trade_id']}", "settle_dvp", {}, trade["trade_id"])
+            # Winners pay out of their guarantee hold at settlement; everyone else's is voided now.
+            release_deposits(ctx.batch, ctx.lid, [x for x in ctx.regs if x["credit_code"] not in won],
+                             "not allocated")
+            ctx.listing_changes.update(state="awarded", outcome=dumps(result))
+            self.metrics.sales_closed.labels("uniform_price", "sold", _bidders(len(won))).inc()
+        else:
+            release_deposits(ctx.batch, ctx.lid, ctx.regs, f"auction cancelled: {cleared.reason}")
+            ctx.listing_changes.update(state="cancelled", outcome=dumps(result))
+            self.metrics.sales_closed.labels("uniform_price", "cancelled", _bidders(len(won))).inc()
+        ctx.batch.outbox.append(self._event(ctx, "auction.cleared", result))
+        ctx.batch.audit.append((ctx.actor, "auction.cleared", f"listing:{ctx.lid}",
+                                {**result, "allocations": dict(won)}))
+
+    async def _open_tender(self, ctx: Ctx) -> None:
+        d, now = ctx.domain, ctx.batch.now
+        by_number = {x["bidder_number"]: x for x in ctx.regs}
+        scores = {b: _score_bp(by_number[b]["evaluation_score"]) for b in d._bids}
+        self._record(ctx, d.open(now, scores))
+        opened = d.result
+        for b in await ctx.repo.bids(ctx.lid, limit=100_000):
+            if b["state"] == "accepted":
+                ctx.batch.bid_updates.append((b["bid_id"], {"price_fen": d.bid_amount(b["bidder_number"]),
+                                                            "sealed": False}))
+        result = {"winner_bidder_number": opened.winner or "", "price_fen": opened.price, "at": now.isoformat(),
+                  "award_rule": d.terms.award_rule.value,
+                  "ranking": [{"bidder_number": x.bidder, "amount_fen": x.amount, "total_score_bp": x.total_score_bp}
+                              for x in opened.ranking]}
+        if opened.winner:
+            winner = by_number[opened.winner]
+            self._trade(ctx, winner, opened.price, ctx.row["quantity"], trade_id_for(ctx.lid, 1), dvp=False)
+            release_deposits(ctx.batch, ctx.lid, ctx.regs, "not awarded", keep=winner["credit_code"])
+            ctx.listing_changes.update(state="awarded", outcome=dumps({**result, "reason": ""}))
+            self.metrics.sales_closed.labels("tender", "sold", _bidders(len(opened.ranking))).inc()
+        else:
+            self._unsold(ctx, "no_bids")
+            ctx.listing_changes["outcome"] = dumps({**result, "reason": "no_bids"})
+        ctx.batch.outbox.append(self._event(ctx, "tender.opened", result))
+        ctx.batch.audit.append((ctx.actor, "tender.opened", f"listing:{ctx.lid}", result))
+
+    async def _english_decided(self, ctx: Ctx, event: Any) -> None:
+        result = {"at": event.at.isoformat(), "reason": getattr(event, "reason", "")}
+        if isinstance(event, E.AuctionSold):
+            winner = next(x for x in ctx.regs if x["bidder_number"] == event.bidder)
+            self._trade(ctx, winner, event.price, ctx.row["quantity"], trade_id_for(ctx.lid, 1), dvp=False)
+            release_deposits(ctx.batch, ctx.lid, ctx.regs, "not awarded", keep=winner["credit_code"])
+            ctx.listing_changes["state"] = "awarded"
+            result |= {"winner_bidder_number": event.bidder, "price_fen": event.price}
+            self.metrics.sales_closed.labels("english", "sold", _bidders(len(ctx.domain.registered))).inc()
+        elif isinstance(event, E.AuctionCancelled):
+            release_deposits(ctx.batch, ctx.lid, ctx.regs, "auction cancelled")
+            ctx.listing_changes["state"] = "cancelled"
+            self._unlist(ctx, "auction cancelled")
+            self.metrics.sales_closed.labels("english", "cancelled", _bidders(len(ctx.domain.registered))).inc()
+        else:
+            self._unsold(ctx, event.reason)
+        ctx.listing_changes["outcome"] = dumps(result)
+        ctx.batch.outbox.append(self._event(ctx, f"sale.{ctx.listing_changes['state']}", result))
+        ctx.batch.audit.append((ctx.actor, f"sale.{ctx.listing_changes['state']}", f"listing:{ctx.lid}", result))
+
+    def _unsold(self, ctx: Ctx, reason: str) -> None:
+        release_deposits(ctx.batch, ctx.lid, ctx.regs, "unsold")
+        ctx.listing_changes["state"] = "unsold"
+        self._unlist(ctx, f"unsold ({reason})")
+        self.metrics.sales_closed.labels(ctx.row["mechanism"], "unsold", "none").inc()
+
+    def _unlist(self, ctx: Ctx, reason: str) -> None:
+        if ctx.row["resource_id"]:
+            ledger_task(ctx.batch, f"trading:{ctx.lid}:unlist", "transition",
+                        {"resource_id": ctx.row["resource_id"], "status": "available", "reason": reason})
+
+    def _trade(self, ctx: Ctx, winner: dict, price: int, quantity, trade_id: str, *, dvp: bool = True) -> dict:
+        """A uniform-price allocation settles at once (delivery versus payment out of the guarantee hold);
+        a parcel's award waits for the 成交确认书 like 挂牌 (ConfirmAward), then settles the same way."""
+        row = ctx.row
+        units = Decimal(str(quantity))
+        amount = int(price * units) if dvp else price
+        legs = {"resource_id": row["resource_id"], "deposit_hold_id": winner["deposit_hold_id"],
+                "deposit_fen": winner["deposit_fen"]}
+        if dvp:
+            legs |= {"instrument": row["instrument"], "units": str(units)}
+        trade = dict(trade_id=trade_id, trade_code=row["trade_code"], listing_id=row["listing_id"],
+                     instrument=row["instrument"] or "land_use_right", buyer=winner["credit_code"],
+                     seller=row["agency_id"], quantity=str(units), unit=row["unit"], price_fen=price,
+                     amount_fen=amount, legs=dumps(legs), settlement_state="settling" if dvp else "executed",
+                     settlement_operation_id="", settlement_attempts=0, settlement_error="", next_attempt_at=None,
+                     executed_at=ctx.batch.now, settled_at=None, confirmed=dvp)
+        ctx.batch.trades.append(trade)
+        ctx.batch.outbox.append(Event("trading.trade.executed", "yaosu.trading.trade.executed", f"trade:{trade_id}",
+                                      {"trade_id": trade_id, "listing_id": row["listing_id"],
+                                       "trade_code": row["trade_code"], "price_fen": price, "amount_fen": amount,
+                                       "quantity": str(units), "instrument": trade["instrument"]}))
+        self.metrics.trade("land_use_right" if row["resource_id"] else row["instrument"].split(":")[0],
+                           float(units), amount, price)
+        return trade
+
+    # ------------------------------------------------------------ the one writer of a sale
+    async def _run(self, listing_id: str, key: str, operation: str, args: dict, caller: Caller,
+                   command: Callable[[Ctx], Awaitable[Any]]) -> Any:
+        digest = idem.digest(operation, args)
+        async with self._locks[listing_id]:
+            async with self.uow() as tx:
+                if (first := await idem.replay(tx, key, operation, digest)) is not None:
+                    return first
+                repo = TradingRepository(tx.session)
+                row = await repo.listing(listing_id)
+                if row is None or row["mechanism"] not in AUCTIONS:
+                    raise not_found("listing", listing_id)
+                events = await repo.sale_events(listing_id)
+                regs = await repo.registrations(listing_id)
+                ctx = Ctx(tx, repo, row, self._domain(row, events, regs), regs, events[-1]["seq"] if events else 0,
+                          Batch(self.clock()), caller.actor)
+                try:
+                    result = await command(ctx)
+                except TradingRuleError as exc:
+                    raise refusal(exc) from None
+                await self._flush(ctx)
+                await idem.remember(tx, key, operation, digest, result)
+                await tx.commit()
+        if ctx.batch.tasks:
+            self.t.on_tasks()
+        return result
+
+    async def _flush(self, ctx: Ctx) -> None:
+        b, repo = ctx.batch, ctx.repo
+        await repo.insert_many(r.sale_events, b.events)
+        await repo.insert_many(r.bids, b.bids)
+        for bid_id, values in b.bid_updates:
+            await repo.update_bid(bid_id, **values)
+        await repo.insert_many(r.trades, b.trades)
+        await repo.insert_many(r.tasks, b.tasks)
+        for codes, values in b.registration_updates:
+            await repo.update_registrations(ctx.lid, codes, **values)
+        if "state" in ctx.listing_changes or b.events:
+            ctx.row.update(ctx.listing_changes)
+            ctx.listing_changes.setdefault("next_timer_at", self._next_timer(ctx))
+        if ctx.listing_changes:
+            await repo.update_listing(ctx.lid, **ctx.listing_changes)
+        if b.outbox:
+            await ctx.tx.emit_many(b.outbox)
+        if b.audit:
+            await ctx.tx.audit_many(b.audit)
+
+    def _next_timer(self, ctx: Ctx) -> datetime | None:
+        row, d = ctx.row, ctx.domain
+        if row["state"] == "draft" or row["state"] == "cancelled":
+            return None
+        if row["mechanism"] == "uniform_price":
+            if d.cleared is None:
+                return d.terms.window_closes_at
+            if d.statistics is None and d.cleared.status is ClearingStatus.CLEARED:
+                delay = int(rules_of(row).get("statistics_delay_seconds") or DEFAULT_STATISTICS_DELAY)
+                return d.cleared.at + timedelta(seconds=delay)
+            return None
+        if row["mechanism"] == "tender":
+            return d.terms.opening_at if d.status is T.TenderStatus.ACCEPTING else None
+        if d.status is E.AuctionStatus.REGISTRATION:
+            return d.terms.starts_at
+        return d.deadline if d.status is E.AuctionStatus.RUNNING else None
+
+    def _record(self, ctx: Ctx, events: list) -> None:
+        for event in events:
+            ctx.seq += 1
+            type_name, payload = self.codec.encode(event)
+            ctx.batch.events.append(dict(listing_id=ctx.lid, seq=ctx.seq, type=type_name, payload=payload,
+                                         at=event.at))
+
+    def _event(self, ctx: Ctx, subject: str, data: dict) -> Event:
+        return Event(f"trading.{subject}", f"yaosu.trading.{subject}", f"listing:{ctx.lid}",
+                     {"listing_id": ctx.lid, "trade_code": ctx.row["trade_code"], **data})
+
+    def _qualified(self, ctx: Ctx, credit_code: str) -> dict:
+        reg = next((x for x in ctx.regs if x["credit_code"] == credit_code), None)
+        if reg is None or reg["state"] != "qualified":
+            raise RuleViolation("register (and be qualified) before bidding", reason="NOT_REGISTERED")
+        return reg
+
+    def _bid_row(self, ctx: Ctx, reg: dict, bid_id: str, price: int, lots: int, seq: int, *, sealed: bool,
+                 receipt: str = "", nonce: str = "") -> dict:
+        return dict(bid_id=bid_id, listing_id=ctx.lid, credit_code=reg["credit_code"],
+                    bidder_number=reg["bidder_number"], state="accepted", price_fen=price, quantity_lots=lots,
+                    sealed=sealed, receipt=receipt, nonce=nonce, tender_document="", accepted_at=ctx.batch.now,
+                    sequence=seq, listing_version=ctx.row["version"], refusal_reason="", created_at=ctx.batch.now)
+
+    # ------------------------------------------------------------ state machines from rows
+    def _domain(self, row: dict, events: list[dict], regs: list[dict]):
+        rules = rules_of(row)
+        decoded = [self.codec.decode(e["type"], e["payload"]) for e in events]
+        if row["mechanism"] == "uniform_price":
+            supply = int(rules["supply_lots"])
+            cap = int(rules.get("bidder_cap_lots") or 0)
+            terms = U.UniformAuctionTerms(
+                auction_id=row["listing_id"], supply_lots=supply, lot_size=int(rules["lot_size"]),
+                reserve_price=int(rules["start_price"]), window_opens_at=row["bidding_opens_at"],
+                window_closes_at=row["bidding_closes_at"], seed_commitment=rules["seed_digest"],
+                clearing_rule=ClearingRule(rules.get("clearing_rule") or "marginal_accepted"),
+                purchase_cap_bp=cap * BASIS_POINTS // supply if cap else None,
+                affiliation=dict(rules.get("affiliations") or {}),
+                guarantees={x["credit_code"]: x["deposit_fen"] for x in regs
+                            if x["state"] == "qualified" and x["deposit_state"] == "held"})
+            return U.UniformPriceAuction.replay(terms, decoded)
+        if row["mechanism"] == "tender":
+            comprehensive = rules.get("award_rule") == "comprehensive"
+            terms = T.TenderTerms(
+                listing_id=row["listing_id"], submission_deadline=row["bidding_closes_at"],
+                opening_at=row["opening_at"] or row["bidding_closes_at"], minimum_price=int(rules["start_price"]),
+                award_rule=T.AwardRule.SCORE if comprehensive else T.AwardRule.PRICE,
+                price_weight_bp=_bp(rules.get("price_weight", ""), "price_weight") if comprehensive else BASIS_POINTS,
+                evaluation_weight_bp=_bp(rules.get("evaluation_weight", ""), "evaluation_weight")
+                if comprehensive else 0)
+            return T.Tender.replay(terms, decoded)
+        hard = rules.get("hard_stop")
+        terms = E.EnglishAuctionTerms(
+            auction_id=row["listing_id"], start_price=int(rules["start_price"]), increment=int(rules["increment"]),
+            starts_at=row["bidding_opens_at"],
+            hard_stop_at=datetime.fromisoformat(hard) if hard else row["bidding_closes_at"],
+            countdown_seconds=int(rules.get("countdown_seconds") or 300),
+            min_registered_bidders=int(rules.get("min_bidders") or DEFAULT_MIN_BIDDERS),
+            reserve_floor=int(rules.get("reserve_floor") or 0))
+        return E.EnglishAuction.replay(terms, decoded)
+
+
+def _is_owner(caller: Caller, credit_code: str) -> bool:
+    # The gateway names the end user in x-on-behalf-of: only that enterprise is the bid's owner.
+    return caller.actor.endswith(f"enterprise:{credit_code}")
+
+
+def _own_amounts(row: dict, domain, bids: list[dict]) -> dict[str, tuple[int, int]]:
+    if row["mechanism"] == "uniform_price":
+        codes = {b["credit_code"] for b in bids}
+        mine = {q.bid_id: (q.price, q.lots) for c in codes for q in domain.bids_of(c)}
+        return {b["bid_id"]: mine[b["bid_id"]] for b in bids if b["bid_id"] in mine}
+    # Tender: the bidder's latest bid is the one in the state machine; its amount is revealed to it only.
+    latest = {sealed.bidder: sealed for sealed in domain._bids.values()}
+    out = {}
+    for b in bids:
+        sealed = latest.get(b["bidder_number"])
+        if sealed is not None and sealed.receipt == b["receipt"]:
+            out[b["bid_id"]] = (sealed.amount.for_persistence(), 0)
+    return out
+
+
+def _score_bp(score: str) -> int:
+    """Evaluation score 0..100 (the evaluation service's scale) → basis points; missing → 0."""
+    try:
+        value = Decimal(score)
+    except (InvalidOperation, TypeError):
+        return 0
+    return max(0, min(BASIS_POINTS, int(value * 100)))
+
+
+def _bidders(count: int) -> str:
+    from services.trading.metrics import bidders_label
+    return bidders_label(count)
+
+
+def _public_rules(rules: dict) -> dict:
+    return {k: v for k, v in rules.items() if "reserve" not in k and k != "seed_sealed"}
+
+
+def seed_hex_digest(seed_hex: str) -> str:
+    return hashlib.sha256(bytes.fromhex(seed_hex)).hexdigest()
+
+
+__all__ = ["AUCTIONS", "Auctions", "json"]

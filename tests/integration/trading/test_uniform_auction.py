@@ -1,0 +1,248 @@
+"""Uniform-price quota auction over gRPC against a real registry: guarantees held at registration, sealed
+bids (receipts only before the window closes, on every read path and in events), modify/withdraw, guarantee
+refusal, purchase cap across affiliates, a tie at the clearing price broken by the published seed, results
+in two steps, DvP settlement from the issuer's reserve account, losers' guarantees voided.
+
+Hand-worked (supply 10 lots × 100 tce, reserve 100.00 元/tce, cap 5 lots per affiliation group, marginal
+accepted price): A 313.37 × 4, D (A's affiliate) 291.71 × 3 → cut to 1 by the cap, B 284.53 × 3 and
+C 284.53 × 3 tie for the remaining 5 lots (seed order: 3 then 2), E 207.77 × 2 loses. Clearing 284.53."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+
+import grpc
+import nats
+import pytest
+from yaosu.common.v1 import common_pb2
+from yaosu.registry.v1 import registry_pb2 as rpb
+from yaosu.trading.v1 import trading_pb2 as pb
+
+from services.common.events.envelope import parse
+from services.trading.domain.clearing import tie_ranks
+from tests.integration.registry.helpers import enterprise, new_credit_code
+from tests.integration.trading.support import admin, as_user, eventually, fen, key, ts
+
+ISSUER = "AG-T-FGW"
+INSTRUMENT = "energy_use_right:330100:2025"
+LOT = 100
+
+
+async def quota_world(registry_stub, bidders: int, reserve_units: int = 100_000) -> list[str]:
+    auth = admin()
+    await registry_stub.RegisterAgency(rpb.RegisterAgencyRequest(idempotency_key=f"ag:{ISSUER}", agency=rpb.Agency(
+        agency_id=ISSUER, name="测试发改委", region_code="330100", roles=[rpb.AGENCY_ROLE_ISSUER])), metadata=auth)
+    await registry_stub.DefineInstrument(rpb.DefineInstrumentRequest(idempotency_key=key(), instrument=rpb.Instrument(
+        code=INSTRUMENT, kind="energy_use_right", unit="tce", scale=3, vintage=2025, region_code="330100")),
+        metadata=auth)
+    reserve = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(idempotency_key=key(), holder=ISSUER,
+                                                                      instrument=INSTRUMENT), metadata=auth)).account
+    await registry_stub.Issue(rpb.IssueRequest(idempotency_key=key(), issuer_agency_id=ISSUER,
+                                               to_account_id=reserve.account_id,
+                                               quantity=common_pb2.Quantity(value=str(reserve_units))), metadata=auth)
+    codes = []
+    for _ in range(bidders):
+        code = new_credit_code()
+        await registry_stub.RegisterEnterprise(rpb.RegisterEnterpriseRequest(idempotency_key=key(),
+                                                                             enterprise=enterprise(code)), metadata=auth)
+        account = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(
+            idempotency_key=key(), holder=code, instrument="CNY"), metadata=auth)).account
+        await registry_stub.Issue(rpb.IssueRequest(idempotency_key=key(), issuer_agency_id=ISSUER,
+                                                   to_account_id=account.account_id,
+                                                   quantity=common_pb2.Quantity(value="100000000")), metadata=auth)
+        codes.append(code)
+    return codes
+
+
+async def auction(stub, now, affiliations=None, supply=10, cap=5) -> pb.Listing:
+    listing = pb.Listing(
+        mechanism=pb.MECHANISM_UNIFORM_PRICE, agency_id=ISSUER, instrument=INSTRUMENT, title="2025年度用能权有偿发放",
+        quantity=common_pb2.Quantity(unit="tce"),
+        rules=pb.ListingRules(start_price=fen(10_000), increment=fen(1), supply_lots=supply, lot_size=str(LOT),
+                              bidder_cap_lots=cap, clearing_rule="marginal_accepted",
+                              affiliations=affiliations or {}, statistics_delay_seconds=600),
+        bidding_opens_at=ts(now - timedelta(hours=1)), bidding_closes_at=ts(now + timedelta(hours=1)))
+    created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=listing),
+                                        metadata=admin())).listing
+    return (await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=created.listing_id),
+                                      metadata=admin())).listing
+
+
+async def register(stub, lid, code, guarantee):
+    return (await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid, credit_code=code,
+                                                               guarantee=fen(guarantee)),
+                                      metadata=as_user(f"enterprise:{code}"))).registration
+
+
+async def bid(stub, lid, code, price, lots, idem=None):
+    return (await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=idem or key(), listing_id=lid, credit_code=code,
+                                                   price=fen(price), quantity_lots=lots),
+                                metadata=as_user(f"enterprise:{code}"))).bid
+
+
+async def result_of(stub, lid):
+    return (await stub.GetSaleResult(pb.GetSaleResultRequest(listing_id=lid), metadata=admin())).result
+
+
+async def balance(registry, holder, instrument):
+    accounts = (await registry.stub.ListAccounts(rpb.ListAccountsRequest(holder=holder, instrument=instrument),
+                                                 metadata=admin())).accounts
+    return accounts[0] if accounts else None
+
+
+SECRET_PRICES = ("31337", "29171", "28453", "25111", "20777", "26000")
+
+
+async def test_uniform_price_auction_end_to_end(registry, trading, nats_server):
+    nc = await nats.connect(nats_server.url)
+    seen: list[tuple[str, dict]] = []
+
+    async def collect(msg):
+        seen.append((msg.subject, parse(msg.data)[1]))
+    await nc.subscribe("trading.>", cb=collect)
+    try:
+        a, b, c, d, e = await quota_world(registry.stub, 5)
+        stub, clock = trading.stub, trading.clock
+        listing = await auction(stub, clock.now(), affiliations={a: "G1", d: "G1"})
+        lid = listing.listing_id
+        assert listing.state == pb.LISTING_STATE_BIDDING and listing.quantity.value == "1000"
+        assert len(listing.rules.seed_digest) == 64 and not listing.rules.seed  # digest published, seed sealed
+
+        regs = {code: await register(stub, lid, code, g) for code, g in (
+            (a, 12_534_800), (b, 8_535_900), (c, 21_091_400), (d, 8_751_300), (e, 4_155_400))}
+        assert all(r.deposit_state == "held" for r in regs.values())
+        assert (await balance(registry, c, "CNY")).held.value == "21091400"
+
+        first_a = await bid(stub, lid, a, 31_337, 4, idem="a-1")
+        assert (await bid(stub, lid, a, 31_337, 4, idem="a-1")).bid_id == first_a.bid_id  # idempotent
+        assert first_a.sealed and len(first_a.receipt) == 64 and first_a.price.fen == 31_337  # owner sees it
+        await bid(stub, lid, d, 29_171, 3)
+        b_bid = await bid(stub, lid, b, 26_000, 2)
+        modified = (await stub.ModifyBid(pb.ModifyBidRequest(idempotency_key=key(), bid_id=b_bid.bid_id,
+                                                             credit_code=b, price=fen(28_453), quantity_lots=3),
+                                         metadata=as_user(f"enterprise:{b}"))).bid
+        assert modified.bid_id == b_bid.bid_id and modified.receipt != b_bid.receipt
+        c_bid = await bid(stub, lid, c, 28_453, 3)
+        extra = await bid(stub, lid, c, 25_111, 5)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:  # C's guarantee is fully used
+            await bid(stub, lid, c, 30_000, 1)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "GUARANTEE_INSUFFICIENT" in str(refused.value.trailing_metadata()) or \
+            "guarantee" in refused.value.details()
+        with pytest.raises(grpc.aio.AioRpcError) as below:
+            await bid(stub, lid, e, 9_999, 1)
+        assert below.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        withdrawn = (await stub.WithdrawBid(pb.WithdrawBidRequest(idempotency_key=key(), bid_id=extra.bid_id,
+                                                                  credit_code=c),
+                                            metadata=as_user(f"enterprise:{c}"))).bid
+        assert withdrawn.state == pb.BID_STATE_WITHDRAWN
+        await bid(stub, lid, e, 20_777, 2)
+
+        # Sealed: before the window closes no read path shows a price or quantity to anyone but the owner.
+        responses = []
+        for metadata in (admin(), as_user(f"enterprise:{e}"), as_user(f"agency:{ISSUER}")):
+            responses += [await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=metadata),
+                          await stub.ListListings(pb.ListListingsRequest(), metadata=metadata),
+                          await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=metadata),
+                          await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=metadata),
+                          await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=a), metadata=metadata)]
+        for response in responses:
+            assert not _leaks(str(response)), response
+        own = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=c),
+                                   metadata=as_user(f"enterprise:{c}"))).bids
+        assert {(x.price.fen, x.quantity_lots) for x in own if x.state == pb.BID_STATE_ACCEPTED} == {(28_453, 3)}
+        with pytest.raises(grpc.aio.AioRpcError) as early:
+            await result_of(stub, lid)
+        assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        await eventually(lambda: _count(seen, "trading.bid.sealed", 6))
+        for subject, data in seen:
+            assert not _leaks(str(data)), (subject, data)
+
+        # The window closes: cleared, the seed revealed, price and volume first.
+        clock.advance(2 * 3600)
+        result = await eventually(lambda: _decided(stub, lid))
+        assert result.outcome == "sold" and result.clearing_price.fen == 28_453 and result.volume_lots == 10
+        assert not result.statistics_published and result.bid_count == 0
+        revealed = (await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=admin())).listing
+        seed = bytes.fromhex(revealed.rules.seed)
+        assert hashlib.sha256(seed).hexdigest() == listing.rules.seed_digest
+        ranks = tie_ranks(seed, [b_bid.bid_id, c_bid.bid_id])
+        first, second = (b, c) if ranks[0] < ranks[1] else (c, b)  # the tie, recomputable by anyone
+        lots = {x.credit_code: x.lots for x in result.allocations}
+        assert lots == {a: 4, d: 1, first: 3, second: 2}  # D cut by the affiliation cap; E lost
+        amounts = {x.credit_code: x.amount.fen for x in result.allocations}
+        assert amounts[a] == 28_453 * 400 and amounts[second] == 28_453 * 200
+
+        # Step two: full statistics after the configured delay.
+        clock.advance(601)
+        stats = await eventually(lambda: _stats(stub, lid))
+        assert stats.bid_count == 5 and stats.bidder_count == 5 and stats.max_bid.fen == 31_337
+        assert stats.min_bid.fen == 20_777 and stats.cover_ratio == "1.5"
+
+        # Settlement: units from the issuer's reserve, CNY out of each winner's guarantee; E's voided.
+        await eventually(lambda: _listing_state(stub, lid, pb.LISTING_STATE_SETTLED), timeout=20)
+        for code, won in lots.items():
+            assert (await balance(registry, code, INSTRUMENT)).balance.value in (str(won * LOT), f"{won * LOT}.000")
+            cny = await balance(registry, code, "CNY")
+            assert cny.held.value == "0" and int(cny.balance.value) == 100_000_000 - amounts[code]
+        assert (await balance(registry, e, "CNY")).held.value == "0"
+        issuer = await balance(registry, ISSUER, "CNY")
+        assert int(issuer.balance.value) == sum(amounts.values())
+        trades = (await stub.ListTrades(pb.ListTradesRequest(listing_id=lid), metadata=admin())).trades
+        assert len(trades) == 4 and all(t.settlement_state == pb.SETTLEMENT_STATE_SETTLED for t in trades)
+        assert (await stub.VerifyAuditJournal(pb.VerifyAuditJournalRequest(), metadata=admin())).intact
+    finally:
+        await nc.close()
+
+
+async def test_no_valid_bids_cancels_and_voids_guarantees(registry, trading):
+    (a,) = await quota_world(registry.stub, 1)
+    stub, clock = trading.stub, trading.clock
+    lid = (await auction(stub, clock.now())).listing_id
+    await register(stub, lid, a, 1_000_000)
+    clock.advance(2 * 3600)
+    result = await eventually(lambda: _decided(stub, lid))
+    assert result.outcome == "cancelled" and result.reason == "reserve_not_met" and not result.allocations
+    await eventually(lambda: _held_zero(registry, a))
+
+
+async def test_registration_needs_a_guarantee(registry, trading):
+    (a,) = await quota_world(registry.stub, 1)
+    lid = (await auction(trading.stub, trading.clock.now())).listing_id
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await register(trading.stub, lid, a, 0)
+    assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _leaks(text: str) -> bool:
+    # Whole numbers only: the digits may occur by chance inside hex digests or timestamps.
+    return any(re.search(rf"\b{p}(00)?\b", text) for p in SECRET_PRICES)
+
+
+async def _count(seen, subject, n):
+    return len([s for s, _ in seen if s == subject]) >= n
+
+
+async def _decided(stub, lid):
+    try:
+        return await result_of(stub, lid)
+    except grpc.aio.AioRpcError:
+        return None
+
+
+async def _stats(stub, lid):
+    result = await result_of(stub, lid)
+    return result if result.statistics_published else None
+
+
+async def _listing_state(stub, lid, state):
+    return (await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=admin())).listing.state == state
+
+
+async def _held_zero(registry, code):
+    return (await balance(registry, code, "CNY")).held.value == "0"
+
+
+
