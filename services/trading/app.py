@@ -69,9 +69,10 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
                           on_tasks=settlement.notify, max_batch=settings.max_batch)
         for config in json.loads(settings.markets_json or "[]"):
             await markets.ensure_market(config)
+        auctions = Auctions(trading, AuctionCodec(Sealer(settings.sealing_key)))
         if settings.demo_data:
             from services.trading.demo import load_if_empty
-            await load_if_empty(trading, registry, clock)
+            await load_if_empty(trading, registry, clock, auctions)
             from services.trading.market_demo import load_demo_market
             await load_demo_market(markets, registry)
         await markets.warm_up()
@@ -79,7 +80,6 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         def on_verified(intact: bool) -> None:
             infra.audit_metrics.verify_ok.set(1 if intact else 0)
 
-        auctions = Auctions(trading, AuctionCodec(Sealer(settings.sealing_key)))
         servicer = AuctionServicer(trading, infra.uow, AuditJournal(infra.tables), on_verified, auctions=auctions)
         servicer.market = markets
         register(server, servicer)
@@ -87,10 +87,11 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         timers = Periodic("sale-timers", trading.fire_due_timers, settings.timer_seconds)
         auction_timers = Periodic("auction-timers", auctions.fire_due_timers, settings.timer_seconds)
         gauges = Periodic("trading-gauges", trading.refresh_gauges, 2.0)
+        market_days = Periodic("market-days", markets.tick_all, 1.0)
         for start, stop in ((timers.start, timers.stop), (auction_timers.start, auction_timers.stop),
                             (settlement_loop.start, settlement_loop.stop),
                             (gauges.start, gauges.stop), (lambda: None, writers.stop),
-                            (lambda: None, markets.stop)):
+                            (market_days.start, market_days.stop), (lambda: None, markets.stop)):
             infra.background.append((start, stop))
 
     return ServiceDefinition("trading", (SERVICE_NAME,), tables.infrastructure, MIGRATIONS, wire)

@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 GRANTOR = "AG-330100-ZRZY"
 
 
-async def load_if_empty(trading: Trading, registry: GrpcRegistry, clock: Clock) -> bool:
+async def load_if_empty(trading: Trading, registry: GrpcRegistry, clock: Clock, auctions=None) -> bool:
     listings, _ = await trading.list_listings({}, "", 1, Caller("demo", True))
     if listings:
         return False
+    if auctions is not None:  # the uniform-price energy-use-right auction (demo_auctions.py)
+        from services.trading.demo_auctions import load_demo_auction
+        await load_demo_auction(auctions, clock)
     found = await registry.stub.ListResources(rpb.ListResourcesRequest(
         kind="land_use_right", status=rpb.RESOURCE_STATUS_AVAILABLE, page=common_pb2.PageRequest(page_size=1)))
     if not found.resources:
