@@ -23,7 +23,7 @@ async def load_demo_auction(auctions: Auctions, clock: Clock) -> str:
                 unit="tce", title="2025年度用能权有偿发放（统一价格密封竞价）", description="示范数据",
                 rules={"start_price": 300_00, "increment": 1, "supply_lots": 10, "lot_size": "100",
                        "bidder_cap_lots": 2, "clearing_rule": "marginal_accepted", "statistics_delay_seconds": 600},
-                eligibility={"sale_kind": "energy_use_right_purchase"}, performance={}, documents=[],
+                eligibility={"sale_kind": "energy_use_increment"}, performance={}, documents=[],
                 announce_at=now, bidding_opens_at=now, bidding_closes_at=now + timedelta(hours=2), opening_at=None)
     demo = Caller("demo", True)
     listing = await auctions.create_listing("demo:listing:uniform", spec, demo)
