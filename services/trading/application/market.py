@@ -126,6 +126,23 @@ def decode_event(type_name: str, payload: str) -> Any:
     return EVENT_TYPES[type_name](**data)
 
 
+def check_block(m: C.ContinuousMarket, now: datetime, party: str, counterparty: str, quantity: int,
+                price_fen: int) -> None:
+    """What `ContinuousMarket.block_trade` will require, checked when a party proposes its side."""
+    if m.day is None or m.day.trading_day != now.date():
+        raise TradingRuleError("DAY_NOT_OPEN", "no trading day is open")
+    if not any(s.contains(now.time()) for s in m.rules.block_sessions):
+        raise TradingRuleError("OUTSIDE_TRADING_HOURS", f"block trades {now.time().isoformat()}")
+    if not counterparty or counterparty == party:
+        raise TradingRuleError("SELF_TRADE" if counterparty else "COUNTERPARTY_REQUIRED",
+                               "a block trade names another party as its counterparty")
+    if quantity < m.rules.block_size:
+        raise TradingRuleError("BELOW_BLOCK_SIZE", f"block trades need >= {m.rules.block_size}")
+    low, high = m.block_price_limits()
+    if not low <= price_fen <= high:
+        raise TradingRuleError("PRICE_OUTSIDE_BLOCK_BAND", f"{price_fen} outside [{low}, {high}]")
+
+
 # ---------------------------------------------------------------- state and commands
 @dataclass
 class MarketState:
@@ -136,6 +153,8 @@ class MarketState:
     next_order: int
     orders: dict[int, dict] = field(default_factory=dict)   # resting orders: domain id → order row
     by_id: dict[str, int] = field(default_factory=dict)     # order id → domain id (resting)
+    # Open block (大宗) proposals, off the book until the named counterparty places the mirror order.
+    blocks: dict[str, dict] = field(default_factory=dict)
 
     @property
     def instrument(self) -> str:
@@ -152,7 +171,7 @@ class MarketState:
     def committed(self, credit_code: str, is_buy: bool) -> tuple[int, int]:
         """(quantity, value fen) the holder's resting orders on this side already promise."""
         quantity = value = 0
-        for o in self.orders.values():
+        for o in (*self.orders.values(), *self.blocks.values()):
             if o["credit_code"] == credit_code and (o["side"] == "buy") == is_buy:
                 left = o["quantity"] - o["filled"]
                 quantity, value = quantity + left, value + left * o["price_fen"]
@@ -201,7 +220,9 @@ async def load_market(session, instrument: str) -> MarketState | None:
     open_rows = (await session.execute(select(orders_t).where(orders_t.c.instrument == instrument,
                                                                orders_t.c.state.in_(OPEN_STATES)))).all()
     for o in map(row_dict, open_rows):
-        if o["sequence"] in market.book:  # the mirror agrees with the replayed book (same transaction)
+        if o["block"]:
+            state.blocks[o["order_id"]] = o
+        elif o["sequence"] in market.book:  # the mirror agrees with the replayed book (same transaction)
             state.orders[o["sequence"]] = o
             state.by_id[o["order_id"]] = o["sequence"]
     return state
@@ -209,7 +230,7 @@ async def load_market(session, instrument: str) -> MarketState | None:
 
 def order_view(o: dict) -> dict:
     return {k: o[k] for k in ("order_id", "instrument", "credit_code", "side", "type", "price_fen", "quantity",
-                              "filled", "state", "reject_reason", "created_at", "block")}
+                              "filled", "state", "reject_reason", "created_at", "block", "counterparty")}
 
 
 def trade_view(tr: dict) -> dict:
@@ -237,8 +258,13 @@ class MarketRules:
             previous = m.last_close or state.row["previous_close_fen"]
             self.record(state, m.open_day(now.date(), previous), batch, "system", at)
 
+    def _tick(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
+        return {}  # the day roll in `apply` is all a tick does
+
     def _place(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
         a = op.args
+        if a["block"]:
+            return self._block(state, op, batch)
         seq = state.next_order
         is_buy = a["side"] == "buy"
         order_type = OrderType.MARKET if a["type"] == "market" else OrderType.LIMIT
@@ -247,7 +273,8 @@ class MarketRules:
         state.next_order += 1
         order = dict(order_id=new_id("O"), instrument=state.instrument, credit_code=a["credit_code"],
                      side=a["side"], type=a["type"], price_fen=a["price_fen"], quantity=a["quantity"], filled=0,
-                     state="open", reject_reason="", block=False, sequence=seq, hold_id="", created_at=op.at)
+                     state="open", reject_reason="", block=False, counterparty="", sequence=seq, hold_id="",
+                     created_at=op.at)
         state.orders[seq] = order
         state.by_id[order["order_id"]] = seq
         batch.new_orders[order["order_id"]] = order
@@ -255,6 +282,36 @@ class MarketRules:
         self.record(state, events, batch, op.actor, op.at)
         batch.metrics.append(lambda: self.metrics.orders.labels(a["side"], "accepted", "").inc())
         return {"order": order_view(order), "trades": [trade_view(x) for x in batch.trades[first_trade:]]}
+
+    def _block(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
+        """A 大宗协议 proposal: checked like the trade it would be; it executes (BlockTradeExecuted,
+        journaled) when the named counterparty has proposed the mirror trade, else it waits off the book."""
+        a, m, now = op.args, state.market, state.local(op.at)
+        check_block(m, now, a["credit_code"], a["counterparty"], a["quantity"], a["price_fen"])
+        order = dict(order_id=new_id("O"), instrument=state.instrument, credit_code=a["credit_code"], side=a["side"],
+                     type="limit", price_fen=a["price_fen"], quantity=a["quantity"], filled=0, state="open",
+                     reject_reason="", block=True, counterparty=a["counterparty"], sequence=0, hold_id="",
+                     created_at=op.at)
+        match = next((o for o in state.blocks.values()
+                      if o["credit_code"] == a["counterparty"] and o["counterparty"] == a["credit_code"]
+                      and o["side"] != a["side"] and o["price_fen"] == a["price_fen"]
+                      and o["quantity"] == a["quantity"]), None)
+        batch.new_orders[order["order_id"]] = order
+        batch.metrics.append(lambda: self.metrics.orders.labels(a["side"], "accepted", "").inc())
+        batch.audit.append((op.actor, "block.proposed", f"market:{state.instrument}", order_view(order)))
+        if match is None:
+            state.blocks[order["order_id"]] = order
+            return {"order": order_view(order), "trades": []}
+        buyer, seller = (order, match) if a["side"] == "buy" else (match, order)
+        events = m.block_trade(account_of(buyer["credit_code"]), account_of(seller["credit_code"]), a["price_fen"],
+                               a["quantity"], now)
+        self.record(state, events, batch, op.actor, op.at)
+        for o in (order, match):
+            o.update(filled=o["quantity"], state="filled")
+            self._touch(batch, o)
+        state.blocks.pop(match["order_id"], None)
+        trade = self._trade(state, batch, buyer, seller, a["price_fen"], a["quantity"], events[0].trade_seq, op.at)
+        return {"order": order_view(order), "trades": [trade_view(trade)]}
 
     def _resting(self, state: MarketState, op: MarketOp) -> tuple[int, dict]:
         seq = state.by_id.get(op.args["order_id"])
@@ -266,12 +323,24 @@ class MarketRules:
         return seq, order
 
     def _cancel(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
+        proposal = state.blocks.get(op.args["order_id"])
+        if proposal is not None:  # off the book: its mirror row is its whole record
+            if proposal["credit_code"] != op.args["credit_code"]:
+                raise TradingRuleError("NOT_ORDER_OWNER", "only the order's owner may change it")
+            proposal.update(state="cancelled", reject_reason="requested")
+            self._touch(batch, proposal)
+            state.blocks.pop(proposal["order_id"])
+            batch.audit.append((op.actor, "block.cancelled", f"market:{state.instrument}",
+                                {"order_id": proposal["order_id"]}))
+            return {"order": order_view(proposal), "trades": []}
         seq, order = self._resting(state, op)
         self.record(state, state.market.cancel_order(seq, account_of(order["credit_code"]), state.local(op.at)),
                     batch, op.actor, op.at)
         return {"order": order_view(order), "trades": []}
 
     def _amend(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
+        if op.args["order_id"] in state.blocks:
+            raise TradingRuleError("BLOCK_NOT_AMENDABLE", "cancel the block proposal and propose again")
         seq, order = self._resting(state, op)
         first_trade = len(batch.trades)
         events = state.market.amend_order(seq, account_of(order["credit_code"]), state.local(op.at),
@@ -337,30 +406,38 @@ class MarketRules:
             order["state"] = "filled" if order["filled"] >= order["quantity"] else "partially_filled"
             self._touch(batch, order)
         buyer, seller = (maker, taker) if maker["side"] == "buy" else (taker, maker)
+        self._trade(state, batch, buyer, seller, e.price, e.quantity, e.trade_seq, at, actor)
+        for order in (maker, taker):
+            if order["state"] == "filled":
+                self._forget(state, order)
+
+    def _trade(self, state: MarketState, batch: MarketBatch, buyer: dict, seller: dict, price: int, quantity: int,
+               trade_seq: int, at: datetime, actor: str = "system") -> dict:
+        """The trade row, its DvP ledger task (keyed by the trade id), the public event and the record."""
         market = state.row
-        units = Decimal(e.quantity) * Decimal(market["lot_size"])
-        trade_id = f"{market['trade_code']}-T{e.trade_seq}"
-        amount = e.price * e.quantity
+        units = Decimal(quantity) * Decimal(market["lot_size"])
+        trade_id = f"{market['trade_code']}-T{trade_seq}"  # trade_seq is the replayed market's: stable
+        amount = price * quantity
         trade = dict(trade_id=trade_id, trade_code=market["trade_code"], listing_id="", instrument=state.instrument,
                      buyer=buyer["credit_code"], seller=seller["credit_code"], quantity=format(units, "f"),
-                     unit=market["unit"], price_fen=e.price, amount_fen=amount,
-                     legs=dumps({"book": True, "buy_order": buyer["order_id"], "sell_order": seller["order_id"]}),
+                     unit=market["unit"], price_fen=price, amount_fen=amount,
+                     legs=dumps({"book": not buyer["block"], "buy_order": buyer["order_id"],
+                                 "sell_order": seller["order_id"]}),
                      settlement_state="settling", settlement_operation_id="", settlement_attempts=0,
                      settlement_error="", next_attempt_at=None, executed_at=at, settled_at=None, confirmed=True)
         batch.trades.append(trade)
         ledger_task(batch, f"trading:settle:{trade_id}", "settle_book", {}, trade_id)
         batch.outbox.append(Event("trading.market.trade", "yaosu.trading.market.trade", f"trade:{trade_id}",
-                                  {"instrument": state.instrument, "trade_id": trade_id, "price_fen": e.price,
-                                   "quantity": e.quantity, "executed_at": at.isoformat()}))
+                                  {"instrument": state.instrument, "trade_id": trade_id, "price_fen": price,
+                                   "quantity": quantity, "block": bool(buyer["block"]),
+                                   "executed_at": at.isoformat()}))
         batch.audit.append((actor, "trade.executed", f"market:{state.instrument}",
                             {"trade_id": trade_id, "buyer": buyer["credit_code"], "seller": seller["credit_code"],
-                             "price_fen": e.price, "quantity": e.quantity}))
+                             "price_fen": price, "quantity": quantity}))
         kind = kind_of(state.instrument)
-        batch.metrics.append(lambda: self.metrics.trade(kind, float(units), amount, e.price))
-        market.update(last_price_fen=e.price)
-        for order in (maker, taker):
-            if order["state"] == "filled":
-                self._forget(state, order)
+        batch.metrics.append(lambda: self.metrics.trade(kind, float(units), amount, price))
+        market.update(last_price_fen=price)
+        return trade
 
     def _on_DayOpened(self, state, e, batch, actor, at) -> None:
         state.row.update(trading_day=e.trading_day.isoformat(), previous_close_fen=e.previous_close)
@@ -446,7 +523,7 @@ class MarketWriter:
                         batch.idempotency.append(dict(key=op.key, operation=f"market_{op.kind}", request_digest=op.digest,
                                                       response=dumps(result).encode(), created_at=batch.now))
                     outcomes.append((op, result, None))
-                if batch.journal or batch.idempotency:
+                if batch.journal or batch.idempotency or batch.new_orders or batch.touched:
                     await self._flush(tx, state, batch)
                     await tx.commit()
         except BaseException as exc:  # noqa: BLE001 - every waiter must hear; the market is rebuilt from the DB
@@ -537,7 +614,7 @@ class Markets:
 
     # ------------------------------------------------------------ commands
     async def place(self, key: str, instrument: str, credit_code: str, side: str, order_type: str, price_fen: int,
-                    quantity: int, actor: str) -> dict:
+                    quantity: int, actor: str, *, block: bool = False, counterparty: str = "") -> dict:
         v = []
         if not credit_code:
             v.append(("credit_code", "required"))
@@ -553,16 +630,26 @@ class Markets:
             v.append(("price.fen", "a market order carries no price"))
         if not key:
             v.append(("idempotency_key", "required"))
+        if block and (order_type != "limit" or not counterparty):
+            v.append(("counterparty", "a block order is a limit order naming its counterparty"))
         if v:
             from services.common.errors import FieldViolation, require
             require([FieldViolation(f, d) for f, d in v])
-        args = dict(credit_code=credit_code, side=side, type=order_type, price_fen=price_fen, quantity=quantity)
+        args = dict(credit_code=credit_code, side=side, type=order_type, price_fen=price_fen, quantity=quantity,
+                    block=block, counterparty=counterparty if block else "")
         digest = idem.digest("market_place", {"i": instrument, **args})
         if (first := await self._replayed(key, "market_place", digest)) is not None:
             return first
         state = await self._state(instrument)
         try:
-            self._rules_first(state, quantity, price_fen)
+            if block:
+                try:
+                    check_block(state.market, state.local(self.clock()), credit_code, counterparty, quantity,
+                                price_fen)
+                except TradingRuleError as exc:
+                    raise refusal(exc) from None
+            else:
+                self._rules_first(state, quantity, price_fen)
             await self._pre_trade(state, credit_code, side == "buy", quantity, price_fen)
         except RuleViolation as exc:
             self.metrics.orders.labels(side, "refused", exc.reason).inc()
@@ -682,6 +769,16 @@ class Markets:
                     self.cache[instrument] = await load_market(tx.session, instrument)
         for state in self.cache.values():
             self.refresh_depth(state)
+        await self.tick_all()
+
+    async def tick_all(self) -> None:
+        """Roll each market's trading day on time (open today's, expire yesterday's resting orders), so
+        that the first order of a day meets an open day and its band, whoever comes first."""
+        for instrument in list(self.cache):
+            try:
+                await self._writer(instrument).submit(MarketOp("tick", self.clock(), "system", "", "", {}))
+            except Exception:  # noqa: BLE001 - one market's failure must not stop the others' days
+                log.exception("market day roll failed", extra={"instrument": instrument})
 
     def refresh_depth(self, state: MarketState) -> None:
         bids, asks = state.market.book.resting_quantity()

@@ -141,3 +141,50 @@ async def test_a_trade_settles_dvp_in_the_registry_once(market, registry):
     assert 'trading_last_price_fen{instrument_kind="energy_use_right"} 10200.0' in body
     assert 'trading_book_depth{instrument_kind="energy_use_right",side="sell"} 10.0' in body
     assert 'trading_orders_total{reason="",result="accepted",side="buy"} 1.0' in body
+
+
+async def test_block_trades_within_the_block_band_execute_when_both_sides_agree(database_url, nats_server,
+                                                                              registry):
+    import json
+
+    from tests.integration.trading.market_support import market_config
+    instrument = new_instrument()
+    (seller,), (buyer,) = await market_world(registry.stub, instrument, sellers=1, buyers=1)
+    config = json.dumps([market_config(instrument, block_size=100)])
+    async with trading_running(database_url, nats_server.url, registry.address, markets_json=config) as trading:
+        stub = trading.stub
+
+        def block(code: str, side: int, price: int, quantity: int, counterparty: str):
+            return stub.PlaceOrder(pb.PlaceOrderRequest(
+                idempotency_key=key(), instrument=instrument, credit_code=code, side=side, type=pb.ORDER_TYPE_LIMIT,
+                price=fen(price), quantity=quantity, block=True, counterparty=counterparty),
+                metadata=as_user(f"enterprise:{code}"))
+
+        # ±30 %: 125.00 is outside the book band (±10 %) but inside the block band; 131.00 is outside both.
+        outside = await refused(block(seller, SELL, 131_00, 100, buyer))
+        assert reason(outside) == "PRICE_OUTSIDE_BLOCK_BAND"
+        small = await refused(block(seller, SELL, 125_00, 99, buyer))
+        assert reason(small) == "BELOW_BLOCK_SIZE"
+        on_book = await refused(place(stub, instrument, seller, SELL, 100_00, 100))
+        assert reason(on_book) == "BLOCK_SIZE_ON_BOOK"
+        proposal = await block(seller, SELL, 125_00, 100, buyer)
+        assert proposal.order.block and proposal.order.state == pb.ORDER_STATE_OPEN and not proposal.trades
+        book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument), metadata=admin())
+        assert not book.asks  # a block proposal is not on the book
+        mismatch = await block(buyer, BUY, 124_00, 100, seller)  # another price: no agreement yet
+        assert not mismatch.trades
+        await stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id=mismatch.order.order_id,
+                                                     credit_code=buyer), metadata=as_user(f"enterprise:{buyer}"))
+        agreed = await block(buyer, BUY, 125_00, 100, seller)
+        (trade,) = agreed.trades
+        assert (trade.price.fen, trade.quantity.value, trade.buyer_credit_code, trade.seller) == \
+            (125_00, "100", buyer, seller)
+
+        async def settled():
+            t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
+            return t.settlement_state == pb.SETTLEMENT_STATE_SETTLED
+        await eventually(settled)
+        assert float(await balance(registry.stub, buyer, instrument)) == 100
+        # A block trade does not move the book's band (the close is the VWAP of book trades only).
+        book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument), metadata=admin())
+        assert (book.band_low.fen, book.band_high.fen) == (90_00, 110_00)

@@ -182,6 +182,7 @@ class OrderRow(TradingTable, table=True):
     state: str = Field(max_length=20)
     reject_reason: str = ""
     block: bool = False
+    counterparty: str = Field(default="", max_length=18)  # block trades: the agreed counterparty
     sequence: int = Field(default=0, sa_column=_big(nullable=False, default=0))
     hold_id: str = ""
     created_at: datetime = Field(sa_column=_ts(nullable=False))

@@ -30,7 +30,7 @@ def order_pb(o: dict) -> pb.Order:
                     side=SIDE_PB[o["side"]], type=TYPE_PB[o["type"]],
                     price=_money(o["price_fen"]) if o["price_fen"] else None, quantity=o["quantity"],
                     filled=o["filled"], state=ORDER_STATE_PB[o["state"]], reject_reason=o["reject_reason"],
-                    created_at=ts(o["created_at"]), block=o["block"])
+                    created_at=ts(o["created_at"]), block=o["block"], counterparty=o.get("counterparty", ""))
 
 
 def _trades_pb(trades: list[dict]) -> list:
@@ -66,7 +66,8 @@ class MarketRpcs:
             raise InvalidArgument.field("side", "SIDE_BUY or SIDE_SELL")
         result = await markets.place(request.idempotency_key, request.instrument, request.credit_code,
                                      SIDE[request.side], TYPE.get(request.type, ""), request.price.fen,
-                                     request.quantity, actor)
+                                     request.quantity, actor, block=request.block,
+                                     counterparty=request.counterparty)
         return pb.PlaceOrderResponse(order=order_pb(result["order"]), trades=_trades_pb(result["trades"]))
 
     async def CancelOrder(self, request, context):
