@@ -5,7 +5,6 @@ timers fire from the database. Settlement survives a registry outage and settles
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
@@ -31,26 +30,6 @@ from tests.support.registry import registry_running
 from tests.support.services import ADMIN_KEY, API_KEYS_JSON
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@contextlib.asynccontextmanager
-async def registry_on_port(db_url: str, nats_url: str, port: int):
-    """A registry on a fixed port, so that it can be stopped and restarted where trading expects it."""
-    from yaosu.registry.v1 import registry_pb2_grpc
-
-    from services.registry.app import build
-    from tests.support.registry import RunningRegistry, registry_settings
-    from tests.support.services import running
-    settings = registry_settings(db_url, nats_url)
-    settings.grpc_port = port
-    host = build(settings)
-    async with running(host):
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        try:
-            yield RunningRegistry(host, f"127.0.0.1:{port}", channel,
-                                  registry_pb2_grpc.RegistryServiceStub(channel), host.metrics_port)
-        finally:
-            await channel.close()
 
 
 def free_port() -> int:
@@ -137,52 +116,55 @@ async def test_sigkill_mid_listing_keeps_every_acknowledged_bid_and_timers_fire(
 
 
 async def test_settlement_waits_out_a_registry_outage_and_settles_exactly_once(tmp_path, nats_server):
+    """The trading service stays up while the registry goes down and comes back on the same address:
+    the trade waits in `settling` (attempts and the error recorded), reads keep answering, and once the
+    registry is back the worker settles it — once."""
     from tests.integration.trading.support import trading_running
     registry_db = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
-    registry_port = free_port()
-    async with registry_on_port(registry_db, nats_server.url, registry_port) as registry:
-        resource_id, (alice,) = await land_world(registry.stub, 1)
-        address = registry.address
-    # registry stopped again right away; restart it for the setup of the sale
-    async with registry_on_port(registry_db, nats_server.url, registry_port) as registry, \
-            trading_running(f"sqlite+aiosqlite:///{tmp_path / 'trading.db'}", nats_server.url, address) as trading:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    async with trading_running(f"sqlite+aiosqlite:///{tmp_path / 'trading.db'}", nats_server.url,
+                               address) as trading:
         stub, clock = trading.stub, trading.clock
-        listing = await published_listing(stub, resource_id, clock.now(), reserve_fen=1_000_000_00)
-        lid = listing.listing_id
-        await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid, credit_code=alice),
-                                  metadata=as_user(f"enterprise:{alice}"))
-        await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=lid, credit_code=alice,
-                                               price=fen(1_000_000_00)), metadata=as_user(f"enterprise:{alice}"))
-        clock.advance(3 * 3600)
+        async with registry_running(registry_db, nats_server.url, grpc_port=port) as registry:
+            resource_id, (alice,) = await land_world(registry.stub, 1)
+            listing = await published_listing(stub, resource_id, clock.now(), reserve_fen=1_000_000_00)
+            lid = listing.listing_id
+            await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid,
+                                                               credit_code=alice),
+                                      metadata=as_user(f"enterprise:{alice}"))
+            await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=lid, credit_code=alice,
+                                                   price=fen(1_000_000_00)), metadata=as_user(f"enterprise:{alice}"))
+            clock.advance(3 * 3600)
 
-        async def awarded():
-            got = (await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=admin())).listing
-            return got.state == pb.LISTING_STATE_AWARDED
-        await eventually(awarded)
-        registry.host.request_stop()  # the registry goes down (the context exit below just waits for it)
-        await eventually(lambda: _down(registry.address))
+            async def awarded():
+                got = (await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=admin())).listing
+                return got.state == pb.LISTING_STATE_AWARDED
+            await eventually(awarded)
+        await eventually(lambda: _down(address))  # the registry is down; trading is not
         trade = (await stub.ConfirmAward(pb.ConfirmAwardRequest(idempotency_key=key(), listing_id=lid,
                                                                 credit_code=alice),
                                          metadata=as_user(f"enterprise:{alice}"))).trade
 
         async def attempted():
             t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
-            return t.settlement_attempts >= 1 and t
+            return t.settlement_attempts >= 2 and t
         t = await eventually(attempted)
-        assert t.settlement_state == pb.SETTLEMENT_STATE_SETTLING and t.settlement_error
-    async with registry_on_port(registry_db, nats_server.url, registry_port) as registry, \
-            trading_running(f"sqlite+aiosqlite:///{tmp_path / 'trading.db'}", nats_server.url, address) as trading:
-        trading.clock.advance(3 * 3600)  # the same test time as before the restart
+        assert t.settlement_state == pb.SETTLEMENT_STATE_SETTLING and "UNAVAILABLE" in t.settlement_error
+        listed = await stub.ListListings(pb.ListListingsRequest(), metadata=admin())
+        assert lid in [x.listing_id for x in listed.listings]  # the service keeps answering meanwhile
 
-        async def settled():
-            t = (await trading.stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
-            return t.settlement_state == pb.SETTLEMENT_STATE_SETTLED and t
-        done = await eventually(settled, timeout=20)
-        from yaosu.registry.v1 import registry_pb2 as rpb
-        grantor = (await registry.stub.ListAccounts(rpb.ListAccountsRequest(holder="AG-T-ZRZY", instrument="CNY"),
-                                                    metadata=admin())).accounts[0]
-        assert int(grantor.balance.value) == 1_000_000_00  # paid exactly once
-        assert done.settlement_operation_id
+        async with registry_running(registry_db, nats_server.url, grpc_port=port) as registry:
+            async def settled():
+                got = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
+                return got.settlement_state == pb.SETTLEMENT_STATE_SETTLED and got
+            done = await eventually(settled, timeout=20)
+            from yaosu.registry.v1 import registry_pb2 as rpb
+            grantor = (await registry.stub.ListAccounts(rpb.ListAccountsRequest(holder="AG-T-ZRZY",
+                                                                                instrument="CNY"),
+                                                        metadata=admin())).accounts[0]
+            assert int(grantor.balance.value) == 1_000_000_00  # paid exactly once
+            assert done.settlement_operation_id and done.settlement_attempts > t.settlement_attempts
 
 
 async def _down(address: str) -> bool:
