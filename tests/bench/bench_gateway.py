@@ -7,11 +7,14 @@ FastAPI endpoint doing one equivalent database insert. Target: ≥ 50 % of the f
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import statistics
 import tempfile
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,28 +35,69 @@ def report(name: str, latencies: list[float], seconds: float, statuses: Counter 
     throughput = len(latencies) / seconds
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    answers = f"  ({', '.join(f'{code}: {n}' for code, n in sorted(statuses.items()))})" if statuses else ""
+    answers = f"  ({', '.join(f'{code}: {n}' for code, n in sorted(statuses.items(), key=str))})" if statuses else ""
     print(f"  {name:<28} {len(latencies):>6} requests  {throughput:>8.0f} req/s  p50 {p50:6.1f} ms  "
           f"p99 {p99:6.1f} ms{answers}")
     return throughput
 
 
-async def load(base_url: str, path_for, body_for, headers_for) -> tuple[list[float], float, Counter]:
+@dataclass(frozen=True)
+class Load:
+    """What the load process sends (plain data: it crosses into another process)."""
+
+    base_url: str
+    path: str
+    bidders: tuple[tuple[str, str], ...] = ()  # gateway: (credit code, access token) of each demo enterprise
+    start_fen: int = 0
+    step_fen: int = 1
+
+    def body(self, n: int, i: int) -> dict:
+        # Prices rise round by round, so most bids are current when they arrive.
+        price = self.start_fen + self.step_fen * (1 + i * CLIENTS + n)
+        if not self.bidders:
+            return {"bidder": str(n), "fen": price}
+        return {"credit_code": self.bidders[n % len(self.bidders)][0], "price_fen": price}
+
+    def headers(self, n: int, i: int) -> dict:
+        if not self.bidders:
+            return {}
+        return {"Authorization": f"Bearer {self.bidders[n % len(self.bidders)][1]}",
+                "Idempotency-Key": f"bench-{n}-{i}"}
+
+
+async def _drive(spec: Load) -> tuple[list[float], float, Counter]:
     latencies: list[float] = []
     statuses: Counter = Counter()
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=spec.base_url, limits=limits, timeout=60) as client:
         async def one_client(n: int) -> None:
             for i in range(REQUESTS_PER_CLIENT):
                 started = time.perf_counter()
-                reply = await client.post(path_for(n, i), json=body_for(n, i), headers=headers_for(n, i))
+                try:
+                    reply = await client.post(spec.path, json=spec.body(n, i), headers=spec.headers(n, i))
+                except httpx.HTTPError as exc:  # counted as a server error, with its kind
+                    latencies.append(time.perf_counter() - started)
+                    statuses[f"{type(exc).__name__}"] += 1
+                    continue
                 latencies.append(time.perf_counter() - started)
                 statuses[reply.status_code] += 1
-                if reply.status_code >= 500:
-                    raise RuntimeError(f"{reply.status_code}: {reply.text[:200]}")
         started = time.perf_counter()
         await asyncio.gather(*(one_client(n) for n in range(CLIENTS)))
         return latencies, time.perf_counter() - started, statuses
+
+
+def _drive_in_process(spec: Load) -> tuple[list[float], float, Counter]:
+    return asyncio.run(_drive(spec))
+
+
+async def load(spec: Load) -> tuple[list[float], float, Counter]:
+    """The 200 clients run in a process of their own, so they do not share the server's event loop."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        latencies, seconds, statuses = await asyncio.get_running_loop().run_in_executor(pool, _drive_in_process, spec)
+    errors = sum(n for code, n in statuses.items() if not isinstance(code, int) or code >= 500)
+    if errors > len(latencies) // 100:
+        raise RuntimeError(f"more than 1 % server errors: {dict(statuses)}")
+    return latencies, seconds, statuses
 
 
 async def floor(tmp: Path) -> float:
@@ -72,10 +116,9 @@ async def floor(tmp: Path) -> float:
 
     port = free_port()
     async with serve(app, port):
-        latencies, seconds, _ = await load(f"http://127.0.0.1:{port}", lambda n, i: "/bids",
-                                        lambda n, i: {"bidder": str(n), "fen": n * 100 + i}, lambda n, i: {})
+        latencies, seconds, statuses = await load(Load(f"http://127.0.0.1:{port}", "/bids"))
     await engine.dispose()
-    return report("floor: one insert", latencies, seconds)
+    return report("floor: one insert", latencies, seconds, statuses)
 
 
 async def gateway(tmp: Path, nats_url: str) -> float | None:
@@ -85,20 +128,22 @@ async def gateway(tmp: Path, nats_url: str) -> float | None:
             return None
         async with stack.client() as client:
             listing = await bidding_listing(stack, await stack.token(stack.admin))
-            token = await stack.token(stack.enterprises[0])
-            auth = {"Authorization": f"Bearer {token}"}
-            credit_code = stack.enterprises[0].credit_code
-            registered = await client.post(f"/api/v1/listings/{listing['listing_id']}/registrations",
-                                           json={"credit_code": credit_code},
-                                           headers={**auth, "Idempotency-Key": "bench-reg"})
-            registered.raise_for_status()
+            bidders = []
+            for user in stack.enterprises:
+                token = await stack.token(user)
+                registered = await client.post(f"/api/v1/listings/{listing['listing_id']}/registrations",
+                                               json={"credit_code": user.credit_code},
+                                               headers={"Authorization": f"Bearer {token}",
+                                                        "Idempotency-Key": "bench-reg"})
+                if registered.status_code == 201 and registered.json()["state"] == "qualified":
+                    bidders.append((user.credit_code, token))
             start = int(listing["rules"]["start_price"]["fen"])
             step = max(1, int(listing["rules"]["increment"]["fen"]))
-        latencies, seconds, statuses = await load(
-            stack.base_url, lambda n, i: f"/api/v1/listings/{listing['listing_id']}/bids",
-            lambda n, i: {"credit_code": credit_code, "price_fen": start + step * (1 + n * REQUESTS_PER_CLIENT + i)},
-            lambda n, i: {**auth, "Idempotency-Key": f"bench-{n}-{i}"})
-        # 201: accepted; 409: outbid meanwhile (a later, higher bid of another client committed first).
+        print(f"  {len(bidders)} registered bidders, client n bids as bidder n mod {len(bidders)}")
+        latencies, seconds, statuses = await load(Load(
+            stack.base_url, f"/api/v1/listings/{listing['listing_id']}/bids", tuple(bidders), start, step))
+        # 201: accepted; 409: refused by the sale's rules (QUOTE_TOO_LOW: a higher bid committed first;
+        # ALREADY_HIGHEST: the bidder leads already) — decided by the sale's writer like an accepted bid.
         return report("gateway: POST bids", latencies, seconds, statuses)
 
 
