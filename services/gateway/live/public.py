@@ -14,7 +14,8 @@ LISTING_FIELDS = ("listing_id", "trade_code", "state", "bidder_number", "sequenc
                   "clearing_price", "winner_bidder_number", "volume_lots", "live_round", "deadline", "bidders",
                   "confirmation_deadline", "via")
 PRICE_FIELDS = ("price", "amount", "minimum_bid")
-MARKET_FIELDS = ("instrument", "side", "price", "quantity", "executed_at", "last_price", "state")
+MARKET_FIELDS = ("instrument", "side", "type", "price", "quantity", "executed_at", "last_price", "state", "block",
+                 "trading_day", "previous_close", "close_price", "volume")
 _SECRET = ("reserve", "credit_code", "name", "buyer", "seller", "receipt", "seed")
 
 
