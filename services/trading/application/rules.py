@@ -107,6 +107,26 @@ class SaleRules:
         self._record(sale, events, batch, op.actor)
         return {"listing_id": sale.listing_id, "credit_code": op.args["credit_code"]}
 
+    async def _invalidate(self, sale: Sale, op: Op, batch: Batch, repo: TradingRepository) -> dict:
+        """A change notice altered the conditions after quotes were made: the quotes are voided (kept in the
+        record), and every qualified bidder must confirm again (ConfirmContinue) before quoting."""
+        d, version = sale.domain, op.args["version"]
+        if sale.row["state"] != "published" or d.status is not L.ListingStatus.OPEN or not d.quotes:
+            return {"invalidated": 0}
+        events = d.invalidate_quotes(version, op.at)
+        voided = [b for b in await repo.bids(sale.listing_id, limit=1_000_000) if b["state"] == "accepted"]
+        for bid in voided:
+            batch.bid_updates.append((bid["bid_id"], {"state": "superseded",
+                                                      "refusal_reason": f"invalidated by change notice v{version}"}))
+        codes = [reg["credit_code"] for reg in await repo.registrations(sale.listing_id)
+                 if reg["state"] == "qualified"]
+        batch.registration_updates.append((codes, {"state": "needs_confirmation", "confirmed_continue": False}))
+        sale.bidders.clear()  # nobody quotes again before confirming
+        batch.audit.append((op.actor, "bids.invalidated", f"listing:{sale.listing_id}",
+                            {"notice_version": version, "bids": len(voided), "bidders": len(codes)}))
+        self._record(sale, events, batch, op.actor)
+        return {"invalidated": len(voided)}
+
     async def _reserve_enter(self, sale: Sale, op: Op, batch: Batch, repo: TradingRepository) -> dict:
         self._reserve_editable(sale)
         events = sale.domain.enter_reserve(op.args["amount_fen"], op.actor, op.at)
@@ -158,6 +178,8 @@ class SaleRules:
             return "sale.closed", {"bidders": len(event.bidders_with_quotes), "at": event.at.isoformat(),
                                    "confirmation_deadline": event.confirmation_deadline.isoformat()
                                    if event.confirmation_deadline else None}
+        if isinstance(event, L.QuotesInvalidated):
+            return "sale.bids_invalidated", {"notice_version": event.notice_version, "at": event.at.isoformat()}
         if isinstance(event, L.ContinuationConfirmed):
             return "sale.continuation_confirmed", {"bidder_number": event.bidder, "at": event.at.isoformat()}
         if isinstance(event, L.LiveRoundStarted):

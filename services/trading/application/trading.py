@@ -201,6 +201,9 @@ class Trading:
         Once published only what does not alter the bidding already done may change (texts, documents,
         performance terms); price rules and periods are fixed by the announcement."""
         digest = idem.digest("update_listing", {"listing_id": listing_id, "changes": changes, "reason": reason})
+        invalidated, first = await self._invalidate_bids(key, digest, listing_id, changes, reason)
+        if first is not None:  # a retry, answered outside any transaction (SQLite has one writer at a time)
+            return await self.get_listing(listing_id, caller), first.get("notice")
         async with self.uow() as tx:
             if (first := await idem.replay(tx, key, "update_listing", digest)) is not None:
                 return await self.get_listing(listing_id, caller), first.get("notice")
@@ -224,7 +227,7 @@ class Trading:
                                         reason="FIXED_BY_ANNOUNCEMENT")
                 version = row["version"] + 1
                 notice = dict(listing_id=listing_id, version=version, reason=reason,
-                              changed_fields=",".join(sorted(changes)), bids_invalidated=False,
+                              changed_fields=",".join(sorted(changes)), bids_invalidated=invalidated,
                               published_at=self.clock())
                 await repo.update_listing(listing_id, version=version, **_encode(changes))
                 await repo.insert_notice(notice)
@@ -238,6 +241,46 @@ class Trading:
             await tx.commit()
         self.writers.forget(listing_id)
         return await self.get_listing(listing_id, caller), notice
+
+    async def _invalidate_bids(self, key: str, digest: str, listing_id: str, changes: dict,
+                               reason: str) -> tuple[bool, dict | None]:
+        """Before a change notice that alters the conditions (not just texts) of a listing with quotes is
+        committed, the sale's writer voids the quotes and asks the bidders to confirm again. Done first and
+        keyed by the request, so a retry after a crash in between completes the notice, never voids twice."""
+        async with self.uow() as tx:
+            first = await idem.replay(tx, key, "update_listing", digest)
+            row = await TradingRepository(tx.session).listing(listing_id)
+        if first is not None:
+            return False, first
+        if not reason or not set(changes) & CONDITION_FIELDS or set(changes) - CHANGEABLE_FIELDS:
+            return False, None
+        if row is None or row["state"] != "published" or not row["accepted_bids"]:
+            return False, None
+        version = row["version"] + 1
+        result = await self.writers.submit(listing_id, Op(
+            "invalidate", self.clock(), "system/change-notice", f"{key}:invalidate" if key else "",
+            idem.digest("invalidate", {"l": listing_id, "v": version}), {"version": version}))
+        return bool(result["invalidated"]), None
+
+    async def _reconfirm(self, key: str, listing_id: str, credit_code: str, caller: Caller) -> dict:
+        """After a change notice voided the quotes: the bidder accepts the new conditions and may quote again."""
+        digest = idem.digest("reconfirm", {"l": listing_id, "c": credit_code})
+        async with self.uow() as tx:
+            if await idem.replay(tx, key, "reconfirm", digest) is None:
+                repo = TradingRepository(tx.session)
+                reg = await repo.registration(listing_id, credit_code)
+                if reg["state"] == "needs_confirmation":
+                    version = (await repo.listing(listing_id))["version"]
+                    await repo.update_registrations(listing_id, [credit_code], state="qualified")
+                    subject = f"listing:{listing_id}"
+                    await tx.audit("registration.reconfirmed", subject, {"credit_code": credit_code,
+                                                                         "listing_version": version})
+                    await tx.emit(Event("trading.registration.reconfirmed", "yaosu.trading.registration.reconfirmed",
+                                        subject, {"listing_id": listing_id, "bidder_number": reg["bidder_number"],
+                                                  "listing_version": version}))
+                await idem.remember(tx, key, "reconfirm", digest, {"listing_id": listing_id})
+                await tx.commit()
+        return await self.registration(listing_id, credit_code, caller)
 
     async def enter_reserve(self, key: str, listing_id: str, amount_fen: int, caller: Caller) -> dict:
         if amount_fen <= 0:
@@ -383,6 +426,12 @@ class Trading:
 
     async def confirm_continue(self, key: str, listing_id: str, credit_code: str, caller: Caller) -> dict:
         await self._listing_row(listing_id, caller)
+        async with self.uow() as tx:
+            repo = TradingRepository(tx.session)
+            reg = await repo.registration(listing_id, credit_code)
+            first = (await repo.idempotency_records(tx.uow.tables.idempotency, [key])).get(key)
+        if reg is not None and (reg["state"] == "needs_confirmation" or (first and first.operation == "reconfirm")):
+            return await self._reconfirm(key, listing_id, credit_code, caller)
         await self.writers.submit(listing_id, Op("confirm", self.clock(), caller.actor, key,
                                                  idem.digest("confirm", {"l": listing_id, "c": credit_code}),
                                                  {"credit_code": credit_code}))
@@ -640,6 +689,11 @@ class Trading:
             raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
         except RegistryRefused as exc:
             raise RuleViolation(f"registry refused: {exc.message}", reason=f"REGISTRY_{exc.code}") from None
+
+
+# What a published listing may still change; the conditions among them void quotes made before the change.
+CHANGEABLE_FIELDS = frozenset({"title", "description", "documents", "performance", "eligibility"})
+CONDITION_FIELDS = frozenset({"documents", "performance", "eligibility"})
 
 
 def _trade_type(instrument: str) -> str:

@@ -66,6 +66,16 @@ class QuoteAccepted:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotesInvalidated:
+    """A change notice altered the conditions after quotes were made: they no longer bind (kept for the
+    record); bidders confirm again before quoting, and the listing restarts from its start price."""
+
+    notice_version: int
+    quotes: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class IncrementChanged:
     increment: int
     changed_by: str
@@ -117,6 +127,7 @@ ListingEvent = (
     | LiveRoundStarted
     | ListingSold
     | ListingUnsold
+    | QuotesInvalidated
 )
 
 
@@ -126,6 +137,7 @@ class Listing:
     status: ListingStatus = ListingStatus.OPEN
     increment: int = 0
     quotes: list[QuoteAccepted] = field(default_factory=list)  # public: each one is published
+    invalidated: list[QuoteAccepted] = field(default_factory=list)  # quotes a change notice voided
     reserve: DualControlledReserve = field(default_factory=DualControlledReserve, repr=False)
     quoting_bidders: tuple[str, ...] = ()
     confirmation_deadline: datetime | None = None
@@ -185,7 +197,7 @@ class Listing:
         if not self.terms.opens_at <= now < self.terms.closes_at:
             raise DomainError("OUTSIDE_LISTING_PERIOD", now.isoformat())
         self._check_improves(bidder, amount)
-        return self._emit(QuoteAccepted(len(self.quotes) + 1, bidder, amount, now, False))
+        return self._emit(QuoteAccepted(self._next_seq(), bidder, amount, now, False))
 
     def close(self, now: datetime) -> list[ListingEvent]:
         """At or after the listed close time. Decides at once unless ≥ 2 bidders quoted."""
@@ -235,7 +247,14 @@ class Listing:
             raise DomainError("NOT_A_PARTICIPANT", bidder)
         self._check_improves(bidder, amount)
         # Anti-sniping: only a valid, improving bid restarts the countdown.
-        return self._emit(QuoteAccepted(len(self.quotes) + 1, bidder, amount, now, True))
+        return self._emit(QuoteAccepted(self._next_seq(), bidder, amount, now, True))
+
+    def invalidate_quotes(self, notice_version: int, now: datetime) -> list[ListingEvent]:
+        """A change notice that alters the conditions voids the quotes made under the old ones."""
+        self._require(ListingStatus.OPEN)
+        if not self.quotes:
+            return []
+        return self._emit(QuotesInvalidated(notice_version, len(self.quotes), now))
 
     def finish_live_round(self, now: datetime) -> list[ListingEvent]:
         """Timer: the countdown ran out with no further valid bid."""
@@ -263,6 +282,9 @@ class Listing:
                 self.live_deadline = event.at + timedelta(seconds=self.terms.countdown_seconds)
         elif isinstance(event, IncrementChanged):
             self.increment = event.increment
+        elif isinstance(event, QuotesInvalidated):
+            self.invalidated.extend(self.quotes)
+            self.quotes = []
         elif isinstance(event, ListingClosed):
             self.quoting_bidders = event.bidders_with_quotes
             self.confirmation_deadline = event.confirmation_deadline
@@ -286,6 +308,10 @@ class Listing:
     def _emit(self, event: ListingEvent) -> list[ListingEvent]:
         self.apply(event)
         return [event]
+
+    def _next_seq(self) -> int:
+        # Sequence numbers stay unique across invalidations (bid rows and pages are keyed by them).
+        return len(self.quotes) + len(self.invalidated) + 1
 
     def _require(self, status: ListingStatus) -> None:
         if self.status is not status:

@@ -15,7 +15,7 @@ from services.trading.domain.sealed import Sealed
 
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     ReserveEntered, ReserveApproved, L.QuoteAccepted, L.IncrementChanged, L.ListingClosed,
-    L.ContinuationConfirmed, L.LiveRoundStarted, L.ListingSold, L.ListingUnsold)}
+    L.ContinuationConfirmed, L.LiveRoundStarted, L.ListingSold, L.ListingUnsold, L.QuotesInvalidated)}
 _DATETIMES = {"at", "deadline", "confirmation_deadline"}
 _TUPLES = {"bidders_with_quotes", "participants"}
 
