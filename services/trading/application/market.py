@@ -781,8 +781,13 @@ class Markets:
                 log.exception("market day roll failed", extra={"instrument": instrument})
 
     def refresh_depth(self, state: MarketState) -> None:
-        bids, asks = state.market.book.resting_quantity()
+        # The gauge is per instrument kind (labels never name an instrument): the sum over its markets.
         kind = kind_of(state.instrument)
+        bids = asks = 0
+        for other in self.cache.values():
+            if kind_of(other.instrument) == kind:
+                b, a = other.market.book.resting_quantity()
+                bids, asks = bids + b, asks + a
         self.metrics.book_depth.labels(kind, "buy").set(bids)
         self.metrics.book_depth.labels(kind, "sell").set(asks)
 
