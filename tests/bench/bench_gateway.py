@@ -50,6 +50,7 @@ class Load:
     bidders: tuple[tuple[str, str], ...] = ()  # gateway: (credit code, access token) of each demo enterprise
     start_fen: int = 0
     step_fen: int = 1
+    grpc: bool = False          # base_url is then trading's address and path the listing id
 
     def body(self, n: int, i: int) -> dict:
         # Prices rise round by round, so most bids are current when they arrive.
@@ -86,15 +87,54 @@ async def _drive(spec: Load) -> tuple[list[float], float, Counter]:
         return latencies, time.perf_counter() - started, statuses
 
 
+async def _drive_grpc(spec: Load) -> tuple[list[float], float, Counter]:
+    """The same bids straight to trading over gRPC, as the gateway sends them (service key, on behalf of)."""
+    import grpc
+    from yaosu.common.v1 import common_pb2
+    from yaosu.trading.v1 import trading_pb2 as tpb
+    from yaosu.trading.v1 import trading_pb2_grpc
+
+    from services.common.grpc_client import open_channel
+    from tests.support.services import SERVICE_KEY
+
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    listing_id = spec.path
+    channel = open_channel(spec.base_url, api_key=SERVICE_KEY)
+    stub = trading_pb2_grpc.TradingServiceStub(channel)
+
+    async def one_client(n: int) -> None:
+        credit_code = spec.bidders[n % len(spec.bidders)][0]
+        for i in range(REQUESTS_PER_CLIENT):
+            price = spec.start_fen + spec.step_fen * (1 + i * CLIENTS + n)
+            started = time.perf_counter()
+            try:
+                await stub.PlaceBid(tpb.PlaceBidRequest(
+                    idempotency_key=f"bench-grpc-{n}-{i}", listing_id=listing_id, credit_code=credit_code,
+                    price=common_pb2.Money(fen=price, currency="CNY")), timeout=60,
+                    metadata=(("x-on-behalf-of", f"enterprise:{credit_code}"),))
+                statuses["OK"] += 1
+            except grpc.aio.AioRpcError as exc:
+                statuses[exc.code().name] += 1
+            latencies.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client(n) for n in range(CLIENTS)))
+    seconds = time.perf_counter() - started
+    await channel.close()
+    return latencies, seconds, statuses
+
+
 def _drive_in_process(spec: Load) -> tuple[list[float], float, Counter]:
-    return asyncio.run(_drive(spec))
+    return asyncio.run(_drive_grpc(spec) if spec.grpc else _drive(spec))
 
 
 async def load(spec: Load) -> tuple[list[float], float, Counter]:
     """The 200 clients run in a process of their own, so they do not share the server's event loop."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         latencies, seconds, statuses = await asyncio.get_running_loop().run_in_executor(pool, _drive_in_process, spec)
-    errors = sum(n for code, n in statuses.items() if not isinstance(code, int) or code >= 500)
+    errors = sum(n for code, n in statuses.items()
+                 if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN")
+                 or (isinstance(code, int) and code >= 500) or (not isinstance(code, int) and "Error" in code))
     if errors > len(latencies) // 100:
         raise RuntimeError(f"more than 1 % server errors: {dict(statuses)}")
     return latencies, seconds, statuses
@@ -144,7 +184,13 @@ async def gateway(tmp: Path, nats_url: str) -> float | None:
             stack.base_url, f"/api/v1/listings/{listing['listing_id']}/bids", tuple(bidders), start, step))
         # 201: accepted; 409: refused by the sale's rules (QUOTE_TOO_LOW: a higher bid committed first;
         # ALREADY_HIGHEST: the bidder leads already) — decided by the sale's writer like an accepted bid.
-        return report("gateway: POST bids", latencies, seconds, statuses)
+        measured = report("gateway: POST bids", latencies, seconds, statuses)
+        # What trading alone sustains at the same concurrency (prices continue above the REST run's).
+        latencies, seconds, statuses = await load(Load(
+            f"127.0.0.1:{stack.trading.grpc_port}", listing["listing_id"], tuple(bidders),
+            start + step * (CLIENTS * REQUESTS_PER_CLIENT + 1), step, grpc=True))
+        report("trading gRPC direct", latencies, seconds, statuses)
+        return measured
 
 
 async def run() -> None:
