@@ -258,6 +258,20 @@ class MarketRules:
             previous = m.last_close or state.row["previous_close_fen"]
             self.record(state, m.open_day(now.date(), previous), batch, "system", at)
 
+    @staticmethod
+    def _still_covered(state: MarketState, a: dict, is_buy: bool) -> None:
+        """Orders checked concurrently against the same balance: the writer, which sees every order it has
+        accepted, refuses the one that no longer fits in what the registry said was available."""
+        if "available" not in a:
+            return
+        quantity, value = state.committed(a["credit_code"], is_buy)
+        if is_buy:
+            price = a["price_fen"] or (state.market.price_limits()[1] if state.market.day else 0)
+            if Decimal(value + price * a["quantity"]) > Decimal(a["available"]):
+                raise TradingRuleError("INSUFFICIENT_FUNDS", "open buy orders and this one exceed the available CNY")
+        elif (quantity + a["quantity"]) * Decimal(state.row["lot_size"]) > Decimal(a["available"]):
+            raise TradingRuleError("INSUFFICIENT_HOLDINGS", "open sell orders and this one exceed the holdings")
+
     def _tick(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
         return {}  # the day roll in `apply` is all a tick does
 
@@ -268,6 +282,7 @@ class MarketRules:
         seq = state.next_order
         is_buy = a["side"] == "buy"
         order_type = OrderType.MARKET if a["type"] == "market" else OrderType.LIMIT
+        self._still_covered(state, a, is_buy)
         events = state.market.place_order(seq, account_of(a["credit_code"]), is_buy, a["quantity"],
                                           state.local(op.at), a["price_fen"] or None, order_type)
         state.next_order += 1
@@ -650,11 +665,12 @@ class Markets:
                     raise refusal(exc) from None
             else:
                 self._rules_first(state, quantity, price_fen)
-            await self._pre_trade(state, credit_code, side == "buy", quantity, price_fen)
+            available = await self._pre_trade(state, credit_code, side == "buy", quantity, price_fen)
         except RuleViolation as exc:
             self.metrics.orders.labels(side, "refused", exc.reason).inc()
             raise
-        return await self._writer(instrument).submit(MarketOp("place", self.clock(), actor, key, digest, args))
+        return await self._writer(instrument).submit(MarketOp("place", self.clock(), actor, key, digest,
+                                                              {**args, "available": str(available)}))
 
     async def cancel(self, key: str, order_id: str, credit_code: str, actor: str) -> dict:
         order = await self._order(order_id)
@@ -709,7 +725,9 @@ class Markets:
                 raise refusal(TradingRuleError("PRICE_OUTSIDE_BAND", f"{price_fen} outside [{low}, {high}]"))
 
     async def _pre_trade(self, state: MarketState, credit_code: str, is_buy: bool, quantity: int, price_fen: int,
-                         already: tuple[int, int] = (0, 0)) -> None:
+                         already: tuple[int, int] = (0, 0)) -> Decimal:
+        """The registry's available balance, checked against this order plus the holder's open orders.
+        Returned so the writer checks again against the orders it has accepted meanwhile (no race)."""
         lot = Decimal(state.row["lot_size"])
         resting_qty, resting_value = state.committed(credit_code, is_buy)
         resting_qty, resting_value = resting_qty - already[0], resting_value - already[1]
@@ -719,20 +737,37 @@ class Markets:
                     price_fen = state.market.price_limits()[1] if state.market.day else state.row[
                         "previous_close_fen"]
                 need = Decimal(price_fen * quantity + resting_value)
-                have = Decimal(await self.registry.available(credit_code, "CNY"))
+                have = Decimal(await self.registry.available(credit_code, "CNY")) - await self._unsettled(
+                    credit_code, "", is_buy=True)
                 if have < need:
                     raise RuleViolation(f"available CNY {have} fen < {need} fen needed for this and open buy orders",
                                         reason="INSUFFICIENT_FUNDS")
+                return have
             else:
                 need = Decimal(quantity + resting_qty) * lot
-                have = Decimal(await self.registry.available(credit_code, state.instrument))
+                have = Decimal(await self.registry.available(credit_code, state.instrument)) - await self._unsettled(
+                    credit_code, state.instrument, is_buy=False)
                 if have < need:
                     raise RuleViolation(f"available {have} {state.row['unit']} < {need} needed for this and open "
                                         "sell orders", reason="INSUFFICIENT_HOLDINGS")
+                return have
         except RegistryUnavailable:
             raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
         except RegistryRefused as exc:
             raise RuleViolation(f"registry refused: {exc.message}", reason=f"REGISTRY_{exc.code}") from None
+
+    async def _unsettled(self, credit_code: str, instrument: str, *, is_buy: bool) -> Decimal:
+        """What executed, not yet settled trades will still take from the registry balance: the buyer's
+        fen on every market, or the seller's units of this instrument."""
+        trades_t = r.trades
+        active = trades_t.c.settlement_state.in_(("executed", "settling"))
+        if is_buy:
+            query = select(trades_t.c.amount_fen).where(trades_t.c.buyer == credit_code, active)
+        else:
+            query = select(trades_t.c.quantity).where(trades_t.c.seller == credit_code,
+                                                      trades_t.c.instrument == instrument, active)
+        async with self.uow() as tx:
+            return sum((Decimal(v) for (v,) in (await tx.session.execute(query)).all()), Decimal(0))
 
     def _writer(self, instrument: str) -> MarketWriter:
         writer = self.writers.get(instrument)

@@ -52,7 +52,8 @@ async def test_band_block_size_and_balances_are_checked_before_anything_is_recor
     assert reason(block) == "BLOCK_SIZE_ON_BOOK"
     short = await refused(place(stub, instrument, s1, SELL, PREVIOUS_CLOSE, 1_001))  # holds 1000 tce
     assert reason(short) == "INSUFFICIENT_HOLDINGS"
-    poor = await refused(place(stub, instrument, b1, BUY, PREVIOUS_CLOSE, 99_999))  # 10 000 000 fen
+    # 1 000 000 000 fen available, 110 000 already committed by the resting bid: 999 990 000 more do not fit.
+    poor = await refused(place(stub, instrument, b1, BUY, PREVIOUS_CLOSE, 99_999))
     assert reason(poor) == "INSUFFICIENT_FUNDS"
     foreign = await refused(stub.PlaceOrder(pb.PlaceOrderRequest(
         idempotency_key=key(), instrument=instrument, credit_code=s1, side=SELL, type=pb.ORDER_TYPE_LIMIT,
@@ -188,3 +189,14 @@ async def test_block_trades_within_the_block_band_execute_when_both_sides_agree(
         # A block trade does not move the book's band (the close is the VWAP of book trades only).
         book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument), metadata=admin())
         assert (book.band_low.fen, book.band_high.fen) == (90_00, 110_00)
+
+
+async def test_concurrent_orders_never_commit_more_than_the_balance(market):
+    import asyncio
+    trading, instrument, _, (b1, _) = market
+    # 1 000 000 000 fen available: at 100.00 one buyer covers 100 000 units; five concurrent orders of 40 000.
+    results = await asyncio.gather(*(place(trading.stub, instrument, b1, BUY, 100_00, 40_000) for _ in range(5)),
+                                   return_exceptions=True)
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    refusals = [reason(r) for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(accepted) == 2 and refusals == ["INSUFFICIENT_FUNDS"] * 3, (accepted, refusals)
