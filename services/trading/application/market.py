@@ -155,6 +155,16 @@ class MarketState:
     by_id: dict[str, int] = field(default_factory=dict)     # order id → domain id (resting)
     # Open block (大宗) proposals, off the book until the named counterparty places the mirror order.
     blocks: dict[str, dict] = field(default_factory=dict)
+    # What reads show: the book, last price and day volume as of the last commit — never an order of a
+    # batch still being written (it may yet fail, and was acknowledged to nobody).
+    shown: dict = field(default_factory=dict)
+
+    def publish(self) -> None:
+        day = self.market.day
+        self.shown = {"book": self.market.book.snapshot(), "last_price_fen": self.row["last_price_fen"],
+                      "day": day.trading_day if day else None, "volume": day.volume if day else 0,
+                      "previous_close_fen": day.previous_close if day else self.row["previous_close_fen"],
+                      "band": self.market.price_limits() if day else (0, 0)}
 
     @property
     def instrument(self) -> str:
@@ -225,6 +235,7 @@ async def load_market(session, instrument: str) -> MarketState | None:
         elif o["sequence"] in market.book:  # the mirror agrees with the replayed book (same transaction)
             state.orders[o["sequence"]] = o
             state.by_id[o["order_id"]] = o["sequence"]
+    state.publish()
     return state
 
 
@@ -553,6 +564,7 @@ class MarketWriter:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
+        state.publish()
         for hook in batch.metrics:
             hook()
         if batch.tasks:
@@ -830,11 +842,13 @@ class Markets:
     async def book(self, instrument: str, depth: int) -> dict:
         state = await self._state(instrument)
         depth = min(max(depth or 5, 1), 50)
-        m, now = state.market, self.clock()
+        shown, now = state.shown, self.clock()
 
         def levels(is_buy: bool) -> list[tuple[int, int, int]]:
             out: list[list[int]] = []
-            for o in m.book.side_in_priority(is_buy):
+            for o in shown["book"]:  # in priority order, bids then asks
+                if o.is_buy != is_buy:
+                    continue
                 if out and out[-1][0] == o.price:
                     out[-1][1] += o.quantity
                     out[-1][2] += 1
@@ -844,11 +858,10 @@ class Markets:
                     out.append([o.price, o.quantity, 1])
             return [tuple(x) for x in out]
 
-        low, high = (m.price_limits() if m.day else (0, 0))
+        low, high = shown["band"]
         return {"instrument": instrument, "bids": levels(True), "asks": levels(False),
-                "last_price_fen": state.row["last_price_fen"], "previous_close_fen": state.row["previous_close_fen"]
-                if not m.day else m.day.previous_close, "band_low_fen": low, "band_high_fen": high,
-                "open": state.is_open(now), "server_time": now}
+                "last_price_fen": shown["last_price_fen"], "previous_close_fen": shown["previous_close_fen"],
+                "band_low_fen": low, "band_high_fen": high, "open": state.is_open(now), "server_time": now}
 
     async def list_markets(self) -> list[dict]:
         async with self.uow() as tx:
@@ -857,10 +870,10 @@ class Markets:
         now, out = self.clock(), []
         for row in rows:
             state = await self._state(row["instrument"])
-            day = state.market.day
-            out.append({**row, "last_price_fen": state.row["last_price_fen"],
-                        "previous_close_fen": day.previous_close if day else state.row["previous_close_fen"],
-                        "volume_today": day.volume if day and day.trading_day == state.local(now).date() else 0,
+            shown = state.shown
+            out.append({**row, "last_price_fen": shown["last_price_fen"],
+                        "previous_close_fen": shown["previous_close_fen"],
+                        "volume_today": shown["volume"] if shown["day"] == state.local(now).date() else 0,
                         "open": state.is_open(now)})
         return out
 
