@@ -5,6 +5,7 @@ idempotent retries, the book, the markets and the statistics."""
 from __future__ import annotations
 
 import urllib.request
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -200,3 +201,25 @@ async def test_concurrent_orders_never_commit_more_than_the_balance(market):
     accepted = [r for r in results if not isinstance(r, BaseException)]
     refusals = [reason(r) for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(accepted) == 2 and refusals == ["INSUFFICIENT_FUNDS"] * 3, (accepted, refusals)
+
+
+async def test_statistics_count_sales_by_state_and_single_bidder_sales(trading, registry):
+    from tests.integration.trading.support import land_world, published_listing
+    stub, clock = trading.stub, trading.clock
+    resource_id, (alice,) = await land_world(registry.stub, 1)
+    other_id, _ = await land_world(registry.stub, 0)
+    sold = await published_listing(stub, resource_id, clock.now(), reserve_fen=1_000_000_00)
+    await published_listing(stub, other_id, clock.now(), reserve_fen=1_000_000_00, closes_in=timedelta(days=2))
+    await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=sold.listing_id,
+                                                       credit_code=alice), metadata=as_user(f"enterprise:{alice}"))
+    await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=sold.listing_id, credit_code=alice,
+                                           price=fen(1_000_000_00)), metadata=as_user(f"enterprise:{alice}"))
+    clock.advance(3 * 3600)
+
+    async def decided():
+        stats = await stub.GetMarketStatistics(pb.GetMarketStatisticsRequest(), metadata=admin())
+        return stats if stats.sales_by_state.get("awarded") == 1 else None
+    stats = await eventually(decided)
+    assert dict(stats.sales_by_state) == {"awarded": 1, "published": 1}
+    assert (stats.open_sales, stats.single_bidder_sales, stats.settlement_backlog) == (1, 1, 1)
+    assert not stats.instruments  # no book trades: a land sale is not a market trade
