@@ -69,6 +69,8 @@ class Trading:
         if caller.agency_id and spec["agency_id"] != caller.agency_id:
             raise PermissionDenied("an agency lists only its own items")
         digest = idem.digest("create_listing", spec)
+        if (first := await self._first_answer(key, "create_listing", digest)) is not None:
+            return await self.get_listing(first["listing_id"], caller)
         async with self.uow() as tx:
             if (first := await idem.replay(tx, key, "create_listing", digest)) is not None:
                 return await self.get_listing(first["listing_id"], caller)
@@ -95,6 +97,12 @@ class Trading:
             await tx.commit()
         return listing_view(row, now)
 
+    async def _first_answer(self, key: str, operation: str, digest: str) -> Any | None:
+        """A retry's first result, looked up in a transaction of its own: the answer is then read in another
+        one (a read inside the lookup's transaction would wait on itself under SQLite's single writer)."""
+        async with self.uow() as tx:
+            return await idem.replay(tx, key, operation, digest)
+
     def _validate_listing(self, spec: dict[str, Any]) -> None:
         v: list[FieldViolation] = []
         rules = spec["rules"]
@@ -120,6 +128,8 @@ class Trading:
 
     async def publish_listing(self, key: str, listing_id: str, caller: Caller) -> dict:
         digest = idem.digest("publish_listing", {"listing_id": listing_id})
+        if await self._first_answer(key, "publish_listing", digest) is not None:
+            return await self.get_listing(listing_id, caller)
         async with self.uow() as tx:
             if await idem.replay(tx, key, "publish_listing", digest) is not None:
                 return await self.get_listing(listing_id, caller)
@@ -354,6 +364,8 @@ class Trading:
         if not credit_code:
             raise InvalidArgument.field("credit_code", "required")
         digest = idem.digest("register", {"l": listing_id, "c": credit_code})
+        if await self._first_answer(key, "register", digest) is not None:
+            return await self.registration(listing_id, credit_code, caller)
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
             if await idem.replay(tx, key, "register", digest) is not None:
@@ -561,6 +573,8 @@ class Trading:
     async def confirm_award(self, key: str, listing_id: str, credit_code: str, caller: Caller) -> dict:
         """成交确认书: the winner signs; the trade moves to settling and the worker settles it."""
         digest = idem.digest("confirm_award", {"l": listing_id, "c": credit_code})
+        if (first := await self._first_answer(key, "confirm_award", digest)) is not None:
+            return await self.trade(first["trade_id"], caller)
         async with self.uow() as tx:
             if (first := await idem.replay(tx, key, "confirm_award", digest)) is not None:
                 return await self.trade(first["trade_id"], caller)
