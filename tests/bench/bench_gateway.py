@@ -7,12 +7,17 @@ FastAPI endpoint doing one equivalent database insert. Target: ≥ 50 % of the f
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import multiprocessing
+import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,25 +71,51 @@ class Load:
                 "Idempotency-Key": f"bench-{n}-{i}"}
 
 
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str, body: dict,
+                headers: dict) -> int:
+    """One keep-alive HTTP/1.1 POST on an open connection: the status code (the body is read and dropped)."""
+    payload = json.dumps(body).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(payload)}\r\n{head}\r\n".encode() + payload)
+    await writer.drain()
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
 async def _drive(spec: Load) -> tuple[list[float], float, Counter]:
+    """Each client holds one keep-alive connection (a lean HTTP/1.1 client: httpx's pool, not the server,
+    limits at this concurrency)."""
     latencies: list[float] = []
     statuses: Counter = Counter()
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=spec.base_url, limits=limits, timeout=60) as client:
-        async def one_client(n: int) -> None:
+    host_port = spec.base_url.removeprefix("http://")
+    host, _, port = host_port.partition(":")
+
+    async def one_client(n: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             for i in range(REQUESTS_PER_CLIENT):
                 started = time.perf_counter()
                 try:
-                    reply = await client.post(spec.path, json=spec.body(n, i), headers=spec.headers(n, i))
-                except httpx.HTTPError as exc:  # counted as a server error, with its kind
+                    status = await _post(reader, writer, host_port, spec.path, spec.body(n, i), spec.headers(n, i))
+                except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
                     latencies.append(time.perf_counter() - started)
-                    statuses[f"{type(exc).__name__}"] += 1
+                    statuses[type(exc).__name__] += 1
+                    reader, writer = await asyncio.open_connection(host, int(port))
                     continue
                 latencies.append(time.perf_counter() - started)
-                statuses[reply.status_code] += 1
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client(n) for n in range(CLIENTS)))
-        return latencies, time.perf_counter() - started, statuses
+                statuses[status] += 1
+        finally:
+            writer.close()
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client(n) for n in range(CLIENTS)))
+    return latencies, time.perf_counter() - started, statuses
 
 
 async def _drive_grpc(spec: Load) -> tuple[list[float], float, Counter]:
@@ -184,13 +215,51 @@ async def gateway(tmp: Path, nats_url: str) -> float | None:
             stack.base_url, f"/api/v1/listings/{listing['listing_id']}/bids", tuple(bidders), start, step))
         # 201: accepted; 409: refused by the sale's rules (QUOTE_TOO_LOW: a higher bid committed first;
         # ALREADY_HIGHEST: the bidder leads already) — decided by the sale's writer like an accepted bid.
-        measured = report("gateway: POST bids", latencies, seconds, statuses)
+        report("gateway in the suite's process", latencies, seconds, statuses)
+        # As deployed: the gateway in a process of its own (`python -m services.gateway`), same services,
+        # same users database and signing key; prices continue above the first run's.
+        start += step * (CLIENTS * REQUESTS_PER_CLIENT + 1)
+        async with gateway_process(stack) as base_url:
+            latencies, seconds, statuses = await load(Load(
+                base_url, f"/api/v1/listings/{listing['listing_id']}/bids", tuple(bidders), start, step))
+        measured = report("gateway: POST bids (own proc)", latencies, seconds, statuses)
+        start += step * (CLIENTS * REQUESTS_PER_CLIENT + 1)
         # What trading alone sustains at the same concurrency (prices continue above the REST run's).
         latencies, seconds, statuses = await load(Load(
-            f"127.0.0.1:{stack.trading.grpc_port}", listing["listing_id"], tuple(bidders),
-            start + step * (CLIENTS * REQUESTS_PER_CLIENT + 1), step, grpc=True))
+            f"127.0.0.1:{stack.trading.grpc_port}", listing["listing_id"], tuple(bidders), start, step, grpc=True))
         report("trading gRPC direct", latencies, seconds, statuses)
         return measured
+
+
+@contextlib.asynccontextmanager
+async def gateway_process(stack) -> AsyncIterator[str]:
+    settings = stack.app.state.settings
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["gen", "."]), "DATABASE_URL": settings.database_url,
+           "NATS_URL": settings.nats_url, "DATA_DIR": str(settings.data_dir), "JWT_SECRET": settings.jwt_secret,
+           "REGISTRY_ADDR": settings.registry_addr, "TRADING_ADDR": settings.trading_addr,
+           "EVALUATION_ADDR": settings.evaluation_addr, "SERVICE_API_KEY": settings.service_api_key,
+           "HTTP_PORT": str(port), "RATE_LIMIT_PER_SECOND": "100000", "RATE_LIMIT_BURST": "100000",
+           "DEMO_DATA": "false", "LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.gateway", env=env,
+                                                   cwd=Path(__file__).resolve().parents[2])
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient(base_url=base_url, timeout=2) as client:
+            while True:
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.returncode is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the gateway process did not start")
+                await asyncio.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        await process.wait()
 
 
 async def run() -> None:
