@@ -276,11 +276,12 @@ class MarketRules:
         if "available" not in a:
             return
         quantity, value = state.committed(a["credit_code"], is_buy)
+        available = Decimal(a["available"]) - Decimal(a.get("unsettled", "0"))
         if is_buy:
             price = a["price_fen"] or (state.market.price_limits()[1] if state.market.day else 0)
-            if Decimal(value + price * a["quantity"]) > Decimal(a["available"]):
+            if Decimal(value + price * a["quantity"]) > available:
                 raise TradingRuleError("INSUFFICIENT_FUNDS", "open buy orders and this one exceed the available CNY")
-        elif (quantity + a["quantity"]) * Decimal(state.row["lot_size"]) > Decimal(a["available"]):
+        elif (quantity + a["quantity"]) * Decimal(state.row["lot_size"]) > available:
             raise TradingRuleError("INSUFFICIENT_HOLDINGS", "open sell orders and this one exceed the holdings")
 
     def _tick(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
@@ -522,6 +523,11 @@ class MarketWriter:
                 ms.cache[self.instrument] = state
                 repo = TradingRepository(tx.session)
                 records = await repo.idempotency_records(ms.uow.tables.idempotency, (o.key for o in ops))
+                for op in ops:
+                    if "available" in op.args and op.key not in records:
+                        # Executed, unsettled trades still take from the balance the registry reported.
+                        op.args["unsettled"] = str(await ms._unsettled(
+                            tx, op.args["credit_code"], self.instrument, is_buy=op.args["side"] == "buy"))
                 seen: dict[str, tuple[MarketOp, Any]] = {}
                 for op in ops:
                     if op.key and (op.key in seen or op.key in records):
@@ -665,8 +671,6 @@ class Markets:
         args = dict(credit_code=credit_code, side=side, type=order_type, price_fen=price_fen, quantity=quantity,
                     block=block, counterparty=counterparty if block else "")
         digest = idem.digest("market_place", {"i": instrument, **args})
-        if (first := await self._replayed(key, "market_place", digest)) is not None:
-            return first
         state = await self._state(instrument)
         try:
             if block:
@@ -679,6 +683,10 @@ class Markets:
                 self._rules_first(state, quantity, price_fen)
             available = await self._pre_trade(state, credit_code, side == "buy", quantity, price_fen)
         except RuleViolation as exc:
+            # A retry of an accepted order may no longer pass (the order itself now commits the balance):
+            # the first answer, if there is one, is the answer. Looked up only here, off the fast path.
+            if (first := await self._replayed(key, "market_place", digest)) is not None:
+                return first
             self.metrics.orders.labels(side, "refused", exc.reason).inc()
             raise
         return await self._writer(instrument).submit(MarketOp("place", self.clock(), actor, key, digest,
@@ -749,16 +757,14 @@ class Markets:
                     price_fen = state.market.price_limits()[1] if state.market.day else state.row[
                         "previous_close_fen"]
                 need = Decimal(price_fen * quantity + resting_value)
-                have = Decimal(await self.registry.available(credit_code, "CNY")) - await self._unsettled(
-                    credit_code, "", is_buy=True)
+                have = Decimal(await self.registry.available(credit_code, "CNY"))
                 if have < need:
                     raise RuleViolation(f"available CNY {have} fen < {need} fen needed for this and open buy orders",
                                         reason="INSUFFICIENT_FUNDS")
                 return have
             else:
                 need = Decimal(quantity + resting_qty) * lot
-                have = Decimal(await self.registry.available(credit_code, state.instrument)) - await self._unsettled(
-                    credit_code, state.instrument, is_buy=False)
+                have = Decimal(await self.registry.available(credit_code, state.instrument))
                 if have < need:
                     raise RuleViolation(f"available {have} {state.row['unit']} < {need} needed for this and open "
                                         "sell orders", reason="INSUFFICIENT_HOLDINGS")
@@ -768,7 +774,8 @@ class Markets:
         except RegistryRefused as exc:
             raise RuleViolation(f"registry refused: {exc.message}", reason=f"REGISTRY_{exc.code}") from None
 
-    async def _unsettled(self, credit_code: str, instrument: str, *, is_buy: bool) -> Decimal:
+    @staticmethod
+    async def _unsettled(tx, credit_code: str, instrument: str, *, is_buy: bool) -> Decimal:
         """What executed, not yet settled trades will still take from the registry balance: the buyer's
         fen on every market, or the seller's units of this instrument."""
         trades_t = r.trades
@@ -778,8 +785,7 @@ class Markets:
         else:
             query = select(trades_t.c.quantity).where(trades_t.c.seller == credit_code,
                                                       trades_t.c.instrument == instrument, active)
-        async with self.uow() as tx:
-            return sum((Decimal(v) for (v,) in (await tx.session.execute(query)).all()), Decimal(0))
+        return sum((Decimal(v) for (v,) in (await tx.session.execute(query)).all()), Decimal(0))
 
     def _writer(self, instrument: str) -> MarketWriter:
         writer = self.writers.get(instrument)
