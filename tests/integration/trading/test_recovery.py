@@ -149,8 +149,9 @@ async def test_settlement_waits_out_a_registry_outage_and_settles_exactly_once(t
         async def attempted():
             t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
             return t.settlement_attempts >= 2 and t
-        t = await eventually(attempted)
-        assert t.settlement_state == pb.SETTLEMENT_STATE_SETTLING and "UNAVAILABLE" in t.settlement_error
+        t = await eventually(attempted, timeout=30)
+        # Any transient answer (UNAVAILABLE, DEADLINE_EXCEEDED under load …): retried, never given up on.
+        assert t.settlement_state == pb.SETTLEMENT_STATE_SETTLING and t.settlement_error.startswith("registry ")
         listed = await stub.ListListings(pb.ListListingsRequest(), metadata=admin())
         assert lid in [x.listing_id for x in listed.listings]  # the service keeps answering meanwhile
 
@@ -158,7 +159,7 @@ async def test_settlement_waits_out_a_registry_outage_and_settles_exactly_once(t
             async def settled():
                 got = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
                 return got.settlement_state == pb.SETTLEMENT_STATE_SETTLED and got
-            done = await eventually(settled, timeout=20)
+            done = await eventually(settled, timeout=30)
             from yaosu.registry.v1 import registry_pb2 as rpb
             grantor = (await registry.stub.ListAccounts(rpb.ListAccountsRequest(holder="AG-T-ZRZY",
                                                                                 instrument="CNY"),
