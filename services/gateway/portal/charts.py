@@ -36,7 +36,10 @@ def stacked(title: str, rows: list[tuple[str, dict[str, float]]], series: list[s
             chart_id: str = "", label_w: int = 60) -> str:
     """Horizontal stacked bars (e.g. classes A/B/C/D per region), with a legend."""
     row = 22
-    height = row * len(rows) + 30
+    gap = max(40, 20 + 7 * max((len(n) for n in series), default=1))  # legend entries side by side, wrapped
+    per_line = max(1, width // gap)
+    legend_lines = (len(series) + per_line - 1) // per_line
+    height = row * len(rows) + 14 + 16 * legend_lines
     top = max((sum(v.values()) for _, v in rows), default=1) or 1
     parts = [f'<svg class="chart"{_id(chart_id)} role="img" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>']
@@ -50,11 +53,10 @@ def stacked(title: str, rows: list[tuple[str, dict[str, float]]], series: list[s
                              f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(name)}: '
                              f'{values.get(name, 0):g}</title></rect>')
             x += w
-    y = height - 12
-    gap = max(40, 20 + 7 * max((len(n) for n in series), default=1))  # legend entries side by side
     for j, name in enumerate(series):
-        parts.append(f'<rect x="{j * gap}" y="{y - 9}" width="10" height="10" '
-                     f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{j * gap + 14}" y="{y}" '
+        lx, ly = (j % per_line) * gap, row * len(rows) + 20 + 16 * (j // per_line)
+        parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" '
+                     f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{lx + 14}" y="{ly}" '
                      f'font-size="11">{escape(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
