@@ -56,7 +56,8 @@ class ConsumerRunner:
                     subscription = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
                 try:
                     messages = await subscription.fetch(batch=self.batch, timeout=self.fetch_timeout)
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):
+                    # An idle fetch, or one delayed past its timeout by a busy event loop: nothing to do.
                     messages = []
                 for message in messages:
                     await self._handle(message)
