@@ -131,9 +131,13 @@ class Auctions:
             rules["seed_digest"] = seed_commitment(seed)
             rules["seed_sealed"] = self.codec.sealer.seal(int.from_bytes(seed, "big"))
             quantity = str(rules["supply_lots"] * int(rules["lot_size"]))
+        # A retry's answer is read after its lookup transaction ends: a read inside it would wait on
+        # itself under SQLite's single writer.
         async with self.uow() as tx:
-            if (first := await idem.replay(tx, key, "create_listing", digest)) is not None:
-                return await self.get_listing(first["listing_id"], caller)
+            first = await idem.replay(tx, key, "create_listing", digest)
+        if first is not None:
+            return await self.get_listing(first["listing_id"], caller)
+        async with self.uow() as tx:
             repo = TradingRepository(tx.session)
             trade_type = "land_use_right" if spec["resource_id"] else _trade_type(spec["instrument"])
             serial = await repo.next_serial(f"{self.t.region_code}:{trade_type}:{now.year}")

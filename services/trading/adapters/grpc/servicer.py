@@ -51,7 +51,8 @@ def caller() -> Caller:
         return Caller(p.actor, True, p.name)
     kind, _, ident = p.on_behalf_of.partition(":")
     if kind == "agency":
-        return Caller(p.actor, True, ident)
+        # "agency:<id>/key:<n>": the agency is the part before "/"; the rest names which of its keys acted.
+        return Caller(p.actor, True, ident.split("/", 1)[0])
     if kind in ("enterprise", "user"):
         return Caller(p.actor, False)
     return Caller(p.actor, True)  # another service (or a regulator through the gateway)
