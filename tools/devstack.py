@@ -26,7 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.config import key_digest
-from services.common.natsd import NatsServer
+from services.common.natsd import NatsServer, NatsUser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,8 +49,27 @@ COMPONENTS = [
     Component("registry", 50051, 9101, grpc_service="yaosu.registry.v1.RegistryService"),
     Component("evaluation", 50052, 9102, grpc_service="yaosu.evaluation.v1.EvaluationService"),
     Component("trading", 50053, 9103, grpc_service="yaosu.trading.v1.TradingService"),
-    Component("gateway", http_port=8000),
+    # The gateway's metrics have their own port: never on the public API port (issue 10, sealed sales).
+    Component("gateway", metrics_port=9104, http_port=8000),
 ]
+
+
+def key_specs() -> dict[str, dict]:
+    """The development principals (services.common.authz): the services, the gateway's delegate, a
+    regulator, an administrator, one key per demo agency with its roles, and two principals of the
+    settlement bank (deposits need one to request and another to approve)."""
+    from services.registry.demo import AGENCIES, SETTLEMENT_BANK
+
+    specs: dict[str, dict] = {"admin": {"principal": "admin", "kind": "admin"},
+                              "gateway": {"principal": "gateway", "kind": "service", "delegate": True},
+                              "regulator": {"principal": "regulator", "kind": "regulator"}}
+    specs |= {name: {"principal": name, "kind": "service"} for name in ("registry", "evaluation", "trading")}
+    specs |= {f"agency:{agency_id}": {"principal": f"agency:{agency_id}", "kind": "agency", "agency_id": agency_id,
+                                      "roles": list(roles)}
+              for agency_id, _, roles in AGENCIES if agency_id != SETTLEMENT_BANK}
+    specs |= {f"bank:{who}": {"principal": f"bank:{who}", "kind": "agency", "agency_id": SETTLEMENT_BANK,
+                              "roles": ["settlement"]} for who in ("teller", "approver")}
+    return specs
 
 
 def credentials(data: Path) -> dict[str, str]:
@@ -58,8 +77,10 @@ def credentials(data: Path) -> dict[str, str]:
     the services get only digests of the API keys."""
     path = data / "credentials.json"
     keys = json.loads(path.read_text()) if path.exists() else {}
-    names = ("admin", "registry", "evaluation", "trading", "gateway", "agency")
-    missing = [name for name in (*names, "sealing") if name not in keys]
+    from services.common.events.topology import NATS_USERS
+
+    missing = [name for name in (*key_specs(), "sealing", *(f"nats:{user}" for user in NATS_USERS))
+               if name not in keys]
     for name in missing:
         keys[name] = secrets.token_urlsafe(32 if name == "sealing" else 24)
     if missing:
@@ -69,16 +90,20 @@ def credentials(data: Path) -> dict[str, str]:
 
 
 def api_keys_file(data: Path, keys: dict[str, str]) -> Path:
-    roles = {"admin": ["admin"], "registry": ["service"], "evaluation": ["service"], "trading": ["service"],
-             "gateway": ["service", "delegate"], "agency": ["issuer", "data_provider", "grantor"]}
     path = data / "api_keys.json"
-    path.write_text(json.dumps({key_digest(keys[name]): {"principal": name if name != "agency" else "agency:demo",
-                                                         "roles": roles[name]} for name in roles}, indent=2))
+    path.write_text(json.dumps({key_digest(keys[name]): spec for name, spec in key_specs().items()}, indent=2))
     return path
 
 
+def nats_users(keys: dict[str, str]) -> tuple[NatsUser, ...]:
+    """One NATS user per service, with the permissions services/common/events/topology.py declares."""
+    from services.common.events.topology import NATS_USERS, nats_permissions
+
+    return tuple(NatsUser(user, keys[f"nats:{user}"], nats_permissions(user)) for user in NATS_USERS)
+
+
 def nats_reachable(url: str) -> bool:
-    host, _, port = url.removeprefix("nats://").rpartition(":")
+    host, _, port = url.removeprefix("nats://").rsplit("@", 1)[-1].rpartition(":")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1):
             return True
@@ -164,20 +189,23 @@ def main() -> int:
     else:
         ports = (0, 0) if args.free_ports else (4233, 8233)
         nats_server = NatsServer(data / "nats", port=ports[0], monitor_port=ports[1],
-                                 log_file=data / "logs" / "nats.log")
+                                 log_file=data / "logs" / "nats.log", users=nats_users(keys))
         nats_server.start()
         nats_url = nats_server.url
     addresses = {c.name: f"127.0.0.1:{c.grpc_port}" for c in COMPONENTS if c.grpc_port}
     children: list[tuple[Component, subprocess.Popen]] = []
     try:
         for component in [c for c in COMPONENTS if c.present]:
-            env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}", "NATS_URL": nats_url,
+            service_nats_url = nats_server.url_for(component.name) if nats_server else nats_url
+            env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}", "NATS_URL": service_nats_url,
                    "DATABASE_URL": f"sqlite+aiosqlite:///{data / (component.name + '.db')}",
                    "API_KEYS_FILE": str(keys_file), "SERVICE_API_KEY": keys[component.name],
                    "DEMO_DATA": "true", "DATA_DIR": str(data), "SEALING_KEY": keys["sealing"],
                    **{f"{name.upper()}_ADDR": address for name, address in addresses.items()}}
             if component.grpc_port:
-                env |= {"GRPC_PORT": str(component.grpc_port), "METRICS_PORT": str(component.metrics_port)}
+                env |= {"GRPC_PORT": str(component.grpc_port)}
+            if component.metrics_port:
+                env |= {"METRICS_PORT": str(component.metrics_port)}
             if component.http_port:
                 env |= {"HTTP_PORT": str(component.http_port)}
             process = subprocess.Popen([sys.executable, "-m", f"services.{component.name}"], cwd=ROOT, env=env,
@@ -273,7 +301,7 @@ def print_summary(children, nats_url: str, nats_server, keys: dict[str, str], da
         else:
             lines.append(f"  {component.name:<11} http://127.0.0.1:{component.http_port}/   API docs "
                          f"http://127.0.0.1:{component.http_port}/docs   metrics "
-                         f"http://127.0.0.1:{component.http_port}/metrics")
+                         f"http://127.0.0.1:{component.metrics_port or component.http_port}/metrics")
     monitor = f"   monitor http://127.0.0.1:{nats_server.monitor_port}/" if nats_server else ""
     lines.append(f"  {'nats':<11} {nats_url}{monitor}")
     lines.append("")

@@ -27,7 +27,12 @@ def sources() -> dict[str, Path]:
     return out
 
 
+# The nats component's copy of the NATS users (rendered from services/common/events/topology.py).
+NATS_USERS = (DEPLOY / "nats/users.conf", DEPLOY / "k8s/components/nats/users.conf")
+
+
 def main() -> int:
+    shutil.copyfile(*NATS_USERS)
     if FILES.exists():
         shutil.rmtree(FILES)
     FILES.mkdir(parents=True)

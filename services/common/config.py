@@ -5,16 +5,32 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class PrincipalSpec(BaseModel):
-    """Who an API key speaks for, and with which roles."""
+    """Who an API key speaks for (services.common.authz).
+
+    kind: admin, service, agency or regulator. A service key with `delegate` (the gateway) names the end
+    user of each call in `x-on-behalf-of`; an agency key names its agency and that agency's roles.
+    """
 
     principal: str
+    kind: Literal["admin", "service", "agency", "regulator"]
+    agency_id: str = ""
     roles: list[str] = Field(default_factory=list)
+    delegate: bool = False
+
+    @model_validator(mode="after")
+    def _agency_named(self) -> PrincipalSpec:
+        if self.kind == "agency" and not self.agency_id:
+            raise ValueError(f"the agency key of {self.principal} must name its agency_id")
+        if self.delegate and self.kind != "service":
+            raise ValueError("only a service key may act as a delegate")
+        return self
 
 
 class BaseServiceSettings(BaseSettings):
@@ -27,7 +43,7 @@ class BaseServiceSettings(BaseSettings):
     metrics_port: int = 0
     database_url: str = "sqlite+aiosqlite:///.data/service.db"
     nats_url: str = "nats://127.0.0.1:4233"
-    # A JSON file {"<sha256 hex of key>": {"principal": "...", "roles": [...]}}; see services.common.auth.
+    # A JSON file {"<sha256 hex of key>": {"principal": "...", "kind": "...", ...}}: PrincipalSpec.
     api_keys_file: Path | None = None
     # Inline alternative for tests and containers: the same mapping as JSON text.
     api_keys_json: str | None = None

@@ -5,18 +5,21 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass, field
 
+from services.common.authz import SYSTEM_SUBJECT, Subject
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
 @dataclass(frozen=True)
 class Principal:
+    """The authenticated caller: the key's principal and, for the gateway's delegate key, the end user
+    it names. `subject` is who acts, as the authorization policy sees it (services.common.authz)."""
+
     name: str
     roles: frozenset[str] = field(default_factory=frozenset)
     # The end user a trusted caller (the gateway) acts for, e.g. "enterprise:9133…" — for the record.
     on_behalf_of: str = ""
-
-    def has(self, *roles: str) -> bool:
-        return bool(self.roles.intersection(roles))
+    subject: Subject = SYSTEM_SUBJECT
 
     @property
     def actor(self) -> str:
@@ -29,3 +32,7 @@ principal_var: contextvars.ContextVar[Principal] = contextvars.ContextVar("princ
 
 def current_principal() -> Principal:
     return principal_var.get()
+
+
+def current_subject() -> Subject:
+    return principal_var.get().subject

@@ -9,11 +9,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.authz import Policy
 from services.common.config import PrincipalSpec
 from services.common.interceptors import (
     AuthenticationInterceptor,
     ErrorMappingInterceptor,
     MetricsInterceptor,
+    PolicyGateInterceptor,
     RequestIdInterceptor,
 )
 from services.common.metrics import GrpcServerMetrics
@@ -33,6 +35,7 @@ class GrpcServer:
         api_keys: dict[str, PrincipalSpec],
         host: str,
         port: int,
+        policy: Policy | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.service_names = tuple(service_names)
@@ -42,6 +45,7 @@ class GrpcServer:
                 MetricsInterceptor(metrics),
                 ErrorMappingInterceptor(),
                 AuthenticationInterceptor(api_keys),
+                *([PolicyGateInterceptor(policy)] if policy is not None else []),
             ],
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.common.audit import AuditJournal
+from services.common.authz import Policy
 from services.common.config import BaseServiceSettings
 from services.common.db import make_engine, make_session_factory, migrate
 from services.common.events import topology
@@ -68,6 +69,9 @@ class ServiceDefinition:
     # Registers servicers on the server and background tasks on the infrastructure.
     wire: Callable[[Infrastructure, grpc.aio.Server], Awaitable[None]]
     version: str = "0.1.0"
+    # The service's declared authorization policy (services.common.authz): the gRPC server refuses at the
+    # door what it does not grant; the use cases check the object rules against the same policy.
+    policy: Policy | None = None
 
 
 class ServiceHost:
@@ -104,7 +108,7 @@ class ServiceHost:
 
         grpc_server = GrpcServer(register=lambda server: None, service_names=d.grpc_service_names,
                                  metrics=GrpcServerMetrics(registry), api_keys=s.api_keys(),
-                                 host=s.grpc_host, port=s.grpc_port)
+                                 host=s.grpc_host, port=s.grpc_port, policy=d.policy)
         await d.wire(infra, grpc_server.server)
         self.grpc_port = grpc_server.port
         for start, _ in infra.background:

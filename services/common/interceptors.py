@@ -20,6 +20,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common import errors
+from services.common.authz import Kind, Policy, Subject
 from services.common.config import PrincipalSpec, key_digest
 from services.common.context import Principal, principal_var, request_id_var
 from services.common.metrics import GRPC_CODE_LABEL, GrpcServerMetrics
@@ -200,11 +201,38 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         return _wrap(handler, wrapper)
 
 
+ON_BEHALF_KINDS = {"enterprise": Kind.ENTERPRISE, "agency": Kind.AGENCY, "regulator": Kind.REGULATOR,
+                   "admin": Kind.ADMIN}
+
+
+def subject_of(spec: PrincipalSpec, on_behalf_of: str, on_behalf_roles: str) -> Subject | None:
+    """Who acts: the key's own identity, or for the delegate key the end user it names (none = an
+    anonymous portal visitor). None when the named user is malformed."""
+    if not spec.delegate:
+        if on_behalf_of:
+            return None  # only the delegate may name somebody else
+        kind = Kind(spec.kind)
+        ident = spec.agency_id if kind is Kind.AGENCY else spec.principal
+        roles = frozenset(spec.roles) if kind is Kind.AGENCY else frozenset()
+        return Subject(kind, ident, roles, spec.principal)
+    if not on_behalf_of:
+        return Subject(Kind.PUBLIC, "", frozenset(), spec.principal)
+    prefix, _, rest = on_behalf_of.partition(":")
+    kind = ON_BEHALF_KINDS.get(prefix)
+    # "agency:<id>/key:<n>": the agency is the part before "/"; the rest names which of its keys acted.
+    ident = rest.split("/", 1)[0] if kind is Kind.AGENCY else rest
+    if kind is None or not ident or len(on_behalf_of) > 200:
+        return None
+    roles = frozenset(r for r in on_behalf_roles.split(",") if r) if kind is Kind.AGENCY else frozenset()
+    return Subject(kind, ident, roles, f"{spec.principal}/{on_behalf_of}")
+
+
 class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
     """Every call but probes presents `authorization: Bearer <api key>`; the key names the principal.
 
-    A trusted caller (role `delegate`, the gateway) may name the end user it acts for in
-    `x-on-behalf-of`; the record then shows both.
+    The delegate (the gateway) names the end user it acts for in `x-on-behalf-of` (and an agency user's
+    roles, as the registry records them, in `x-on-behalf-of-roles`); the record then shows both. What the
+    subject may do is decided by the policy in each service's application layer.
     """
 
     def __init__(self, api_keys: dict[str, PrincipalSpec]) -> None:
@@ -217,8 +245,12 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
         digest = key_digest(header.removeprefix("Bearer ").strip())
         for known, spec in self.api_keys.items():
             if hmac.compare_digest(known, digest):
-                on_behalf = metadata.get("x-on-behalf-of", "") if "delegate" in spec.roles else ""
-                return Principal(spec.principal, frozenset(spec.roles), on_behalf)
+                on_behalf = metadata.get("x-on-behalf-of", "")
+                subject = subject_of(spec, on_behalf, metadata.get("x-on-behalf-of-roles", ""))
+                if subject is None:
+                    return None
+                return Principal(spec.principal, frozenset(spec.roles), on_behalf if spec.delegate else "",
+                                 subject)
         return None
 
     async def intercept_service(self, continuation, details):
@@ -244,6 +276,43 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
                 if principal is None:
                     await refuse(context)
                 principal_var.set(principal)
+                return await inner(request, context)
+            return call
+
+        return _wrap(handler, wrapper)
+
+
+class PolicyGateInterceptor(grpc.aio.ServerInterceptor):
+    """Fail closed at the door: an RPC the service's declared policy does not name, or names for no grant
+    of the caller's kind and roles, is refused before any use case runs. The use case still makes the
+    whole check (object rules included) in the application layer; this gate only guarantees that a
+    forgotten check can never open an RPC the policy does not grant."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(PUBLIC_PREFIXES):
+            return handler
+        operation = details.method.rsplit("/", 1)[-1]
+
+        def wrapper(inner, streaming=False):
+            def check() -> None:
+                subject = principal_var.get().subject
+                if self.policy.grant(subject, operation) is None:
+                    raise errors.PermissionDenied(f"{subject.kind.value} callers may not {operation}",
+                                                  reason="NOT_PERMITTED")
+
+            if streaming:
+                async def gen(request, context):
+                    check()
+                    async for item in inner(request, context):
+                        yield item
+                return gen
+
+            async def call(request, context):
+                check()
                 return await inner(request, context)
             return call
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -29,6 +30,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class NatsUser:
+    name: str
+    password: str
+    permissions: dict  # {"publish": {"allow": [...]}, "subscribe": {"allow": [...]}}
+
+
 @dataclass
 class NatsServer:
     store_dir: Path
@@ -36,6 +44,13 @@ class NatsServer:
     monitor_port: int = 0
     process: subprocess.Popen | None = field(default=None, init=False)
     log_file: Path | None = None
+    # With users, nobody connects without a user's password, and each may publish and subscribe only
+    # where its permissions say.
+    users: tuple[NatsUser, ...] = ()
+
+    def url_for(self, user: str) -> str:
+        password = next(u.password for u in self.users if u.name == user)
+        return f"nats://{user}:{password}@127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -48,15 +63,25 @@ class NatsServer:
         config = self.store_dir / "nats.conf"
         # sync_interval: always — fsync every write; Jepsen (2025) showed the lazy default can lose
         # acknowledged messages on power loss.
+        config.touch(mode=0o600)
+        config.chmod(0o600)  # it may hold passwords
         config.write_text(
             f'listen: "127.0.0.1:{self.port}"\n'
             f'http: "127.0.0.1:{self.monitor_port}"\n'
             f'jetstream {{\n  store_dir: "{self.store_dir / "jetstream"}"\n  sync_interval: always\n}}\n'
+            + self._authorization()
         )
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen([find_binary(), "-c", str(config)], stdout=output, stderr=output,
                                         start_new_session=True)
         self.wait_healthy(timeout)
+
+    def _authorization(self) -> str:
+        if not self.users:
+            return ""
+        # JSON is valid NATS configuration syntax, and quotes every password safely.
+        users = [{"user": u.name, "password": u.password, "permissions": u.permissions} for u in self.users]
+        return f"authorization {{\n  users: {json.dumps(users)}\n}}\n"
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

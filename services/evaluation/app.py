@@ -10,6 +10,8 @@ from pathlib import Path
 import grpc
 
 from services.common.audit import AuditJournal
+from services.common.authz import Access
+from services.common.authz import Policy as AccessPolicy
 from services.common.events.inbox import Inbox
 from services.common.grpc_client import open_channel
 from services.common.host import Infrastructure, ServiceDefinition, ServiceHost
@@ -23,6 +25,7 @@ from services.evaluation.adapters.registry.consumer import registry_consumer
 from services.evaluation.adapters.registry.directory import RegistryDirectory
 from services.evaluation.adapters.report.renderer import ReportRenderer
 from services.evaluation.application.ingestion import Ingestion
+from services.evaluation.application.journal import JournalCheck
 from services.evaluation.application.policies import Policies
 from services.evaluation.application.regrades import Regrades
 from services.evaluation.application.replica import EnterpriseReplica
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "yaosu.evaluation.v1.EvaluationService"
 MIGRATIONS = Path(__file__).parent / "adapters" / "db" / "migrations"
+# Who may call what: the policy the use cases check (services.common.authz).
+AUTHORIZATION = Path(__file__).parent / "authorization.yaml"
 # How long start-up keeps trying to reach the registry for the first backfill before serving without it.
 BACKFILL_PATIENCE_SECONDS = 20.0
 
@@ -53,23 +58,25 @@ async def _first_backfill(replica: EnterpriseReplica) -> None:
 
 
 def definition(settings: EvaluationSettings) -> ServiceDefinition:
+    access = Access(AccessPolicy.load(AUTHORIZATION))
+
     async def wire(infra: Infrastructure, server: grpc.aio.Server) -> None:
         metrics = EvaluationMetrics(infra.registry)
         channel = open_channel(settings.registry_addr, api_key=settings.service_api_key,
                                metrics=GrpcClientMetrics(infra.registry))
         infra.on_close.append(channel.close)
         replica = EnterpriseReplica(infra.uow, EvaluationRepository, Inbox(infra.tables), RegistryDirectory(channel))
-        policies = Policies(infra.uow, EvaluationRepository)
+        policies = Policies(infra.uow, EvaluationRepository, access)
         await policies.ensure_bundled()
 
         async def reference_policy():
             return (await policies.resolve(settings.default_policy_id))[1]
 
-        ingestion = Ingestion(infra.uow, EvaluationRepository, replica, reference_policy, metrics,
+        ingestion = Ingestion(infra.uow, EvaluationRepository, replica, reference_policy, metrics, access,
                               settings.registry_lookup_limit)
-        runs = Runs(infra.uow, EvaluationRepository, policies, metrics, settings.default_policy_id)
-        regrades = Regrades(infra.uow, EvaluationRepository, policies)
-        results = Results(infra.uow, EvaluationRepository, policies)
+        runs = Runs(infra.uow, EvaluationRepository, policies, metrics, settings.default_policy_id, access)
+        regrades = Regrades(infra.uow, EvaluationRepository, policies, access)
+        results = Results(infra.uow, EvaluationRepository, policies, replica, access)
         await _first_backfill(replica)
         if settings.demo_data:
             from services.evaluation.demo import load_if_empty
@@ -79,8 +86,8 @@ def definition(settings: EvaluationSettings) -> ServiceDefinition:
         def on_verified(intact: bool) -> None:
             infra.audit_metrics.verify_ok.set(1 if intact else 0)
 
-        register(server, EvaluationServicer(policies, ingestion, runs, regrades, results, ReportRenderer(),
-                                            infra.uow, AuditJournal(infra.tables), on_verified))
+        journal = JournalCheck(infra.uow, AuditJournal(infra.tables), access, on_verified)
+        register(server, EvaluationServicer(policies, ingestion, runs, regrades, results, ReportRenderer(), journal))
         consumer = registry_consumer(infra.nc, replica, infra.event_metrics)
         skipped_first = False
 
@@ -94,7 +101,8 @@ def definition(settings: EvaluationSettings) -> ServiceDefinition:
         for start, stop in ((consumer.start, consumer.stop), (backfill.start, backfill.stop)):
             infra.background.append((start, stop))
 
-    return ServiceDefinition("evaluation", (SERVICE_NAME,), tables.infrastructure, MIGRATIONS, wire)
+    return ServiceDefinition("evaluation", (SERVICE_NAME,), tables.infrastructure, MIGRATIONS, wire,
+                             policy=access.policy)
 
 
 def build(settings: EvaluationSettings) -> ServiceHost:

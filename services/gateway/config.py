@@ -14,6 +14,9 @@ class GatewaySettings(BaseServiceSettings):
     service_name: str = "gateway"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Prometheus /metrics on its own port (same interface as HTTP_HOST), never on the public API port;
+    # 0 = a free port (tests).
+    metrics_port: int = 9104
     database_url: str = "sqlite+aiosqlite:///.data/gateway.db"
     registry_addr: str = "127.0.0.1:50051"
     evaluation_addr: str = "127.0.0.1:50052"
@@ -23,6 +26,8 @@ class GatewaySettings(BaseServiceSettings):
     evaluation_metrics_url: str = "http://127.0.0.1:9102/metrics"
     trading_metrics_url: str = "http://127.0.0.1:9103/metrics"
     rpc_timeout_seconds: float = 5.0
+    # How long an agency's roles, read from the registry, are trusted before they are read again.
+    agency_roles_ttl_seconds: float = 30.0
     data_dir: Path = Path(".data")
     # HS256 signing key; when empty it is read from (or generated into) DATA_DIR/jwt_signing.key.
     jwt_secret: str = ""
@@ -34,8 +39,27 @@ class GatewaySettings(BaseServiceSettings):
     rate_limit_burst: int = 100
     max_json_bytes: int = 1 * 1024 * 1024
     max_upload_bytes: int = 20 * 1024 * 1024
-    # Secure cookies need https; off on a developer's loopback.
+    # Cookies are `Secure` whenever the request came over https (directly, or X-Forwarded-Proto from a trusted
+    # proxy); true forces `Secure` always (a TLS proxy that is not listed in TRUSTED_PROXIES).
     cookie_secure: bool = False
+    # Addresses or networks of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (JSON list,
+    # e.g. ["10.0.0.0/8"]); empty = the peer address is the client, the connection's scheme is the scheme.
+    trusted_proxies: list[str] = []
+    # Origins besides the gateway's own (scheme://host[:port]) whose pages may write with the portal's cookies.
+    csrf_trusted_origins: list[str] = []
+    # Login throttling (per account and per client address): after *_FREE_FAILURES failed attempts within
+    # LOGIN_WINDOW_MINUTES each further attempt must wait a doubling delay (≤ LOGIN_MAX_DELAY_SECONDS; an attempt
+    # made before the delay ran out counts as a failure too, with 429 + Retry-After); at *_LOCK_FAILURES the
+    # account or address is locked for LOGIN_LOCK_MINUTES, the right password included.
+    login_window_minutes: float = 15.0
+    login_lock_minutes: float = 15.0
+    login_max_delay_seconds: float = 60.0
+    login_account_free_failures: int = 3
+    login_account_lock_failures: int = 10
+    login_address_free_failures: int = 20
+    login_address_lock_failures: int = 100
+    # How often a gateway replica reads token revocations written by the others (its own apply at once).
+    revocation_sync_seconds: float = 5.0
     # Regulator dashboard alerts (policy data): the same bidder number bidding ALERT_LATE_BID_COUNT times in
     # the last ALERT_LATE_BID_MINUTES before close; a decided sale's price more than ALERT_RESERVE_DEVIATION
     # above its reserve; a trade's unit price more than ALERT_TRADE_DEVIATION from the median of recent ones.

@@ -15,13 +15,15 @@ from yaosu.registry.v1 import registry_pb2 as rpb
 
 from services.gateway.clients import ServiceClients
 from services.gateway.db import users as crud
-from services.gateway.identity import Role
+from services.gateway.identity import Role, User
 
 log = logging.getLogger(__name__)
 
 DEMO_AGENCIES = ("AG-330100-ZRZY", "AG-330100-GGZY", "AG-330100-JG", "AG-330100-FGW", "AG-330100-STHJ",
-                 "AG-330100-SW", "AG-330100-TJ", "AG-330100-DL")
+                 "AG-330100-SW", "AG-330100-TJ", "AG-330100-DL", "AG-330100-JXJ")
 ENTERPRISE_USERS = 4
+# Finding the enterprises to bind users to reads the directory and balances: a regulator's reads.
+SEEDER = User(Role.REGULATOR, "demo-seed", "demo-seed")
 
 
 async def quota_holders(clients: ServiceClients, count: int) -> list[rpb.Enterprise]:
@@ -30,10 +32,10 @@ async def quota_holders(clients: ServiceClients, count: int) -> list[rpb.Enterpr
     token = ""
     while len(found) < count:
         page = await clients.call(clients.registry.ListEnterprises, rpb.ListEnterprisesRequest(
-            page={"page_size": 100, "page_token": token}))
+            page={"page_size": 100, "page_token": token}), user=SEEDER)
         for enterprise in page.enterprises:
             accounts = await clients.call(clients.registry.ListAccounts, rpb.ListAccountsRequest(
-                holder=enterprise.credit_code, page={"page_size": 20}))
+                holder=enterprise.credit_code, page={"page_size": 20}), user=SEEDER)
             instruments = {a.instrument for a in accounts.accounts}
             if "CNY" in instruments and len(instruments) > 1:
                 found.append(enterprise)

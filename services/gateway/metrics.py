@@ -22,6 +22,12 @@ class GatewayMetrics:
                                  registry=self.registry)
         self.logins = Counter("gateway_logins_total", "Password logins.", ("role", "outcome"),
                               registry=self.registry)
+        self.login_lockouts = Counter("gateway_login_lockouts_total",
+                                      "Accounts or client addresses locked after repeated failed logins.",
+                                      ("scope",), registry=self.registry)
+        self.refresh_reuse = Counter("gateway_refresh_token_reuse_total",
+                                     "Refresh tokens presented again after use (their session was revoked).",
+                                     registry=self.registry)
         self.grpc = GrpcClientMetrics(self.registry)
 
 

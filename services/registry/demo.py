@@ -3,14 +3,23 @@
 示范市 (region 330100 in GB/T 2260 form) with six districts and parks, a few hundred enterprises with valid
 credit codes across real GB/T 4754 manufacturing classes and both size classes, land parcels (some
 标准地), and energy-use and emission quotas issued to holders, with CNY settlement balances.
+
+The loader acts as the subjects the rules require: each quota instrument is defined and issued by its
+issuing agency, and settlement money enters by the bank's deposits, each requested by one bank principal
+and approved by another (the record shows both).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+from collections.abc import Iterator
 
+from services.common.authz import Kind, Subject
+from services.common.context import Principal, principal_var
 from services.registry.application import commands as c
+from services.registry.application.cash import CashMovements
 from services.registry.application.catalogue import Catalogue
 from services.registry.application.ledger import Ledger
 from services.registry.application.subjects import Subjects
@@ -32,6 +41,8 @@ INDUSTRIES = [("C1713", "棉印染精加工", 1.0), ("C2221", "机制纸及纸�
               ("C4090", "其他仪器仪表制造", 0.9), ("C2710", "化学药品原料药制造", 2.4), ("C1810", "机织服装制造", 0.6)]
 NAME_HEADS = "恒华盛远鑫泰锦宏瑞丰达嘉新诚永昌富源天成海通裕隆振兴明德"
 NAME_TAILS = ["科技", "实业", "制造", "新材料", "精密", "电子", "机械", "化工", "纺织", "智能"]
+# The settlement bank: CNY enters and leaves the ledger only by its deposits and withdrawals.
+SETTLEMENT_BANK = "BANK-330100-JS"
 AGENCIES = [
     ("AG-330100-ZRZY", "示范市自然资源和规划局", ("grantor",)),
     ("AG-330100-GGZY", "示范市公共资源交易中心", ("trading_centre",)),
@@ -41,7 +52,10 @@ AGENCIES = [
     ("AG-330100-SW", "国家税务总局示范市税务局", ("data_provider",)),
     ("AG-330100-TJ", "示范市统计局", ("data_provider",)),
     ("AG-330100-DL", "国网示范市供电公司", ("data_provider",)),
+    ("AG-330100-JXJ", "示范市经济和信息化局", ("evaluator",)),
+    (SETTLEMENT_BANK, "示范市公共资源交易资金结算银行", ("settlement",)),
 ]
+ROLES = {agency_id: roles for agency_id, _, roles in AGENCIES}
 VINTAGE = 2025
 POLLUTANTS = {"COD": "化学需氧量", "NH3-N": "氨氮", "SO2": "二氧化硫", "NOx": "氮氧化物"}
 
@@ -59,8 +73,19 @@ def credit_codes(rng: random.Random, count: int) -> list[tuple[str, str]]:
     return out
 
 
-async def load_if_empty(subjects: Subjects, catalogue: Catalogue, ledger: Ledger, *, seed: int,
-                        enterprises: int = 300) -> bool:
+@contextlib.contextmanager
+def acting_as(actor: str, agency_id: str) -> Iterator[None]:
+    """Run the loader's next steps as a principal of an agency, with the roles the demo gives it."""
+    subject = Subject(Kind.AGENCY, agency_id, frozenset(ROLES[agency_id]), actor)
+    token = principal_var.set(Principal(actor, subject=subject))
+    try:
+        yield
+    finally:
+        principal_var.reset(token)
+
+
+async def load_if_empty(subjects: Subjects, catalogue: Catalogue, ledger: Ledger, cash: CashMovements, *,
+                        seed: int, enterprises: int = 300) -> bool:
     if (await subjects.enterprises(c.EnterpriseFilter(), Page(1))).total:
         return False
     rng = random.Random(seed)
@@ -78,7 +103,9 @@ async def load_if_empty(subjects: Subjects, catalogue: Catalogue, ledger: Ledger
             f"demo:ent:{code}", code, f"{name[:-4]}{i:03d}{name[-4:]}", industry, district,
             rng.choice(DISTRICTS[district][1]), "above" if above else "below", f"{land:.2f}"))
     await _land(rng, catalogue)
-    await _quotas(rng, catalogue, ledger, [code for code, _ in codes])
+    holders = [code for code, _ in codes]
+    await _quotas(rng, catalogue, ledger, holders)
+    await _settlement_funds(rng, ledger, cash, holders)
     log.info("demo jurisdiction loaded", extra={"enterprises": enterprises})
     return True
 
@@ -105,30 +132,37 @@ async def _land(rng: random.Random, catalogue: Catalogue) -> None:
 
 
 async def _quotas(rng: random.Random, catalogue: Catalogue, ledger: Ledger, holders: list[str]) -> None:
-    from services.registry.application.commands import DefineInstrument, Issue, OpenAccount
     energy = f"energy_use_right:{CITY}:{VINTAGE}"
     instruments = [(energy, "energy_use_right", "tce", 3, "", "AG-330100-FGW")]
     instruments += [(f"pollutant_discharge_right:{p}:{CITY}:{VINTAGE}", "pollutant_discharge_right", "t", 4, p,
                      "AG-330100-STHJ") for p in POLLUTANTS]
     for code, kind, unit, scale, pollutant, issuer in instruments:
-        await ledger.define_instrument(DefineInstrument(f"demo:{code}", code, kind, unit, scale, pollutant, VINTAGE,
-                                                        CITY))
-        reserve = await ledger.open_account(OpenAccount(f"demo:acct:{issuer}:{code}", issuer, code))
         total = rng.randint(200_000, 400_000) if kind == "energy_use_right" else rng.randint(2_000, 6_000)
-        await ledger.issue(Issue(f"demo:issue:{code}", issuer, reserve.account_id, str(total),
-                                 "demo: initial allocation"), may_issue_any=True)
-        # The catalogue shows the issued quantity as one item of the kind.
-        await catalogue.register(c.RegisterResource(
-            f"demo:cat:{code}", "", kind, f"{VINTAGE}年度{POLLUTANTS.get(pollutant, '用能权')}指标", CITY, "",
-            str(total), unit, "market", issuer, {"vintage": str(VINTAGE), **({"pollutant": pollutant}
-                                                                              if pollutant else {})}))
+        with acting_as(f"demo:agency:{issuer}", issuer):  # the issuer defines, holds and issues its quota
+            await ledger.define_instrument(c.DefineInstrument(f"demo:{code}", code, kind, unit, scale, pollutant,
+                                                              VINTAGE, CITY))
+            reserve = await ledger.open_account(c.OpenAccount(f"demo:acct:{issuer}:{code}", issuer, code))
+            await ledger.issue(c.Issue(f"demo:issue:{code}", issuer, reserve.account_id, str(total),
+                                       "demo: initial allocation"))
+            # The catalogue shows the issued quantity as one item of the kind.
+            await catalogue.register(c.RegisterResource(
+                f"demo:cat:{code}", "", kind, f"{VINTAGE}年度{POLLUTANTS.get(pollutant, '用能权')}指标", CITY, "",
+                str(total), unit, "market", issuer, {"vintage": str(VINTAGE),
+                                                     **({"pollutant": pollutant} if pollutant else {})}))
         for holder in rng.sample(holders, 60):
-            account = await ledger.open_account(OpenAccount(f"demo:acct:{holder}:{code}", holder, code))
+            account = await ledger.open_account(c.OpenAccount(f"demo:acct:{holder}:{code}", holder, code))
             share = rng.randint(500, 3000) if kind == "energy_use_right" else rng.randint(5, 40)
             await ledger.transfer(c.Transfer(f"demo:alloc:{holder}:{code}", (
                 c.TransferLegCommand(reserve.account_id, account.account_id, str(share)),), "demo: allocation"))
+
+
+async def _settlement_funds(rng: random.Random, ledger: Ledger, cash: CashMovements, holders: list[str]) -> None:
+    """Each enterprise's bidding money, deposited through the bank: a teller requests, an approver approves."""
     for holder in holders:
-        account = await ledger.open_account(OpenAccount(f"demo:acct:{holder}:CNY", holder, "CNY"))
-        await ledger.issue(Issue(f"demo:cny:{holder}", "AG-330100-GGZY", account.account_id,
-                                 str(rng.randint(5_000_000, 80_000_000) * 100), "demo: settlement funds"),
-                           may_issue_any=True)
+        account = await ledger.open_account(c.OpenAccount(f"demo:acct:{holder}:CNY", holder, "CNY"))
+        fen = rng.randint(5_000_000, 80_000_000) * 100
+        with acting_as("demo:bank:teller", SETTLEMENT_BANK):
+            movement = await cash.request(c.RequestCashMovement(
+                f"demo:cash:{holder}", "deposit", account.account_id, fen, f"DEMO-{holder}"))
+        with acting_as("demo:bank:approver", SETTLEMENT_BANK):
+            await cash.approve(c.ApproveCashMovement(f"demo:cash:{holder}:approve", movement.movement_id))

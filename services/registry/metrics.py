@@ -15,7 +15,7 @@ class RegistryMetrics:
                                      ("kind", "status"), registry=registry)
         self.ledger_operations = Counter("registry_ledger_operations_total", "Ledger operations.",
                                          ("operation", "outcome"), registry=registry)
-        for operation in ("issue", "transfer", "hold", "post", "void", "retire"):
+        for operation in ("issue", "transfer", "hold", "post", "void", "retire", "deposit", "withdrawal"):
             for outcome in ("ok", "replayed", "refused"):
                 self.ledger_operations.labels(operation, outcome)
         self.catalogue_dirty = asyncio.Event()

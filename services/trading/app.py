@@ -9,8 +9,10 @@ import logging
 from pathlib import Path
 
 import grpc
+import yaml
 
 from services.common.audit import AuditJournal
+from services.common.authz import Access, Policy
 from services.common.grpc_client import open_channel
 from services.common.host import Infrastructure, ServiceDefinition, ServiceHost
 from services.common.logging import configure_logging
@@ -34,16 +36,27 @@ from services.trading.application.trading import Trading
 from services.trading.application.writer import Writers
 from services.trading.clock import Clock
 from services.trading.config import TradingSettings
+from services.trading.domain.periods import SalePolicy
 from services.trading.metrics import TradingMetrics
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "yaosu.trading.v1.TradingService"
 MIGRATIONS = Path(__file__).parent / "adapters" / "db" / "migrations"
+AUTHORIZATION = Path(__file__).parent / "authorization.yaml"
+SALE_POLICY = Path(__file__).parent / "sale_policy.yaml"
+
+
+def load_sale_policy(path: Path | None = None) -> SalePolicy:
+    path = path or SALE_POLICY
+    return SalePolicy.from_data(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
 
 
 def definition(settings: TradingSettings, clock: Clock | None = None) -> ServiceDefinition:
     clock = clock or Clock(settings.clock_offset_seconds)
+    # Policies are read once, at start: a malformed one stops the service before it serves.
+    access = Access(Policy.load(AUTHORIZATION))
+    sale_policy = load_sale_policy(settings.sale_policy_file)
 
     async def wire(infra: Infrastructure, server: grpc.aio.Server) -> None:
         metrics = TradingMetrics(infra.registry)
@@ -54,7 +67,7 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         settlement = AuctionSettlement(infra.uow, registry, metrics, clock.now,
                                 max_backoff_seconds=settings.settlement_max_backoff_seconds)
         codec = EventCodec(Sealer(settings.sealing_key))
-        writers = Writers(infra.uow, clock.now, SaleRules(metrics, codec, settlement.notify), codec,
+        writers = Writers(infra.uow, clock.now, SaleRules(metrics, codec, settlement.notify, sale_policy), codec,
                           settings.max_batch)
         eligibility = NoEvaluationService()
         if settings.evaluation_addr:
@@ -62,10 +75,10 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
                                               metrics=client_metrics)
             infra.on_close.append(evaluation_channel.close)
             eligibility = GrpcEvaluation(evaluation_channel)
-        trading = Trading(infra.uow, writers, registry, eligibility, metrics, clock.now,
-                          region_code=settings.region_code, deposit_hold_days=settings.deposit_hold_days,
-                          enforce_land_timing=settings.enforce_land_timing, on_tasks=settlement.notify)
-        markets = Markets(infra.uow, registry, metrics, clock.now, region_code=settings.region_code,
+        trading = Trading(infra.uow, writers, registry, eligibility, metrics, clock.now, access=access,
+                          policy=sale_policy, region_code=settings.region_code,
+                          deposit_hold_days=settings.deposit_hold_days, on_tasks=settlement.notify)
+        markets = Markets(infra.uow, registry, metrics, clock.now, access=access, region_code=settings.region_code,
                           on_tasks=settlement.notify, max_batch=settings.max_batch)
         for config in json.loads(settings.markets_json or "[]"):
             await markets.ensure_market(config)
@@ -80,7 +93,7 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         def on_verified(intact: bool) -> None:
             infra.audit_metrics.verify_ok.set(1 if intact else 0)
 
-        servicer = AuctionServicer(trading, infra.uow, AuditJournal(infra.tables), on_verified, auctions=auctions)
+        servicer = AuctionServicer(trading, AuditJournal(infra.tables), on_verified, auctions=auctions)
         servicer.market = markets
         register(server, servicer)
         settlement_loop = SettlementLoop(settlement, settings.settlement_seconds)
@@ -94,7 +107,8 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
                             (market_days.start, market_days.stop), (lambda: None, markets.stop)):
             infra.background.append((start, stop))
 
-    return ServiceDefinition("trading", (SERVICE_NAME,), tables.infrastructure, MIGRATIONS, wire)
+    return ServiceDefinition("trading", (SERVICE_NAME,), tables.infrastructure, MIGRATIONS, wire,
+                             policy=access.policy)
 
 
 def _client_metrics(infra: Infrastructure) -> GrpcClientMetrics:

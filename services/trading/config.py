@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from services.common.config import BaseServiceSettings
 
 
@@ -20,8 +22,9 @@ class TradingSettings(BaseServiceSettings):
     settlement_max_backoff_seconds: float = 30.0
     # Deposits are held until this long after the sale's expected end (award, confirmation, default).
     deposit_hold_days: int = 30
-    # 39号令 announcement/listing periods are checked at publication (policy data, on by default).
-    enforce_land_timing: bool = True
+    # Sale periods, minimum bidders and the price collar (policy data, checked at publication and on
+    # every bid); empty = the bundled services/trading/sale_policy.yaml.
+    sale_policy_file: Path | None = None
     # Shifts the service clock (seconds); tests of timers in a subprocess use it, never production.
     clock_offset_seconds: float = 0.0
     # Key that encrypts sealed values (底价, sealed bids) at rest. Set a secret one outside development;

@@ -9,7 +9,6 @@ import logging
 from datetime import timedelta
 
 from services.trading.application.auctions import Auctions
-from services.trading.application.trading import Caller
 from services.trading.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -25,8 +24,7 @@ async def load_demo_auction(auctions: Auctions, clock: Clock) -> str:
                        "bidder_cap_lots": 2, "clearing_rule": "marginal_accepted", "statistics_delay_seconds": 600},
                 eligibility={"sale_kind": "energy_use_increment"}, performance={}, documents=[],
                 announce_at=now, bidding_opens_at=now, bidding_closes_at=now + timedelta(hours=2), opening_at=None)
-    demo = Caller("demo", True)
-    listing = await auctions.create_listing("demo:listing:uniform", spec, demo)
-    await auctions.publish_listing("demo:publish:uniform", listing["listing_id"], demo)
+    listing = await auctions.create_listing("demo:listing:uniform", spec)
+    await auctions.publish_listing("demo:publish:uniform", listing["listing_id"])
     log.info("demo: uniform-price auction published", extra={"listing_id": listing["listing_id"]})
     return listing["listing_id"]

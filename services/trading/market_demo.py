@@ -47,7 +47,7 @@ async def load_demo_market(markets: Markets, registry) -> None:
     for n, (side, price, quantity) in enumerate(DEMO_ORDERS):
         who = (sellers if side == "sell" else buyers)[n % 3]
         try:
-            await markets.place(f"demo:order:{ENERGY}:{n}", ENERGY, who, side, "limit", price, quantity, "demo")
+            await markets.place(f"demo:order:{ENERGY}:{n}", ENERGY, who, side, "limit", price, quantity)
         except DomainError as exc:  # e.g. a holder spent its balance meanwhile: the demo goes on without it
             log.warning("demo: order not placed", extra={"reason": exc.reason, "order": n})
     log.info("demo: energy-use-right book loaded", extra={"instrument": ENERGY})

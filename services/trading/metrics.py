@@ -1,12 +1,15 @@
 """The trading service's business metrics; names and labels are fixed in docs/metrics.md.
 
-Labels never carry an amount, a bidder or a listing id: a metric must not leak a sealed value."""
+Labels never carry an amount, a bidder or a listing id: a metric must not leak a sealed value. Nor does a
+metric move with a sealed sale's bids while it is open (one open tender would show who bid when): the
+bids of a tender or a uniform-price auction are counted when the sale is opened, refusals not at all."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 MECHANISMS = ("listing", "english", "tender", "uniform_price")
+SEALED = ("tender", "uniform_price")
 
 
 def bidders_label(count: int) -> str:
@@ -39,11 +42,28 @@ class TradingMetrics:
                                            ("reason",), registry=registry)
         self.book_depth = Gauge("trading_book_depth", "Resting quantity.", ("instrument_kind", "side"),
                                 registry=registry)
+        self.collar_confirmations = Counter(
+            "trading_price_collar_confirmations_total",
+            "Bids above the price collar placed with the bidder's explicit confirmation.", ("mechanism",),
+            registry=registry)
         for mechanism in MECHANISMS:
             self.bids.labels(mechanism, "accepted", "")
+            self.collar_confirmations.labels(mechanism)
 
     def bid(self, mechanism: str, accepted: bool, reason: str = "") -> None:
-        self.bids.labels(mechanism, "accepted" if accepted else "refused", reason).inc()
+        """A bid of an open mechanism, as it happens (sealed ones: `opened`)."""
+        if mechanism not in SEALED:
+            self.bids.labels(mechanism, "accepted" if accepted else "refused", reason).inc()
+
+    def collar_confirmed(self, mechanism: str, count: int = 1) -> None:
+        if count:
+            self.collar_confirmations.labels(mechanism).inc(count)
+
+    def opened(self, mechanism: str, bids: int, collar_confirmed: int) -> None:
+        """A sealed sale's bids, counted at its opening."""
+        if bids:
+            self.bids.labels(mechanism, "accepted", "").inc(bids)
+        self.collar_confirmed(mechanism, collar_confirmed)
 
     def trade(self, kind: str, quantity: float, value_fen: int, price_fen: int) -> None:
         self.trades.labels(kind).inc()

@@ -25,7 +25,7 @@ from services.common.db import make_engine
 from services.common.natsd import NatsServer
 from services.registry.adapters.db.tables import EnterpriseRow
 from services.registry.domain.credit_code import compose
-from tests.integration.evaluation.support import ADMIN, evaluation_running
+from tests.integration.evaluation.support import EVALUATOR, STATS_AGENCY, evaluation_running
 from tests.support.registry import registry_running
 
 ENTERPRISES = 50_000
@@ -104,13 +104,13 @@ async def _timed(stub, rows: list[pb.IndicatorRow], backfill: float) -> None:
             yield item
 
     t0 = time.perf_counter()
-    report = (await stub.SubmitIndicators(stream(), metadata=ADMIN, timeout=600)).report
+    report = (await stub.SubmitIndicators(stream(), metadata=STATS_AGENCY, timeout=600)).report
     t1 = time.perf_counter()
     run = (await stub.StartRun(pb.StartRunRequest(idempotency_key=uuid.uuid4().hex, jurisdiction=COUNTY, year=2024),
-                               metadata=ADMIN, timeout=600)).run
+                               metadata=EVALUATOR, timeout=600)).run
     t2 = time.perf_counter()
     published = await stub.PublishRun(pb.PublishRunRequest(idempotency_key=uuid.uuid4().hex, run_id=run.run_id),
-                                      metadata=ADMIN, timeout=600)
+                                      metadata=EVALUATOR, timeout=600)
     t3 = time.perf_counter()
     assert report.rows_accepted == ENTERPRISES, (report.rows_accepted, report.rows_refused)
     assert run.enterprises == ENTERPRISES

@@ -20,31 +20,35 @@ from yaosu.registry.v1 import registry_pb2_grpc
 from services.common.natsd import NatsServer
 from services.registry.domain.credit_code import compose
 from tests.support.registry import registry_running
-from tests.support.services import ADMIN_KEY
+from tests.support.services import ADMIN_KEY, ISSUER_KEY, TRADING_KEY, bearer
 
 CLIENTS = 32
 TRANSFERS = 3000
 ACCOUNTS = 64
 INSTRUMENT = "energy_use_right:330100:2025"
-AUTH = [("authorization", f"Bearer {ADMIN_KEY}")]
+# Each step with the key whose subject may take it: subjects by the administrator, the instrument and its
+# issuance by its issuer (AG-T-ISSUER), accounts and transfers by the trading service.
+ADMIN, ISSUER, TRADING = bearer(ADMIN_KEY), bearer(ISSUER_KEY), bearer(TRADING_KEY)
+ISSUER_AGENCY = "AG-T-ISSUER"
 
 
 async def _setup(stub: registry_pb2_grpc.RegistryServiceStub) -> list[str]:
     await stub.RegisterAgency(pb.RegisterAgencyRequest(idempotency_key="bench-ag", agency=pb.Agency(
-        agency_id="AG-BENCH", name="基准发改委", region_code="330100", roles=[pb.AGENCY_ROLE_ISSUER])), metadata=AUTH)
+        agency_id=ISSUER_AGENCY, name="基准发改委", region_code="330100", roles=[pb.AGENCY_ROLE_ISSUER])),
+        metadata=ADMIN)
     await stub.DefineInstrument(pb.DefineInstrumentRequest(idempotency_key="bench-i", instrument=pb.Instrument(
-        code=INSTRUMENT, kind="energy_use_right", unit="tce", scale=3)), metadata=AUTH)
+        code=INSTRUMENT, kind="energy_use_right", unit="tce", scale=3)), metadata=ISSUER)
     accounts = []
     for n in range(ACCOUNTS):
         code = compose("9", "1", "330106", f"{n + 10000000:08d}")
         await stub.RegisterEnterprise(pb.RegisterEnterpriseRequest(idempotency_key=f"bench-e{n}", enterprise=pb.Enterprise(
             credit_code=code, name=f"基准企业{n}", industry_code="C3484", region_code="330106",
-            size_class=pb.SIZE_CLASS_ABOVE, land_held=common_pb2.Quantity(value="10", unit="亩"))), metadata=AUTH)
-        account = (await stub.OpenAccount(pb.OpenAccountRequest(holder=code, instrument=INSTRUMENT),
-                                          metadata=AUTH)).account
-        await stub.Issue(pb.IssueRequest(idempotency_key=f"bench-iss{n}", issuer_agency_id="AG-BENCH",
+            size_class=pb.SIZE_CLASS_ABOVE, land_held=common_pb2.Quantity(value="10", unit="亩"))), metadata=ADMIN)
+        account = (await stub.OpenAccount(pb.OpenAccountRequest(idempotency_key=f"bench-a{n}", holder=code,
+                                                                instrument=INSTRUMENT), metadata=TRADING)).account
+        await stub.Issue(pb.IssueRequest(idempotency_key=f"bench-iss{n}", issuer_agency_id=ISSUER_AGENCY,
                                          to_account_id=account.account_id,
-                                         quantity=common_pb2.Quantity(value="1000000")), metadata=AUTH)
+                                         quantity=common_pb2.Quantity(value="1000000")), metadata=ISSUER)
         accounts.append(account.account_id)
     return accounts
 
@@ -61,7 +65,7 @@ async def _run(stub, accounts: list[str]) -> tuple[float, list[float]]:
             started = time.perf_counter()
             await stub.Transfer(pb.TransferRequest(idempotency_key=uuid.uuid4().hex, legs=[pb.TransferLeg(
                 from_account_id=source, to_account_id=target, quantity=common_pb2.Quantity(value="1.5"))]),
-                metadata=AUTH, timeout=30)
+                metadata=TRADING, timeout=30)
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()

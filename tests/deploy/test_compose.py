@@ -6,11 +6,12 @@ import re
 
 import yaml
 
+from services.common.events.topology import NATS_USERS, STREAMS_USER
 from tests.deploy.promql_names import REPO
 
 COMPOSE = REPO / "deploy/compose"
 YAOSU = {"registry": ("50051", "9101"), "evaluation": ("50052", "9102"), "trading": ("50053", "9103"),
-         "gateway": ("8000", None)}
+         "gateway": ("8000", "9104")}
 ORDER = ["registry", "evaluation", "trading", "gateway"]
 
 
@@ -38,12 +39,15 @@ def test_yaosu_services_build_from_the_one_dockerfile_with_their_env():
                                 "args": {"SERVICE": name}}
         assert (REPO / "deploy/compose" / svc["build"]["context"] / svc["build"]["dockerfile"]).is_file()
         env = svc["environment"]
-        assert env["NATS_URL"] == "nats://nats:4222"
+        # Each service its own NATS user (deploy/nats/users.conf), its password from the environment.
+        assert env["NATS_URL"] == f"nats://{name}:${{NATS_{name.upper()}_PASSWORD:-yaosu-dev-only-{name}}}@nats:4222"
         assert {env["REGISTRY_ADDR"], env["EVALUATION_ADDR"], env["TRADING_ADDR"]} == {
             "registry:50051", "evaluation:50052", "trading:50053"}
         assert env["DATABASE_URL"].startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:////data/"))
         if name == "gateway":
-            assert env["HTTP_PORT"] == port
+            assert (env["HTTP_PORT"], env["METRICS_PORT"]) == (port, metrics_port)
+            # Only the API is published; Prometheus reads the metrics port on the compose network.
+            assert svc["ports"] == [f"127.0.0.1:{port}:{port}"]
         else:
             assert (env["GRPC_PORT"], env["METRICS_PORT"]) == (port, metrics_port)
             assert env["DATABASE_URL"].endswith(f"@postgres:5432/{name}")
@@ -84,9 +88,11 @@ def test_depends_on_is_sensible():
 
 def test_nats_has_jetstream_on_a_volume():
     nats = _compose()["services"]["nats"]
-    cmd = nats["command"]
-    assert "-js" in cmd and cmd[cmd.index("-sd") + 1] == "/data"
+    assert nats["command"] == ["-c", "/etc/nats/nats.conf"]
+    conf = (REPO / "deploy/nats/nats.compose.conf").read_text()
+    assert "store_dir: /data" in conf and "sync_interval: always" in conf and "include users.conf" in conf
     assert any(v.endswith(":/data") for v in nats["volumes"])
+    assert set(nats["environment"]) == {f"NATS_{user.upper()}_PASSWORD" for user in (*NATS_USERS, STREAMS_USER)}
 
 
 def test_mounted_files_exist():
@@ -106,8 +112,8 @@ def test_compose_prometheus_config_matches_the_local_one():
     assert {k: v for k, v in compose["global"].items() if k != "external_labels"} == {
         k: v for k, v in local["global"].items() if k != "external_labels"}
     targets = {sc["job_name"]: sc["static_configs"][0]["targets"] for sc in compose["scrape_configs"]}
-    for job, (port, metrics_port) in YAOSU.items():
-        assert targets[job] == [f"{job}:{metrics_port or port}"]
+    for job, (_, metrics_port) in YAOSU.items():
+        assert targets[job] == [f"{job}:{metrics_port}"]
 
 
 def test_no_secret_is_hard_coded_without_an_override():

@@ -161,6 +161,21 @@ def test_scraped_services_match_the_prometheus_jobs(rendered):
         assert "metrics" in {p["name"] for p in svc["spec"]["ports"]}
 
 
+def test_gateway_metrics_have_their_own_port_read_by_prometheus_only(rendered):
+    # On the public http port, counts by route would reveal that a sealed sale has bids (issue 10).
+    _, docs = rendered
+    service = {p["name"]: p for p in by_kind(docs, "Service")["gateway"]["spec"]["ports"]}
+    assert service["metrics"]["port"] == 9104 and service["metrics"]["targetPort"] == "metrics"
+    container = by_kind(docs, "Deployment")["gateway"]["spec"]["template"]["spec"]["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8000, "metrics": 9104}
+    assert {e["name"]: e.get("value") for e in container["env"]}["METRICS_PORT"] == "9104"
+    policy = by_kind(docs, "NetworkPolicy").get("gateway")
+    if policy:  # the network-policies component
+        rules = {p["port"]: rule.get("from") for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+        assert rules[8000] is None  # the public entry point
+        assert rules[9104] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+
+
 def test_postgres_component_switches_database_url(tmp_path):
     docs = kustomize(overlay(tmp_path, ["postgres"]))
     secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].startswith("yaosu-database"))
@@ -206,7 +221,8 @@ def test_observability_files_are_current(tmp_path):
     sandbox = tmp_path / "deploy"
     shutil.copytree(REPO / "deploy/prometheus", sandbox / "prometheus")
     shutil.copytree(REPO / "deploy/grafana", sandbox / "grafana")
-    (sandbox / "k8s").mkdir()
+    shutil.copytree(REPO / "deploy/nats", sandbox / "nats")
+    (sandbox / "k8s/components/nats").mkdir(parents=True)
     shutil.copy(sync, sandbox / "k8s/sync_files.py")
     result = subprocess.run([sys.executable, "-I", str(sandbox / "k8s/sync_files.py")], capture_output=True,
                             text=True, timeout=60)
@@ -221,3 +237,15 @@ def test_observability_files_are_current(tmp_path):
 def test_postgres_init_script_is_the_compose_one():
     assert filecmp.cmp(K8S / "components/postgres/init-databases.sh",
                        REPO / "deploy/compose/postgres/init-databases.sh", shallow=False)
+
+
+def test_nats_component_gives_each_service_its_own_user(tmp_path):
+    docs = kustomize(overlay(tmp_path, ["nats"]))
+    conf = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("nats-config"))
+    assert "include users.conf" in conf["data"]["nats.conf"]
+    assert conf["data"]["users.conf"] == (REPO / "deploy/nats/users.conf").read_text()
+    for name in ("registry", "evaluation", "trading", "gateway"):
+        env = {e["name"]: e for e in by_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["NATS_URL"]["value"] == f"nats://{name}:$(NATS_PASSWORD)@nats:4222"
+        assert env["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "yaosu-nats-users", "key": name,
+                                                                   "optional": True}

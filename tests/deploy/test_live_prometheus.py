@@ -7,7 +7,7 @@ the repository's rule files. Everything else (jobs, paths, labels) is the commit
 Targets: by default, small HTTP servers started here that export, through prometheus_client, every
 metric of docs/metrics.md for the job that owns it (parsed from the catalogue, so they follow the
 contract). To point the test at the real suite instead, set
-    YAOSU_PROM_TARGETS="registry=127.0.0.1:9101,evaluation=127.0.0.1:9102,trading=127.0.0.1:9103,gateway=127.0.0.1:8000"
+    YAOSU_PROM_TARGETS="registry=127.0.0.1:9101,evaluation=127.0.0.1:9102,trading=127.0.0.1:9103,gateway=127.0.0.1:9104"
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def test_local_config_scrapes_every_service_on_its_port():
     assert targets["registry"] == ["127.0.0.1:9101"]
     assert targets["evaluation"] == ["127.0.0.1:9102"]
     assert targets["trading"] == ["127.0.0.1:9103"]
-    assert targets["gateway"] == ["127.0.0.1:8000"]
+    assert targets["gateway"] == ["127.0.0.1:9104"]  # its metrics port: the API port has no /metrics
     assert {(PROM / f).resolve() for f in cfg["rule_files"]} == {f.resolve() for f in RULE_FILES}
 
 

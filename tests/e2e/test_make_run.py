@@ -1,8 +1,10 @@
 """`make run`'s launcher from an empty data folder: every service SERVING with demo data, metrics that
-pass promtool, and a clean stop on SIGTERM with no process left behind."""
+pass promtool, issue 10's reproducers refused against the running suite, and a clean stop on SIGTERM
+with no process left behind."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,9 +16,15 @@ import urllib.request
 from pathlib import Path
 
 import grpc
+import httpx
+import nats
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2, registry_pb2_grpc
+from yaosu.trading.v1 import trading_pb2, trading_pb2_grpc
+
+from tests.integration.gateway.stack import read_demo_users
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,6 +61,91 @@ def _assert_prometheus_sees_the_suite(services: dict) -> None:
     assert all(rule["health"] == "ok" for group in rules for rule in group["rules"]), rules
 
 
+def _refused(call, request, key: str) -> grpc.RpcError:
+    try:
+        call(request, metadata=[("authorization", f"Bearer {key}")], timeout=10)
+    except grpc.RpcError as error:
+        return error
+    raise AssertionError(f"{type(request).__name__} was accepted")
+
+
+def _assert_the_reproducers_are_refused(services: dict, keys: dict, data: Path, nats_url: str) -> None:
+    """The attacks issue 10 found against `make run`, each refused with a clear error and changing nothing.
+    The agency key is a demo agency with the roles issuer, grantor and data provider."""
+    agency_key, admin, regulator = keys["agency:AG-330100-FGW"], keys["admin"], keys["regulator"]
+    with grpc.insecure_channel(f"127.0.0.1:{services['registry']['grpc_port']}") as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        enterprise = registry.ListEnterprises(registry_pb2.ListEnterprisesRequest(),
+                                              metadata=[("authorization", f"Bearer {admin}")], timeout=5
+                                              ).enterprises[0].credit_code
+        (money,) = registry.ListAccounts(registry_pb2.ListAccountsRequest(holder=enterprise, instrument="CNY"),
+                                         metadata=[("authorization", f"Bearer {regulator}")], timeout=5).accounts
+        # Money cannot be minted: no CNY issue, not even by an issuer; no empty idempotency key.
+        minted = _refused(registry.Issue, registry_pb2.IssueRequest(
+            idempotency_key="mint-1", issuer_agency_id="AG-330100-FGW", to_account_id=money.account_id,
+            quantity=common_pb2.Quantity(value="1", unit="fen")), agency_key)
+        assert minted.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION), minted
+        keyless = _refused(registry.Issue, registry_pb2.IssueRequest(
+            issuer_agency_id="AG-330100-FGW", to_account_id=money.account_id,
+            quantity=common_pb2.Quantity(value="1", unit="fen")), agency_key)
+        assert keyless.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED), keyless
+        # Holdings are private: an agency does not read an enterprise's accounts and holds.
+        listed = registry.ListAccounts(registry_pb2.ListAccountsRequest(holder=enterprise),
+                                       metadata=[("authorization", f"Bearer {agency_key}")], timeout=5).accounts
+        assert not [a for a in listed if a.holder == enterprise], listed  # only its own accounts
+        peek = _refused(registry.GetAccountHistory, registry_pb2.GetAccountHistoryRequest(
+            account_id=money.account_id), agency_key)
+        assert peek.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND), peek
+        after = registry.ListAccounts(registry_pb2.ListAccountsRequest(holder=enterprise, instrument="CNY"),
+                                      metadata=[("authorization", f"Bearer {regulator}")], timeout=5).accounts[0]
+        assert after.balance == money.balance and after.held == money.held
+    with grpc.insecure_channel(f"127.0.0.1:{services['trading']['grpc_port']}") as channel:
+        trading = trading_pb2_grpc.TradingServiceStub(channel)
+        listing = next(li for li in trading.ListListings(
+            trading_pb2.ListListingsRequest(), metadata=[("authorization", f"Bearer {regulator}")],
+            timeout=5).listings if li.agency_id != "AG-330100-FGW")
+        # Only an enterprise acts for itself: no bid, registration (with its deposit hold) or order by an agency.
+        for call, request in (
+                (trading.PlaceBid, trading_pb2.PlaceBidRequest(
+                    idempotency_key="forged-bid", listing_id=listing.listing_id, credit_code=enterprise,
+                    price=listing.rules.start_price)),
+                (trading.RegisterBidder, trading_pb2.RegisterBidderRequest(
+                    idempotency_key="forged-registration", listing_id=listing.listing_id, credit_code=enterprise)),
+                (trading.PlaceOrder, trading_pb2.PlaceOrderRequest(
+                    idempotency_key="forged-order", instrument="energy:330100:2025", credit_code=enterprise,
+                    side=trading_pb2.SIDE_BUY, type=trading_pb2.ORDER_TYPE_LIMIT,
+                    price=common_pb2.Money(fen=100), quantity=1))):
+            assert _refused(call, request, agency_key).code() == grpc.StatusCode.PERMISSION_DENIED, request
+        # Who takes part is not answered to an agency that is not the trading centre.
+        probe = _refused(trading.GetRegistration, trading_pb2.GetRegistrationRequest(
+            listing_id=listing.listing_id, credit_code=enterprise), agency_key)
+        assert probe.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND), probe
+        unchanged = trading.ListRegistrations(trading_pb2.ListRegistrationsRequest(listing_id=listing.listing_id),
+                                              metadata=[("authorization", f"Bearer {regulator}")], timeout=5)
+        assert enterprise not in {r.credit_code for r in unchanged.registrations}
+    gateway = f"http://127.0.0.1:{services['gateway']['http_port']}"
+    users = read_demo_users(next(data.rglob("demo_users.txt")))
+    with httpx.Client(base_url=gateway, timeout=10) as client:
+        # Password guessing is throttled, then the account is locked for a while.
+        victim = users["enterprises"][0]
+        statuses = [client.post("/api/v1/auth/token", json={"username": victim.username,
+                                                             "password": f"guess-{n}"}).status_code
+                    for n in range(12)]
+        assert 429 in statuses, statuses
+        # Pages carry the browser's protections.
+        page = client.get("/listings")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+    # NATS accepts only the services' users.
+    assert nats_url.startswith("nats://") and "@" not in nats_url
+
+    async def anonymous() -> None:
+        with pytest.raises(Exception) as refused:  # noqa: PT011 - nats-py raises its own error types
+            await nats.connect(nats_url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=3)
+        assert "authorization" in str(refused.value).lower() or "no servers" in str(refused.value).lower()
+    asyncio.run(anonymous())
+
+
 def test_devstack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}", "DEVSTACK_QUIET": "1"}
@@ -87,6 +180,12 @@ def test_devstack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
                                     timeout=5) as response:
             body = response.read().decode()
         assert "registry_catalogue_items" in body
+        # The gateway's metrics on their own port; its public API port has none (issue 10, sealed sales).
+        gateway = services["gateway"]
+        assert gateway["metrics_port"] not in (0, gateway["http_port"])
+        assert "http_requests_total" in httpx.get(f"http://127.0.0.1:{gateway['metrics_port']}/metrics", timeout=5).text
+        assert httpx.get(f"http://127.0.0.1:{gateway['http_port']}/metrics", timeout=5).status_code == 404
+        _assert_the_reproducers_are_refused(services, keys, data, endpoints["nats_url"])
         if shutil.which("promtool"):
             checked = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
             assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -19,6 +19,7 @@ from nats.js.errors import NoStreamResponseError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.common.authz import Kind
 from services.common.context import current_principal, request_id_var
 from services.common.events.envelope import Event, build
 from services.common.metrics import EventMetrics
@@ -30,6 +31,15 @@ log = logging.getLogger(__name__)
 
 def stream_of(subject: str) -> str:
     return subject.split(".", 1)[0].upper()
+
+
+def event_actor() -> str:
+    """Who acted, as the bus may carry it. An enterprise is not named: every subscriber reads the bus, and
+    who registers or bids in a sale is that sale's secret; the audit journal records the enterprise."""
+    principal = current_principal()
+    if principal.subject.kind is Kind.ENTERPRISE:
+        return f"{principal.name}/enterprise"
+    return principal.actor
 
 
 class Outbox:
@@ -49,7 +59,7 @@ class Outbox:
         trace_context = current_trace_context()
         for event in events:
             event_id, envelope = build(event, source=self.source, at=at, request_id=request_id_var.get(),
-                                       actor=current_principal().actor, trace_context=trace_context)
+                                       actor=event_actor(), trace_context=trace_context)
             rows.append(dict(event_id=event_id, subject=event.subject, envelope=envelope, created_at=at))
             ids.append(event_id)
         if rows:

@@ -5,6 +5,7 @@ apply() is idempotent: it creates what is missing and updates what changed. Work
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 from nats.js import JetStreamContext
@@ -53,6 +54,35 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     # the audit trail of the whole suite, kept for regulators' market statistics
     ConsumerSpec("REGISTRY", "gateway-registry", "registry.>"),
 )
+
+
+# What each service's NATS user may do (the embedded server, compose and Kubernetes configure these):
+# publish only its own events (so no service, and no stranger, can forge another's facts), use the
+# JetStream API, acknowledge, answer flow control; receive only on its own inboxes.
+EVENT_PUBLISHERS = {"registry": "registry.>", "evaluation": "evaluation.>", "trading": "trading.>"}
+NATS_USERS = ("registry", "evaluation", "trading", "gateway")
+# Deployments add a user for the job that declares replicated streams (JetStream API only).
+STREAMS_USER = "streams"
+
+
+def nats_permissions(user: str) -> dict:
+    if user == STREAMS_USER:
+        return {"publish": {"allow": ["$JS.API.>"]}, "subscribe": {"allow": ["_INBOX.>"]}}
+    own = [EVENT_PUBLISHERS[user]] if user in EVENT_PUBLISHERS else []
+    return {"publish": {"allow": [*own, "$JS.API.>", "$JS.ACK.>", "$JS.FC.>"]},
+            "subscribe": {"allow": ["_INBOX.>"]}}
+
+
+def nats_authorization_conf(users: tuple[str, ...] = (*NATS_USERS, STREAMS_USER)) -> str:
+    """The nats-server `authorization` block for deployments: each password comes from the server's
+    environment variable NATS_<USER>_PASSWORD (deploy/nats/users.conf is this text)."""
+    lines = ["# Generated from services/common/events/topology.py (tests check it is current).",
+             "authorization {", "  users: ["]
+    for user in users:
+        permissions = json.dumps(nats_permissions(user))
+        lines.append(f'    {{user: "{user}", password: $NATS_{user.upper()}_PASSWORD, permissions: {permissions}}}')
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
 
 
 async def apply(js: JetStreamContext, *, replicas: int = 1,

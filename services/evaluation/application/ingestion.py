@@ -6,47 +6,67 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from services.common.context import current_principal
+from services.common.authz import Access, Kind, Owner, Subject
+from services.common.context import current_subject
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.uow import UnitOfWork
-from services.evaluation.application.commands import SubmitRows
+from services.evaluation.application import fields
+from services.evaluation.application.commands import RowInput, SubmitRows
 from services.evaluation.application.replica import EnterpriseReplica
 from services.evaluation.application.rows import check_identity, check_values, denominators_by_numerator
 from services.evaluation.application.views import RowError, RowOutcome, SubmissionReport
 from services.evaluation.domain import Policy, sha256_of
 
 MAX_ROWS = 1_000_000
-# Who may name a source department other than themselves (agencies speak only for themselves).
-TRUSTED = ("admin", "service", "system")
+# The operation of the policy each kind of submission is; demo data is the service's own work.
+OPERATION = {"stream": "SubmitIndicators", "csv": "UploadIndicatorCsv", "demo": "SubmitIndicators"}
 
 
 class Ingestion:
     def __init__(self, uow: UnitOfWork, repositories: Callable, replica: EnterpriseReplica,
-                 reference_policy: Callable, metrics, lookup_limit: int = 200) -> None:
+                 reference_policy: Callable, metrics, access: Access, lookup_limit: int = 200) -> None:
         self.uow = uow
         self.repositories = repositories
         self.replica = replica
         self.reference_policy = reference_policy  # async () -> Policy: validates rule ids and denominators
         self.metrics = metrics
+        self.access = access
         self.lookup_limit = lookup_limit
 
-    def _source(self, named: str) -> str:
-        principal = current_principal()
-        if not named or named == principal.name:
-            return principal.name
-        if not principal.has(*TRUSTED):
-            raise PermissionDenied(f"{principal.name} may submit only as itself, not as {named}")
-        return named
+    def _sources(self, cmd: SubmitRows) -> tuple[Subject, str, list[str]]:
+        """The source department of the submission and of each row. A data provider is the source of what
+        it submits (the policy's object is the department): naming another is refused, not rewritten."""
+        operation = OPERATION[cmd.kind]
+        caller = current_subject()
+        default = cmd.source_department or (caller.id if caller.kind is Kind.AGENCY else "")
+        subject = self.access.require(operation, Owner.agency(caller.id))  # may it submit at all, as itself
+        sources = [r.source_department or default for r in cmd.rows]
+        for source in dict.fromkeys([default, *sources]):
+            fields.identifier(source, "source_department")
+            if not self.access.allows(operation, Owner.agency(source), subject=subject):
+                raise PermissionDenied(f"agency {subject.id} submits only as itself, not as {source}",
+                                       reason="NOT_OWNER")
+        return subject, default, sources
+
+    async def submit_file(self, idempotency_key: str, source_department: str,
+                          read_rows: Callable[[], Sequence[RowInput]]) -> SubmissionReport:
+        """An uploaded file (the adapter reads its format): who may submit is settled before it is read."""
+        self._sources(SubmitRows(idempotency_key, "csv", (), source_department))
+        return await self.submit(SubmitRows(idempotency_key, "csv", tuple(read_rows()), source_department))
 
     async def submit(self, cmd: SubmitRows) -> SubmissionReport:
+        subject, default_source, sources = self._sources(cmd)
+        fields.idempotency_key(cmd.idempotency_key)
+        # The resolved department is part of the request: another department's retry with the same key is a
+        # reuse, not a replay of somebody else's report.
+        cmd = replace(cmd, source_department=default_source)
         if not cmd.rows:
             raise InvalidArgument.field("rows", "at least one row is required")
         if len(cmd.rows) > MAX_ROWS:
             raise InvalidArgument.field("rows", f"at most {MAX_ROWS} rows per submission")
-        default_source = self._source(cmd.source_department)
-        sources = [self._source(r.source_department) if r.source_department else default_source for r in cmd.rows]
         async with self.uow() as tx:
             if (first := await tx.replay(cmd, "submit_indicators", SubmissionReport)) is not None:
                 return first
@@ -104,7 +124,7 @@ class Ingestion:
             await repo.upsert_values(values)
             await repo.add_submission(dict(
                 submission_id=submission_id, kind=cmd.kind, source_department=default_source,
-                actor=current_principal().actor, rows_accepted=accepted, rows_refused=report.rows_refused,
+                actor=subject.actor, rows_accepted=accepted, rows_refused=report.rows_refused,
                 values_recorded=len(values), accepted_digest=accepted_digest, recorded_at=tx.now))
             await tx.audit("indicators.submit", submission_id, {
                 "kind": cmd.kind, "source_department": default_source, "rows_accepted": accepted,

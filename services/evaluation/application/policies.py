@@ -11,9 +11,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 
-from services.common.context import current_principal
+from services.common.authz import Access
 from services.common.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from services.common.uow import UnitOfWork
+from services.evaluation.application import fields
 from services.evaluation.application.commands import PublishPolicy
 from services.evaluation.application.views import PolicyView
 from services.evaluation.domain import Policy, PolicyError, load_policy, sha256_of
@@ -42,11 +43,14 @@ def _view(row) -> PolicyView:
 
 
 class Policies:
-    def __init__(self, uow: UnitOfWork, repositories: Callable) -> None:
+    def __init__(self, uow: UnitOfWork, repositories: Callable, access: Access) -> None:
         self.uow = uow
         self.repositories = repositories
+        self.access = access
 
     async def publish(self, cmd: PublishPolicy) -> PolicyView:
+        subject = self.access.require("PublishPolicy")
+        fields.idempotency_key(cmd.idempotency_key)
         if not cmd.document.strip():
             raise InvalidArgument.field("document", "required")
         policy = parse(cmd.document)
@@ -61,7 +65,7 @@ class Policies:
                 raise AlreadyExists(f"policy {policy.ref} is already published with another document; "
                                     "publish a new version")
             view = PolicyView(policy.ref, policy.policy_id, policy.version, policy.jurisdiction.code,
-                              policy.evaluation_year, digest, tx.now, current_principal().actor)
+                              policy.evaluation_year, digest, tx.now, subject.actor)
             await repo.add_policy(dict(policy_ref=view.policy_ref, policy_id=view.policy_id, version=view.version,
                                        jurisdiction_code=view.jurisdiction_code,
                                        evaluation_year=view.evaluation_year, digest=digest, document=cmd.document,
@@ -81,8 +85,13 @@ class Policies:
                 log.warning("bundled policy %s differs from the published one; keeping the published", ref)
 
     async def get(self, ref: str) -> tuple[PolicyView, str]:
+        self.access.require("GetPolicy")
+        return await self._load(ref)
+
+    async def _load(self, ref: str) -> tuple[PolicyView, str]:
         if not ref.strip():
             raise InvalidArgument.field("policy_ref", "required")
+        fields.identifier(ref, "policy_ref", max_length=fields.MAX_POLICY_REF)
         async with self.uow() as tx:
             repo = self.repositories(tx.session)
             row = await repo.policy(ref) if "@" in ref else await repo.latest_policy(ref)
@@ -91,7 +100,8 @@ class Policies:
         return _view(row), row.document
 
     async def resolve(self, ref: str) -> tuple[PolicyView, Policy]:
-        view, document = await self.get(ref)
+        """The policy a use case works under (its caller's access was checked by that use case)."""
+        view, document = await self._load(ref)
         return view, parse(document)
 
     async def resolve_in(self, repo, ref: str) -> Policy:
@@ -102,5 +112,7 @@ class Policies:
         return parse(row.document)
 
     async def list(self, policy_id: str = "") -> list[PolicyView]:
+        self.access.require("ListPolicies")
+        fields.identifier(policy_id, "policy_id", required=False, max_length=fields.MAX_POLICY_REF)
         async with self.uow() as tx:
             return [_view(row) for row in await self.repositories(tx.session).policies(policy_id)]

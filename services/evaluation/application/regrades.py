@@ -1,6 +1,6 @@
 """Manual re-grading (手动调档) with two approvers: the proposer is the first approver, a different
-authenticated principal approves. Both are identities the service authenticated itself, never names a
-client typed in. The applied change is recorded in the audit journal and, on a published run, sent as
+authenticated principal approves; both act for an evaluating agency (the policy's role evaluator). Both are
+identities the service authenticated itself (the subject's actor), never names a client typed in. The applied change is recorded in the audit journal and, on a published run, sent as
 `evaluation.enterprise.classified`."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
-from services.common.context import current_principal
+from services.common.authz import Access
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation, require
 from services.common.uow import UnitOfWork
-from services.evaluation.application import documents
+from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import ApproveRegrade, ProposeRegrade
 from services.evaluation.application.events import classified
 from services.evaluation.application.policies import Policies
@@ -24,26 +24,38 @@ from services.evaluation.domain.numbers import DECIMAL_CONTEXT, round_half_up
 from services.evaluation.domain.results import STATUS_GRADED, STATUS_NOT_GRADED
 
 PENDING = "(second approver pending)"
+MAX_REASON, MAX_EVIDENCE_REF = 2000, 500
+
+
+def _checked(check, *args, **kwargs) -> FieldViolation | None:
+    """A field check's violation, so that every bad field of a request is reported at once."""
+    try:
+        check(*args, **kwargs)
+    except InvalidArgument as exc:
+        return exc.violations[0]
+    return None
 
 
 class Regrades:
-    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies) -> None:
+    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, access: Access) -> None:
         self.uow = uow
         self.repositories = repositories
         self.policies = policies
+        self.access = access
 
     async def propose(self, cmd: ProposeRegrade) -> RegradeView:
-        violations = []
-        if not cmd.run_id:
-            violations.append(FieldViolation("run_id", "required"))
-        if not cmd.credit_code:
-            violations.append(FieldViolation("credit_code", "required"))
+        proposer = self.access.require("RegradeEnterprise").actor
+        violations = [v for v in (
+            _checked(fields.idempotency_key, cmd.idempotency_key),
+            _checked(fields.identifier, cmd.run_id, "run_id"),
+            _checked(fields.credit_code, cmd.credit_code),
+            _checked(fields.text, cmd.reason, "reason", max_length=MAX_REASON),
+            _checked(fields.text, cmd.evidence_ref, "evidence_ref", max_length=MAX_EVIDENCE_REF)) if v]
         if cmd.to_class not in ("A", "B", "C", "D"):
             violations.append(FieldViolation("to_grade", "one of A, B, C, D"))
         if not cmd.reason.strip():
             violations.append(FieldViolation("reason", "required: why the class is changed"))
         require(violations)
-        proposer = current_principal().actor
         async with self.uow() as tx:
             if (first := await tx.replay(cmd, "propose_regrade", RegradeView)) is not None:
                 return first
@@ -70,9 +82,9 @@ class Regrades:
             return view
 
     async def approve(self, cmd: ApproveRegrade) -> tuple[RegradeView, StoredResult]:
-        if not cmd.regrade_id:
-            raise InvalidArgument.field("regrade_id", "required")
-        approver = current_principal().actor
+        approver = self.access.require("ApproveRegrade").actor
+        fields.idempotency_key(cmd.idempotency_key)
+        fields.identifier(cmd.regrade_id, "regrade_id")
         async with self.uow() as tx:
             if (first := await tx.replay(cmd, "approve_regrade", RegradeView)) is not None:
                 return first, await self._stored(first)

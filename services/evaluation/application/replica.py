@@ -7,8 +7,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from services.common.errors import DependencyUnavailable
 from services.common.events.inbox import Inbox
-from services.common.uow import UnitOfWork, utc_now
+from services.common.uow import UnitOfWork
+from services.evaluation.application.fields import is_credit_code
 from services.evaluation.application.ports import EnterpriseDirectory, EnterpriseFacts
 
 log = logging.getLogger(__name__)
@@ -60,25 +62,43 @@ class EnterpriseReplica:
         return "ack"
 
     async def match(self, codes: Sequence[str], lookup_limit: int) -> dict[str, Any]:
-        """Replica rows by credit code; codes the replica lacks are asked of the registry (bounded)."""
+        """Replica rows by credit code; codes the replica lacks are asked of the registry (bounded).
+        Malformed codes are neither queried nor asked: they match nothing."""
+        codes = sorted({c for c in codes if is_credit_code(c)})
         async with self.uow() as tx:
             found = await self.repositories(tx.session).enterprises_by_code(codes)
-        missing = sorted({c for c in codes if c and c not in found})[:lookup_limit]
+        missing = [c for c in codes if c not in found][:lookup_limit]
         if not missing or self.directory is None:
             return found
         learned = []
         for code in missing:
             try:
                 facts = await self.directory.lookup(code)
-            except Exception:  # noqa: BLE001 - the registry being away leaves the code unknown, not the call failed
+            except DependencyUnavailable:  # the registry being away leaves codes unknown, not the call failed
                 log.warning("registry lookup failed; codes stay unknown", exc_info=True)
                 break
             if facts is not None:
                 learned.append(facts)
         if learned:
-            async with self.uow() as tx:
-                repo = self.repositories(tx.session)
-                await repo.upsert_enterprises([_row(f, utc_now()) for f in learned])
-                found.update(await repo.enterprises_by_code([f.credit_code for f in learned]))
-                await tx.commit()
+            found.update(await self._record(learned))
+        return found
+
+    async def learn(self, credit_code: str) -> bool:
+        """Whether the registry knows a code the replica lacks (its registration event may not have arrived
+        yet); what it knows is recorded. Raises DependencyUnavailable when the registry cannot answer, so
+        that "unknown" is never a guess."""
+        if self.directory is None or not is_credit_code(credit_code):
+            return False
+        facts = await self.directory.lookup(credit_code)
+        if facts is None:
+            return False
+        await self._record([facts])
+        return True
+
+    async def _record(self, learned: list[EnterpriseFacts]) -> dict[str, Any]:
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            await repo.upsert_enterprises([_row(f, tx.now) for f in learned])
+            found = await repo.enterprises_by_code([f.credit_code for f in learned])
+            await tx.commit()
         return found

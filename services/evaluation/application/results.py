@@ -6,11 +6,13 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 
+from services.common.authz import Access, Owner
 from services.common.errors import InvalidArgument, NotFound, RuleViolation
 from services.common.uow import UnitOfWork
-from services.evaluation.application import documents
+from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import ResultFilter
 from services.evaluation.application.policies import Policies
+from services.evaluation.application.replica import EnterpriseReplica
 from services.evaluation.application.runs import run_view
 from services.evaluation.application.views import (
     Eligibility,
@@ -25,6 +27,8 @@ from services.evaluation.application.views import (
 from services.evaluation.domain import SALE_KINDS, canonical, decide_eligibility, improvement_hints
 
 DIMENSIONS = ("region", "park", "industry")
+# Offset pages of results ordered by total: an offset beyond any run's size is not a token we issued.
+MAX_OFFSET_DIGITS = 9
 
 
 def regrade_view(row) -> RegradeView:
@@ -33,23 +37,43 @@ def regrade_view(row) -> RegradeView:
                        row.approved_at)
 
 
+def _no_result(credit_code: str, run_id: str) -> str:
+    # The one answer for "no such result" and "not yours": an enterprise learns nothing about another.
+    return f"{credit_code} has no result in run {run_id}" if run_id else \
+        f"{credit_code} has no result in a published run"
+
+
 class Results:
-    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies) -> None:
+    """Reads of results. An enterprise reads only its own (the policy's `own`); asking about another
+    answers NOT_FOUND exactly as a missing one does."""
+
+    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, replica: EnterpriseReplica,
+                 access: Access) -> None:
         self.uow = uow
         self.repositories = repositories
         self.policies = policies
+        self.replica = replica
+        self.access = access
 
     async def _run_of(self, repo, credit_code: str, run_id: str) -> str:
         if run_id:
             return run_id
         current = await repo.current_class(credit_code)
         if current is None:
-            raise NotFound(f"{credit_code} has no result in a published run")
+            raise NotFound(_no_result(credit_code, ""))
         return current.run_id
 
+    def _enterprise_read(self, operation: str, credit_code: str, run_id: str = "") -> None:
+        self.access.scope(operation)  # a caller who may not read these at all is told so before anything else
+        fields.credit_code(credit_code)
+        fields.identifier(run_id, "run_id", required=False)
+        self.access.require(operation, Owner.enterprise(credit_code), conceal=_no_result(credit_code, run_id))
+
     async def result(self, credit_code: str, run_id: str = "") -> StoredResult:
-        if not credit_code:
-            raise InvalidArgument.field("credit_code", "required")
+        self._enterprise_read("GetEnterpriseResult", credit_code, run_id)
+        return await self._result(credit_code, run_id)
+
+    async def _result(self, credit_code: str, run_id: str) -> StoredResult:
         async with self.uow() as tx:
             repo = self.repositories(tx.session)
             run_id = await self._run_of(repo, credit_code, run_id)
@@ -58,13 +82,18 @@ class Results:
                 raise NotFound(f"run {run_id} not found")
             row = await repo.result(run_id, credit_code)
         if row is None:
-            raise NotFound(f"{credit_code} has no result in run {run_id}")
+            raise NotFound(_no_result(credit_code, run_id))
         return StoredResult(run_id, run.policy_ref, json.loads(row.document))
 
     async def list(self, where: ResultFilter, page: Page) -> PageOf:
-        if not where.run_id:
-            raise InvalidArgument.field("run_id", "required")
-        if where.by_total and page.after and not page.after.isdigit():
+        self.access.require("ListResults")
+        fields.identifier(where.run_id, "run_id")
+        for name, value in (("grade", where.grade), ("region_code", where.region_prefix), ("park", where.park),
+                            ("industry_code", where.industry_prefix), ("size_class", where.size_class)):
+            fields.identifier(value, name, required=False, max_length=100)
+        fields.identifier(page.after, "page.page_token", required=False)
+        if where.by_total and page.after and not (page.after.isascii() and page.after.isdigit()
+                                                  and len(page.after) <= MAX_OFFSET_DIGITS):
             raise InvalidArgument.field("page.page_token", "is not a token this service issued")
         async with self.uow() as tx:
             repo = self.repositories(tx.session)
@@ -82,8 +111,8 @@ class Results:
         return PageOf(items, next_after, total)
 
     async def rollups(self, run_id: str, dimension: str) -> tuple[list[dict], dict[str, list[str]]]:
-        if not run_id:
-            raise InvalidArgument.field("run_id", "required")
+        self.access.require("GetRollups")
+        fields.identifier(run_id, "run_id")
         if dimension and dimension not in DIMENSIONS:
             raise InvalidArgument.field("dimension", f"one of {', '.join(DIMENSIONS)} (or empty for all)")
         async with self.uow() as tx:
@@ -97,7 +126,8 @@ class Results:
         return [json.loads(r.document) for r in rows], rankings
 
     async def report_data(self, credit_code: str, run_id: str = "") -> ReportData:
-        stored = await self.result(credit_code, run_id)
+        self._enterprise_read("GetEnterpriseReport", credit_code, run_id)
+        stored = await self._result(credit_code, run_id)
         policy = (await self.policies.resolve(stored.policy_ref))[1]
         result = documents.result_from_document(stored.document)
         hints = [canonical(h) for h in improvement_hints(policy, result)] if result.indicators else []
@@ -125,15 +155,19 @@ class Results:
 
     async def values(self, credit_code: str, year: int) -> list[IndicatorValueView]:
         """Every recorded value of an enterprise-year with its source; `effective` marks what runs use."""
-        if not credit_code:
-            raise InvalidArgument.field("credit_code", "required")
+        self.access.scope("GetIndicatorValues")
+        fields.credit_code(credit_code)
+        self.access.require("GetIndicatorValues", Owner.enterprise(credit_code),
+                            conceal=f"no indicator values of {credit_code} in {year}")
         async with self.uow() as tx:
             rows = await self.repositories(tx.session).values_of(credit_code, year)
         return _value_views(rows)
 
     async def eligibility(self, credit_code: str, sale_kind: str) -> Eligibility:
-        if not credit_code:
-            raise InvalidArgument.field("credit_code", "required")
+        self.access.scope("CheckEligibility")
+        fields.credit_code(credit_code)
+        self.access.require("CheckEligibility", Owner.enterprise(credit_code),
+                            conceal=f"no eligibility answer for {credit_code}")
         if sale_kind not in SALE_KINDS:
             raise InvalidArgument.field("sale_kind", f"one of {', '.join(SALE_KINDS)}")
         async with self.uow() as tx:
@@ -141,7 +175,8 @@ class Results:
             current = await repo.current_class(credit_code)
             known = current is not None or bool(await repo.enterprises_by_code([credit_code]))
         if current is None:
-            if not known:
+            # Registered a moment ago, the registry's event may not have reached the replica yet: ask it.
+            if not known and not await self.replica.learn(credit_code):
                 raise RuleViolation(f"{credit_code} is not a registered enterprise known to evaluation",
                                     reason="UNKNOWN_ENTERPRISE")
             raise RuleViolation(f"{credit_code} has no class in a published evaluation run",

@@ -10,11 +10,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
-from services.common.context import current_principal
+from services.common.authz import Access, Subject
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
 from services.common.uow import UnitOfWork, utc_now
-from services.evaluation.application import documents
+from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import PublishRun, StartRun
 from services.evaluation.application.events import classified, emit_many, run_completed
 from services.evaluation.application.inputs import (
@@ -58,28 +59,34 @@ def _frozen(run, policy: Policy, run_id: str) -> tuple[list[dict], list[dict], d
 
 class Runs:
     def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, metrics,
-                 default_policy_id: str) -> None:
+                 default_policy_id: str, access: Access) -> None:
         self.uow = uow
         self.repositories = repositories
         self.policies = policies
         self.metrics = metrics
         self.default_policy_id = default_policy_id
+        self.access = access
 
     async def start(self, cmd: StartRun) -> RunView:
-        prefix = jurisdiction_prefix(cmd.jurisdiction)
+        subject = self.access.require("StartRun")
+        fields.idempotency_key(cmd.idempotency_key)
+        fields.identifier(cmd.policy_ref, "policy_ref", required=False, max_length=fields.MAX_POLICY_REF)
         violations = []
-        if not prefix.isdigit() or len(prefix) > 6:
-            violations.append(FieldViolation("jurisdiction", "a GB/T 2260 region code or prefix (digits)"))
+        code = cmd.jurisdiction.strip()
+        if not (code.isascii() and code.isdigit() and 2 <= len(code) <= 6):
+            violations.append(FieldViolation("jurisdiction", "a GB/T 2260 region code or prefix (2 to 6 digits)"))
         if not 2000 <= cmd.year <= 2100:
             violations.append(FieldViolation("year", "between 2000 and 2100"))
         if violations:
             raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in violations), violations)
+        prefix = jurisdiction_prefix(code)
+        cmd = replace(cmd, jurisdiction=code)
         async with self.uow() as tx:
             if (first := await tx.replay(cmd, "start_run", RunView)) is not None:
                 return first
         started = time.perf_counter()
         try:
-            view = await self._start(cmd, prefix)
+            view = await self._start(cmd, prefix, subject)
         except Exception:
             self.metrics.runs.labels("failed").inc()
             raise
@@ -87,7 +94,7 @@ class Runs:
         self.metrics.run_duration.observe(time.perf_counter() - started)
         return view
 
-    async def _start(self, cmd: StartRun, prefix: str) -> RunView:
+    async def _start(self, cmd: StartRun, prefix: str, subject: Subject) -> RunView:
         _, policy = await self.policies.resolve(cmd.policy_ref or self.default_policy_id)
         async with self.uow() as tx:
             repo = self.repositories(tx.session)
@@ -118,7 +125,7 @@ class Runs:
                 return first
             view = RunView(run_id, cmd.jurisdiction, cmd.year, run.policy_ref, run.input_digest, run.output_digest,
                            "completed", len(results), counts, prior_row.run_id if prior_row else "",
-                           started_at, tx.now, None, current_principal().actor, 0)
+                           started_at, tx.now, None, subject.actor, 0)
             repo = self.repositories(tx.session)
             await repo.add_run(dict(
                 run_id=run_id, jurisdiction=cmd.jurisdiction, region_prefix=prefix, year=cmd.year,
@@ -137,6 +144,9 @@ class Runs:
         return view
 
     async def publish(self, cmd: PublishRun) -> PublishOutcome:
+        self.access.require("PublishRun")
+        fields.idempotency_key(cmd.idempotency_key)
+        fields.identifier(cmd.run_id, "run_id")
         async with self.uow() as tx:
             if (first := await tx.replay(cmd, "publish_run", PublishOutcome)) is not None:
                 return first
@@ -188,6 +198,8 @@ class Runs:
             self.metrics.set_classes(await self.repositories(tx.session).current_counts())
 
     async def get(self, run_id: str) -> RunView:
+        self.access.require("GetRun")
+        fields.identifier(run_id, "run_id")
         async with self.uow() as tx:
             row = await self.repositories(tx.session).run(run_id)
         if row is None:
@@ -195,6 +207,8 @@ class Runs:
         return run_view(row)
 
     async def list(self, year: int, status: str, page: Page) -> PageOf:
+        self.access.require("ListRuns")
+        fields.identifier(page.after, "page.page_token", required=False)
         async with self.uow() as tx:
             rows, total = await self.repositories(tx.session).runs(year, status, page.after, page.size)
         items = [run_view(r) for r in rows[:page.size]]

@@ -47,6 +47,18 @@ def round_half_up_int(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def within_bounds(value: Decimal, digits: int, places: int) -> bool:
+    """Finite, below 10^digits in magnitude, and with at most `places` decimals (trailing zeros aside).
+    Decided from the representation, so that even 1E+999999 is judged without arithmetic."""
+    if not value.is_finite():
+        return False
+    if value.is_zero():
+        return True
+    sign, coefficient, exponent = value.as_tuple()
+    trailing_zeros = len(coefficient) - len("".join(map(str, coefficient)).rstrip("0"))
+    return value.adjusted() < digits and exponent + trailing_zeros >= -places
+
+
 def canonical_text(value: Decimal) -> str:
     """The same text for numerically equal values (1.0, 1.00, 1) so digests ignore formatting."""
     if value.is_zero():

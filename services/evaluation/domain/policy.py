@@ -7,6 +7,7 @@ or raises `PolicyError` listing every (field path, message) it found.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import FieldViolation, PolicyError
+from .numbers import within_bounds
 
 SizeClass = Literal["above_size", "below_size"]
 SIZE_CLASSES: tuple[SizeClass, ...] = ("above_size", "below_size")
@@ -48,13 +50,41 @@ Positive = Annotated[Decimal, Field(gt=0)]
 NonNegative = Annotated[Decimal, Field(ge=0)]
 
 
+# What a methodology document may be: its text, and the values expanded from it (YAML aliases repeat a
+# node without repeating its text, so both are bounded).
+MAX_DOCUMENT_CHARS = 1_000_000
+MAX_DOCUMENT_NODES = 200_000
+# Every number in a document (weights, rates, prices, counts): below 10^12, at most 12 decimals.
+NUMBER_DIGITS, NUMBER_PLACES = 12, 12
+RuleId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _numbers_in_bounds(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | Decimal) and not within_bounds(Decimal(value), NUMBER_DIGITS, NUMBER_PLACES):
+        raise ValueError(f"a number below 10^{NUMBER_DIGITS} with at most {NUMBER_PLACES} decimals")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _numbers_in_bounds(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _numbers_in_bounds(item)
+    return value
+
+
 class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        return _numbers_in_bounds(value)
 
 
 class Jurisdiction(_Document):
     level: Literal["province", "city", "county", "town", "park"]
-    code: str = Field(min_length=1)
+    code: str = Field(pattern=r"^[0-9]{2,12}$")  # GB/T 2260 (a park may extend it)
 
 
 class ScopeRule(_Document):
@@ -65,7 +95,7 @@ class ScopeRule(_Document):
 class NotGradedRule(_Document):
     """One reason for class T (不定等级); exactly one condition per rule."""
 
-    id: str | None = None
+    id: RuleId | None = None
     industry_in: list[str] | None = None
     years_since_production_lt: int | None = Field(default=None, ge=1)
     flag: str | None = None
@@ -140,7 +170,7 @@ class Scoring(_Document):
 class AdjustmentItem(_Document):
     """A bonus (加分, points > 0) or deduction (扣分, points < 0), counted per fact."""
 
-    id: str = Field(min_length=1)
+    id: RuleId
     desc: str = ""
     points: Decimal
     per_unit: bool = False
@@ -156,12 +186,12 @@ class AdjustmentItem(_Document):
 
 
 class NamedRule(_Document):
-    id: str = Field(min_length=1)
+    id: RuleId
     desc: str = ""
 
 
 class AbsoluteFloor(_Document):
-    id: str = Field(min_length=1)
+    id: RuleId
     indicator: str
     lt: Decimal
     to_class: ClassLabel = "D"
@@ -260,8 +290,8 @@ class RollupSpec(_Document):
 
 
 class Policy(_Document):
-    policy_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    version: str = Field(min_length=1)
+    policy_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=40)
     jurisdiction: Jurisdiction
     evaluation_year: int = Field(ge=2000, le=2100)
     provenance: str = ""
@@ -281,7 +311,8 @@ class Policy(_Document):
     @classmethod
     def _version_as_text(cls, version: Any) -> Any:
         # YAML reads `version: 2025.1` as a float; keep the written form.
-        return str(version) if isinstance(version, int | float) else version
+        finite = isinstance(version, int) or (isinstance(version, float) and math.isfinite(version))
+        return str(version) if finite else version
 
     @property
     def ref(self) -> str:
@@ -320,15 +351,40 @@ def load_policy(document: str | bytes | Mapping[str, Any]) -> Policy:
 
 def _parse(document: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(document, Mapping):
-        return document
-    text = document.decode("utf-8") if isinstance(document, bytes) else document
-    try:
-        data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise PolicyError([FieldViolation("(document)", f"not valid YAML/JSON: {exc}")]) from None
+        data: Any = document
+    else:
+        text = document.decode("utf-8") if isinstance(document, bytes) else document
+        if len(text) > MAX_DOCUMENT_CHARS:
+            raise PolicyError([FieldViolation("(document)", f"at most {MAX_DOCUMENT_CHARS} characters")])
+        try:
+            data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+        except (yaml.YAMLError, json.JSONDecodeError) as exc:
+            raise PolicyError([FieldViolation("(document)", f"not valid YAML/JSON: {exc}")]) from None
+        except RecursionError:
+            raise PolicyError([FieldViolation("(document)", "nested too deeply")]) from None
+        except ValueError as exc:  # e.g. an integer of thousands of digits
+            raise PolicyError([FieldViolation("(document)", f"not a readable value: {exc}")]) from None
     if not isinstance(data, Mapping):
         raise PolicyError([FieldViolation("(document)", "top level must be a mapping")])
+    if _nodes_exceed(data, MAX_DOCUMENT_NODES):
+        raise PolicyError([FieldViolation("(document)", f"more than {MAX_DOCUMENT_NODES} values (aliases expanded)")])
     return data
+
+
+def _nodes_exceed(data: Any, limit: int) -> bool:
+    """Count values with aliases expanded, without recursion, stopping at the limit."""
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(node, Mapping):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return False
 
 
 def _violation(error: Mapping[str, Any]) -> FieldViolation:

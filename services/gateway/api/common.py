@@ -1,4 +1,4 @@
-"""Small helpers shared by the routers: paging, money and time to protobuf, object-level authorisation."""
+"""Small helpers shared by the routers: paging, money and time to protobuf, and what a sale discloses when."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from yaosu.common.v1 import common_pb2
 from yaosu.trading.v1 import trading_pb2 as tpb
 
-from services.gateway.api.errors import ProblemError, forbidden
+from services.common.authz import Owner
+from services.gateway.api.authz import Guard
+from services.gateway.api.errors import ProblemError
 from services.gateway.clients import ServiceClients
-from services.gateway.identity import Role, User
+from services.gateway.identity import User
 
 
 def page_request(page_size: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -40,19 +42,13 @@ def page_out(response) -> dict:
     return {"next_page_token": page.next_page_token, "total": page.total_size or None}
 
 
-# ---------------------------------------------------------------- object-level authorisation
-def may_read_enterprise(user: User, credit_code: str) -> None:
-    """An enterprise reads only itself; regulators and administrators read every enterprise."""
-    if user.reads_everything or (user.role is Role.ENTERPRISE and user.credit_code == credit_code):
-        return
-    raise forbidden("you may only see your own enterprise")
+def not_found(what: str = "not found") -> ProblemError:
+    return ProblemError(404, what)
 
 
-def may_act_for(user: User, credit_code: str) -> None:
-    """Only the enterprise itself acts for itself (regulators read, never act)."""
-    if user.role is Role.ENTERPRISE and user.credit_code == credit_code:
-        return
-    raise forbidden("you may only act for your own enterprise")
+# ---------------------------------------------------------------- listings and what they disclose
+SEALED_MECHANISMS = (tpb.MECHANISM_TENDER, tpb.MECHANISM_UNIFORM_PRICE)
+DECIDED_STATES = (tpb.LISTING_STATE_AWARDED, tpb.LISTING_STATE_UNSOLD, tpb.LISTING_STATE_SETTLED)
 
 
 async def listing_of(clients: ServiceClients, user: User | None, listing_id: str) -> tpb.Listing:
@@ -60,25 +56,35 @@ async def listing_of(clients: ServiceClients, user: User | None, listing_id: str
     return reply.listing
 
 
-async def owned_listing(clients: ServiceClients, user: User, listing_id: str) -> tpb.Listing:
-    listing = await listing_of(clients, user, listing_id)
-    if user.role is not Role.AGENCY or listing.agency_id != user.agency_id:
-        raise forbidden("only the listing agency may change this listing")
+async def visible_listing(clients: ServiceClients, guard: Guard, listing_id: str) -> tpb.Listing:
+    """The listing as the caller may see it: a draft of somebody else answers 404 like a missing one."""
+    listing = await listing_of(clients, guard.user, listing_id)
+    if listing.state == tpb.LISTING_STATE_DRAFT and not guard.allows("listing.drafts", agency_of(listing)):
+        raise not_found("no such listing")
     return listing
 
 
-def sees_reserve(user: User | None, listing: tpb.Listing) -> bool:
-    return user is not None and (user.reads_everything or user.agency_id == listing.agency_id)
+def agency_of(listing: tpb.Listing) -> Owner:
+    return Owner.agency(listing.agency_id)
 
 
 def opened(listing: tpb.Listing) -> bool:
-    """Sealed bids are opened at `opening_at` (open mechanisms have nothing sealed)."""
-    if listing.mechanism in (tpb.MECHANISM_LISTING, tpb.MECHANISM_ENGLISH):
+    """Sealed bids are opened when trading opens them (a tender at its opening, an auction when it is
+    cleared), as trading's own disclosure decides: by the sale's recorded state, not by the gateway's clock
+    (before trading's timer has opened the bids nothing is opened; after it, the gateway must not lag). A
+    cancellation before that opens nothing (open mechanisms have nothing sealed). A cleared auction has
+    revealed its tie-break seed, even when it was cancelled for want of valid bids."""
+    if listing.mechanism not in SEALED_MECHANISMS:
         return True
-    if not listing.HasField("opening_at"):
-        return listing.state >= tpb.LISTING_STATE_CLOSED
-    return listing.opening_at.ToDatetime(tzinfo=UTC) <= datetime.now(UTC)
+    return listing.state in DECIDED_STATES or bool(listing.rules.seed)
 
 
-def not_found(what: str = "not found") -> ProblemError:
-    return ProblemError(404, what)
+def phase(listing: tpb.Listing) -> str:
+    """Which `participants.*` rule of the policy decides who learns who took part, how many and when."""
+    if listing.mechanism in SEALED_MECHANISMS:
+        return "opened" if opened(listing) else "sealed"
+    return "opened" if listing.state >= tpb.LISTING_STATE_CLOSED else "live"
+
+
+def sees_participants(guard: Guard, listing: tpb.Listing) -> bool:
+    return guard.allows(f"participants.{phase(listing)}", agency_of(listing))

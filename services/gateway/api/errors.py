@@ -16,6 +16,8 @@ from google.rpc import error_details_pb2, status_pb2
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.common import errors as domain
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -126,6 +128,15 @@ def install(app: FastAPI) -> None:
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(request, exc.status, exc.detail, errors=exc.errors, reason=exc.reason,
                                 headers=exc.headers)
+
+    # The policy's refusals (services.common.authz.Access): its words are meant for the caller.
+    @app.exception_handler(domain.PermissionDenied)
+    async def _denied(request: Request, exc: domain.PermissionDenied) -> JSONResponse:
+        return problem_response(request, 403, exc.message, reason=exc.reason)
+
+    @app.exception_handler(domain.NotFound)
+    async def _concealed(request: Request, exc: domain.NotFound) -> JSONResponse:
+        return problem_response(request, 404, exc.message, reason=exc.reason)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

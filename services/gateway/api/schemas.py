@@ -6,11 +6,14 @@ names without their prefix (LISTING_STATE_BIDDING → "bidding"); money is integ
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from google.protobuf.json_format import MessageToDict
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -29,6 +32,56 @@ def from_proto(model: type[M], message, **overrides) -> M:
                          unquote_int64_if_possible=True)
     data.update(overrides)
     return model.model_validate(data)
+
+
+# ---------------------------------------------------------------- what the edge accepts
+# Integers exactly as sent (strict: `true` and "5" are not numbers) and within their proto field's type, so
+# that nothing out of range reaches a service.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+Fen = Annotated[int, Field(strict=True, gt=0, le=INT64_MAX, description="a positive amount in fen (int64)")]
+FenOrZero = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX, description="fen (int64); 0: none")]
+Count = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
+PositiveCount = Annotated[int, Field(strict=True, gt=0, le=INT64_MAX)]
+EvaluationClass = Annotated[int, Field(strict=True, ge=1, le=5, description="1=A 2=B 3=C 4=D 5=T")]
+
+_DECIMAL = re.compile(r"[0-9]{1,24}(\.[0-9]{1,12})?")
+
+
+def _positive_decimal(value: str) -> str:
+    """A decimal quantity as text: digits with an optional fraction, above zero (no NaN, Infinity, sign or
+    exponent)."""
+    if value == "":
+        return value
+    try:
+        parsed = Decimal(value) if _DECIMAL.fullmatch(value) else None
+    except InvalidOperation:
+        parsed = None
+    if parsed is None or not parsed.is_finite() or parsed <= 0:
+        raise ValueError("a positive decimal number such as 12.5")
+    return value
+
+
+# Empty: not given. Otherwise a positive decimal.
+DecimalText = Annotated[str, Field(max_length=40), AfterValidator(_positive_decimal)]
+
+# Documents the portal links to: http(s) addresses, or files uploaded to the gateway itself.
+UPLOADED_FILE = re.compile(r"/files/[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f\\\"'<>`]")
+
+
+def _document_link(value: str) -> str:
+    if value == "" or UPLOADED_FILE.fullmatch(value):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.hostname and not _UNSAFE_IN_URL.search(value):
+        return value
+    raise ValueError("a document is an http(s) address or a file uploaded to the gateway (/files/…)")
+
+
+DocumentLink = Annotated[str, Field(max_length=2000), AfterValidator(_document_link)]
+ShortText = Annotated[str, Field(max_length=64)]
+ConditionValue = Annotated[str, Field(max_length=200)]
 
 
 class Out(BaseModel):
@@ -184,35 +237,35 @@ class ListingCreate(BaseModel):
     description: str = Field("", max_length=5000)
     resource_id: str = Field("", max_length=64)
     instrument: str = Field("", max_length=120)
-    quantity: str = Field("", max_length=40, description="decimal quantity of the resource or instrument")
+    quantity: DecimalText = Field("", description="decimal quantity of the resource or instrument")
     unit: str = Field("", max_length=10)
-    start_price_fen: int = Field(ge=0)
-    increment_fen: int = Field(0, ge=0)
-    deposit_fen: int = Field(0, ge=0)
-    countdown_seconds: int = Field(0, ge=0, le=3600)
-    supply_lots: int = Field(0, ge=0)
-    lot_size: str = Field("", max_length=40)
-    bidder_cap_lots: int = Field(0, ge=0)
-    allowed_classes: list[int] = Field([], max_length=5)
+    start_price_fen: Fen
+    increment_fen: FenOrZero = 0
+    deposit_fen: FenOrZero = 0
+    countdown_seconds: int = Field(0, strict=True, ge=0, le=3600)
+    supply_lots: Count = 0
+    lot_size: DecimalText = ""
+    bidder_cap_lots: Count = 0
+    allowed_classes: list[EvaluationClass] = Field([], max_length=5)
     sale_kind: str = Field("", max_length=64)
-    standard_land_conditions: dict[str, str] = {}
+    standard_land_conditions: dict[ShortText, ConditionValue] = Field({}, max_length=30)
     announce_at: datetime | None = None
     bidding_opens_at: datetime | None = None
     bidding_closes_at: datetime | None = None
     opening_at: datetime | None = None
-    documents: list[str] = Field([], max_length=50)
+    documents: list[DocumentLink] = Field([], max_length=50)
 
 
 class ListingUpdate(BaseModel):
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=5000)
     bidding_closes_at: datetime | None = None
-    documents: list[str] | None = Field(None, max_length=50)
+    documents: list[DocumentLink] | None = Field(None, max_length=50)
     change_reason: str = Field("", max_length=500)
 
 
 class ReservePriceCreate(BaseModel):
-    reserve_price_fen: int = Field(ge=0)
+    reserve_price_fen: Fen
 
 
 class CancelCreate(BaseModel):
@@ -248,15 +301,18 @@ class RegistrationPublic(Out):
 
 class BidCreate(BaseModel):
     credit_code: str = Field(min_length=18, max_length=18)
-    price_fen: int = Field(gt=0, le=10**15)
-    quantity_lots: int = Field(0, ge=0, le=10**12)
-    tender_document: str = Field("", max_length=500)
+    price_fen: Fen
+    quantity_lots: Count = 0
+    tender_document: DocumentLink = Field("", max_length=500)
+    confirm_high_price: StrictBool = Field(False, description=(
+        "true to place a bid above the sale's price collar (a configured multiple of the current price); "
+        "without it such a bid is refused with reason PRICE_CONFIRMATION_REQUIRED"))
 
 
 class BidChange(BaseModel):
     credit_code: str = Field(min_length=18, max_length=18)
-    price_fen: int = Field(0, ge=0, le=10**15)
-    quantity_lots: int = Field(0, ge=0, le=10**12)
+    price_fen: FenOrZero = 0
+    quantity_lots: Count = 0
 
 
 class CreditCodeBody(BaseModel):
@@ -283,8 +339,8 @@ class SaleStatePublic(Out):
     state: Annotated[str, _enum("LISTING_STATE_")] = ""
     current_price: Money | None = None
     leading_bidder_number: str = ""
-    accepted_bids: int = 0
-    registered_bidders: int = 0
+    accepted_bids: int | None = Field(None, description="absent while bids are sealed (before opening)")
+    registered_bidders: int | None = Field(None, description="absent while bids are sealed (before opening)")
     closes_at: datetime | None = None
     server_time: datetime | None = None
     version: int = 0
@@ -344,14 +400,14 @@ class OrderCreate(BaseModel):
     instrument: str = Field(min_length=1, max_length=120)
     side: Literal["buy", "sell"]
     type: Literal["limit", "market"] = "limit"
-    price_fen: int = Field(0, ge=0, le=10**15)
-    quantity: int = Field(gt=0, le=10**12)
+    price_fen: FenOrZero = 0
+    quantity: PositiveCount
 
 
 class OrderAmend(BaseModel):
     credit_code: str = Field(min_length=18, max_length=18)
-    price_fen: int = Field(0, ge=0, le=10**15)
-    quantity: int = Field(0, ge=0, le=10**12)
+    price_fen: FenOrZero = 0
+    quantity: Count = 0
 
 
 class OrderPublic(Out):

@@ -6,6 +6,9 @@ ephemeral ordered consumer per process (deliver new) gives each replica the whol
 acknowledgement state on the server. The JetStream stream sequence is the SSE event id; a reconnecting
 client names it in Last-Event-ID and the hub replays the gap from memory, or from the stream
 (`get_msg` by sequence) when the gap is older than the in-memory ring.
+
+Facts about sealed bids (live/public.py NEVER_PUBLIC) are dropped on arrival: no stream can show them, and
+no replay either.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from nats.js.api import DeliverPolicy
 
 from services.common.events.connection import connect
 from services.common.events.envelope import parse
+from services.gateway.live.public import never_public
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +103,8 @@ class LiveHub:
             envelope, data = parse(raw)
         except Exception:  # noqa: BLE001 - a malformed event must not stop the feed
             log.warning("unreadable event", extra={"seq": seq})
+            return None
+        if never_public(envelope.type):
             return None
         return Fact(seq, subject, envelope.type, envelope.subject, data if isinstance(data, dict) else {})
 

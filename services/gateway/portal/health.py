@@ -18,10 +18,12 @@ class ServiceHealth:
     requests: float = 0.0
     errors: float = 0.0
     mean_latency_ms: float = 0.0
+    # Bids above the price collar their bidders confirmed (trading; sealed sales count at the opening).
+    high_price_bids: float = 0.0
 
 
 def summarise(name: str, text: str) -> ServiceHealth:
-    requests = errors = latency_sum = latency_count = 0.0
+    requests = errors = latency_sum = latency_count = high_price_bids = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "grpc_server_handled_total":
@@ -32,8 +34,10 @@ def summarise(name: str, text: str) -> ServiceHealth:
                 latency_sum += sample.value
             elif sample.name == "grpc_server_handling_seconds_count":
                 latency_count += sample.value
+            elif sample.name == "trading_price_collar_confirmations_total":
+                high_price_bids += sample.value
     mean = 1000 * latency_sum / latency_count if latency_count else 0.0
-    return ServiceHealth(name, True, requests, errors, round(mean, 2))
+    return ServiceHealth(name, True, requests, errors, round(mean, 2), high_price_bids)
 
 
 async def read_all(urls: dict[str, str]) -> list[ServiceHealth]:

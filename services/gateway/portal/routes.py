@@ -20,7 +20,8 @@ from fastapi.templating import Jinja2Templates
 from yaosu.registry.v1 import registry_pb2 as rpb
 from yaosu.trading.v1 import trading_pb2 as tpb
 
-from services.gateway.api.deps import REFRESH_COOKIE, SESSION_COOKIE, ClientsDep, OptionalUser, SessionDep
+from services.gateway.api.deps import REFRESH_COOKIE, SESSION_COOKIE, ClientsDep, OptionalUser
+from services.gateway.api.limits import retry_after
 from services.gateway.api.routes.listings import listing_view
 from services.gateway.api.schemas import (
     AccountPublic,
@@ -32,11 +33,14 @@ from services.gateway.api.schemas import (
     TradePublic,
     from_proto,
 )
-from services.gateway.db import users as crud
 from services.gateway.identity import Role, User
+from services.gateway.login import LoginRefused, WrongCredentials, client_address, log_in
 from services.gateway.portal import charts, monitor
+from services.gateway.portal.cookies import clear_session, set_session
 from services.gateway.portal.health import read_all
 from services.gateway.portal.i18n import translator
+from services.gateway.portal.links import is_safe_link
+from services.gateway.sessions import SessionEnded
 
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
@@ -51,6 +55,7 @@ def yuan(fen) -> str:
 
 
 templates.env.filters["yuan"] = yuan
+templates.env.tests["safe_link"] = is_safe_link
 
 
 def render(request: Request, user: User | None, name: str, **context) -> HTMLResponse:
@@ -99,58 +104,54 @@ async def home(request: Request, user: OptionalUser, clients: ClientsDep) -> Res
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, user: OptionalUser) -> Response:
-    return render(request, user, "login.html", failed=False, next=request.query_params.get("next", "/"))
+    return render(request, user, "login.html", failed=False, wait=None, next=request.query_params.get("next", "/"))
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, session: SessionDep, username: Annotated[str, Form()] = "",
-                password: Annotated[str, Form()] = "", api_key: Annotated[str, Form()] = "",
-                next: Annotated[str, Form()] = "/") -> Response:
-    signer = request.app.state.signer
-    user = None
-    if api_key:
-        agency = await crud.agency_for_key(session=session, key=api_key)
-        user = User(Role.AGENCY, agency, f"apikey:{agency}") if agency else None
-    else:
-        row = await crud.authenticate(session=session, username=username, password=password)
-        user = crud.as_user(row) if row else None
-    request.app.state.metrics.logins.labels(user.role.value if user else "unknown",
-                                            "success" if user else "failure").inc()
-    if user is None:
-        response = render(request, None, "login.html", failed=True, next=next)
-        response.status_code = 401
+async def login(request: Request, username: Annotated[str, Form(max_length=256)] = "",
+                password: Annotated[str, Form(max_length=256)] = "",
+                api_key: Annotated[str, Form(max_length=256)] = "",
+                next: Annotated[str, Form(max_length=2048)] = "/") -> Response:
+    """Password or agency API key; throttled like the API's login (429 with Retry-After, then a lock)."""
+    try:
+        _, tokens = await log_in(request, username=username, password=password, api_key=api_key)
+    except (LoginRefused, WrongCredentials) as error:
+        wait = retry_after(error.retry_after) if isinstance(error, LoginRefused) else None
+        response = render(request, None, "login.html", failed=wait is None, wait=wait, next=next)
+        response.status_code = 401 if wait is None else 429
+        if wait is not None:
+            response.headers["Retry-After"] = wait
         return response
-    tokens = signer.issue(user)
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    target = next if next.startswith("/") and not next.startswith("//") and "\\" not in next else "/"
     response = RedirectResponse(target, status_code=303)
-    secure = request.app.state.settings.cookie_secure
-    response.set_cookie(SESSION_COOKIE, tokens.access_token, httponly=True, samesite="lax", secure=secure,
-                        max_age=tokens.expires_in)
-    response.set_cookie(REFRESH_COOKIE, tokens.refresh_token, httponly=True, samesite="strict", secure=secure,
-                        path="/session/refresh")
+    set_session(response, request, tokens)
     return response
 
 
 @router.post("/session/refresh")
 async def refresh_session(request: Request) -> Response:
-    """The page's script calls this before the 15-minute access cookie runs out."""
-    signer = request.app.state.signer
+    """The page's script calls this before the 15-minute access cookie runs out; the refresh cookie rotates."""
     try:
-        user = signer.read(request.cookies.get(REFRESH_COOKIE, ""), kind="refresh")
-    except Exception:  # noqa: BLE001 - any unreadable cookie means: log in again
-        return Response(status_code=401)
-    tokens = signer.issue(user)
+        _, tokens = await request.app.state.session_service.rotate(request.cookies.get(REFRESH_COOKIE, ""),
+                                                                   address=client_address(request))
+    except SessionEnded:
+        response = Response(status_code=401)
+        clear_session(response, request)
+        return response
     response = Response(status_code=204)
-    response.set_cookie(SESSION_COOKIE, tokens.access_token, httponly=True, samesite="lax",
-                        secure=request.app.state.settings.cookie_secure, max_age=tokens.expires_in)
+    set_session(response, request, tokens)
     return response
 
 
+@router.post("/session/logout")
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    """Ends the session on the server (its tokens are refused from now on), not only in this browser."""
+    tokens = [t for t in (request.cookies.get(SESSION_COOKIE), request.cookies.get(REFRESH_COOKIE)) if t]
+    if tokens:
+        await request.app.state.session_service.end(*tokens)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
-    response.delete_cookie(REFRESH_COOKIE, path="/session/refresh")
+    clear_session(response, request)
     return response
 
 
@@ -260,6 +261,9 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
     alerts += [a.text for a in market.alerts]
     health = await read_all({"registry": settings.registry_metrics_url, "evaluation": settings.evaluation_metrics_url,
                              "trading": settings.trading_metrics_url})
+    high_price_bids = int(sum(h.high_price_bids for h in health))
+    if high_price_bids:  # the price collar's alert (also a Prometheus alert: YaosuHighPriceBidsConfirmed)
+        alerts.append(t("alert_high_price_bids").replace("{count}", str(high_price_bids)))
     figures["requests"] = charts.bars(t("requests"), [(h.name, h.requests) for h in health], chart_id="requests")
     figures["latency"] = charts.bars("ms", [(h.name, h.mean_latency_ms) for h in health], unit=" ms",
                                      chart_id="latency")

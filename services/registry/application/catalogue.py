@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from services.common.errors import AlreadyExists, FieldViolation, NotFound, require
+from services.common.authz import Access, Owner
+from services.common.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, require
 from services.common.events.envelope import Event
 from services.common.uow import UnitOfWork
 from services.registry.application import commands as c
+from services.registry.application.guards import require_key
 from services.registry.application.ports import LedgerObserver, RepositoryFactory
 from services.registry.application.views import CatalogueTotalView, KindView, Page, PageOf, ResourceView
 from services.registry.domain import classification
@@ -19,15 +21,23 @@ from services.registry.domain.catalogue import (
     ResourceStatus,
     check_transition,
 )
+from services.registry.domain.numbers import parse_decimal, to_scaled
+
+# Catalogue quantities are kept in millionths of their unit in a BIGINT; an item is at most this much.
+MAX_ITEM_QUANTITY = 10**12
 
 
 class Catalogue:
-    def __init__(self, uow: UnitOfWork, repositories: RepositoryFactory, observer: LedgerObserver) -> None:
+    def __init__(self, uow: UnitOfWork, repositories: RepositoryFactory, observer: LedgerObserver,
+                 access: Access) -> None:
         self.uow = uow
         self.repositories = repositories
         self.observer = observer
+        self.access = access
 
     async def define_kind(self, cmd: c.DefineResourceKind) -> KindView:
+        self.access.require("DefineResourceKind")
+        require_key(cmd)
         kind = ResourceKind(cmd.code, cmd.name.strip(), cmd.unit.strip(), cmd.fungible, tuple(cmd.attribute_names))
         require(kind.violations())
         async with self.uow() as tx:
@@ -56,10 +66,14 @@ class Catalogue:
             await tx.commit()
 
     async def kinds(self) -> list[KindView]:
+        self.access.require("ListResourceKinds")
         async with self.uow() as tx:
             return await self.repositories(tx.session).kinds()
 
     async def register(self, cmd: c.RegisterResource) -> ResourceView:
+        """An agency registers an item it controls (the controller named is itself)."""
+        self.access.require("RegisterResource", Owner.agency(cmd.controller_agency_id))
+        require_key(cmd)
         violations: list[FieldViolation] = []
         if (problem := classification.region_problem(cmd.region_code)) is not None:
             violations.append(FieldViolation("resource.region_code", problem))
@@ -68,13 +82,8 @@ class Catalogue:
         except ValueError:
             violations.append(FieldViolation("resource.allocation_mode", "market, guided or administrative"))
             mode = AllocationMode.MARKET
-        try:
-            quantity = Decimal(cmd.quantity)
-            if not quantity.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            violations.append(FieldViolation("resource.quantity.value", "must be a decimal number"))
-            quantity = Decimal(0)
+        quantity, refused = _quantity(cmd.quantity)
+        violations += refused
         if cmd.resource_id and (len(cmd.resource_id) > 64 or not cmd.resource_id.replace("-", "").isalnum()):
             violations.append(FieldViolation("resource.resource_id", "letters, digits and -, at most 64"))
         async with self.uow() as tx:
@@ -110,17 +119,21 @@ class Catalogue:
         return view
 
     async def transition(self, cmd: c.TransitionResource) -> ResourceView:
+        self.access.scope("TransitionResource")
+        require_key(cmd)
         try:
             target = ResourceStatus(cmd.to_status)
         except ValueError:
             require([FieldViolation("to_status", "one of " + ", ".join(s.value for s in ResourceStatus))])
         async with self.uow() as tx:
-            if (first := await tx.replay(cmd, "transition_resource", ResourceView)) is not None:
-                return first
             repo = self.repositories(tx.session)
             current = await repo.resource(cmd.resource_id, for_update=True)
             if current is None:
                 raise NotFound(f"resource {cmd.resource_id} not found")
+            # The controlling agency moves its own items; the trading service moves any it sells.
+            self.access.require("TransitionResource", Owner.agency(current.controller_agency_id))
+            if (first := await tx.replay(cmd, "transition_resource", ResourceView)) is not None:
+                return first
             check_transition(ResourceStatus(current.status), target, cmd.holder)
             holder = cmd.holder if target is ResourceStatus.ALLOCATED else current.holder
             await repo.set_resource_status(cmd.resource_id, target, holder, tx.now)
@@ -136,6 +149,7 @@ class Catalogue:
         return view
 
     async def resource(self, resource_id: str) -> ResourceView:
+        self.access.require("GetResource")
         async with self.uow() as tx:
             found = await self.repositories(tx.session).resource(resource_id)
         if found is None:
@@ -143,16 +157,31 @@ class Catalogue:
         return found
 
     async def resources(self, where: c.ResourceFilter, page: Page) -> PageOf[ResourceView]:
+        self.access.require("ListResources")
         async with self.uow() as tx:
             return await self.repositories(tx.session).resources(where, page)
 
     async def totals(self, region_prefix: str) -> list[CatalogueTotalView]:
+        self.access.require("GetCatalogueTotals")
         async with self.uow() as tx:
             return await self.repositories(tx.session).catalogue_totals(region_prefix)
 
     async def counts(self) -> list[tuple[str, str, int]]:
         async with self.uow() as tx:
             return await self.repositories(tx.session).count_resources_by_kind_status()
+
+
+def _quantity(text: str) -> tuple[Decimal, list[FieldViolation]]:
+    """The item's quantity, or the violations of its text (with a stand-in the draft will not refuse again:
+    zero and below are left to the draft's own check)."""
+    field = "resource.quantity.value"
+    try:
+        quantity = parse_decimal(text, field)
+        if quantity > 0:
+            to_scaled(quantity, 6, field, maximum=MAX_ITEM_QUANTITY * 10**6)
+        return quantity, []
+    except InvalidArgument as refused:
+        return Decimal(1), refused.violations
 
 
 def _resource_data(view: ResourceView) -> dict:

@@ -80,6 +80,7 @@ class DefineInstrument:
     pollutant: str = ""
     vintage: int = 0
     region_code: str = ""
+    issuer_agency_id: str = ""  # an agency defines for itself; in-process loaders name the issuer
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,29 @@ class Retire:
     quantity: str
     reason: str = ""
     unit: str = ""
+
+
+@dataclass(frozen=True)
+class RequestCashMovement:
+    idempotency_key: str
+    kind: str  # deposit | withdrawal
+    account_id: str
+    amount_fen: int
+    bank_reference: str
+    currency: str = "CNY"
+
+
+@dataclass(frozen=True)
+class ApproveCashMovement:
+    idempotency_key: str
+    movement_id: str
+
+
+@dataclass(frozen=True)
+class RejectCashMovement:
+    idempotency_key: str
+    movement_id: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)

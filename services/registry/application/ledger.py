@@ -1,7 +1,8 @@
 """Use cases of the holdings ledger: instruments, accounts, issue, transfer, holds, retire, history.
 
-Every operation loads the accounts it touches under lock, lets the domain plan the postings, applies them,
-and commits postings, balances, the outbox event, the audit entry and the idempotency record together.
+Every operation checks the caller against the registry's policy with the objects it loaded, loads the
+accounts it touches under lock, lets the domain plan the postings, applies them, and commits postings,
+balances, the outbox event, the audit entry and the idempotency record together.
 """
 
 from __future__ import annotations
@@ -9,14 +10,25 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
-from services.common.context import current_principal
-from services.common.errors import DomainError, FieldViolation, InvalidArgument, NotFound, PermissionDenied, require
+from services.common.authz import Access, Kind, Owner
+from services.common.context import current_principal, current_subject
+from services.common.errors import (
+    DomainError,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    require,
+)
 from services.common.events.envelope import Event
 from services.common.uow import Transaction, UnitOfWork
 from services.registry.adapters.db.repository import RegistryRepository
 from services.registry.application import commands as c
+from services.registry.application.guards import holder, require_key, reveal
 from services.registry.application.ports import LedgerObserver, RepositoryFactory
 from services.registry.application.views import (
     AccountView,
@@ -28,23 +40,41 @@ from services.registry.application.views import (
     PageOf,
 )
 from services.registry.domain import ledger
-from services.registry.domain.ledger import AccountState, HoldStatus, InstrumentSpec, Posting
+from services.registry.domain.ledger import MONEY_KIND, AccountState, HoldStatus, InstrumentSpec, Posting
 
 _INSTRUMENT_CODE = re.compile(r"^[A-Za-z0-9_:\-.]{1,128}$")
 CNY = InstrumentSpec("CNY", "cny", "fen", 0)
 
 
 class Ledger:
-    def __init__(self, uow: UnitOfWork, repositories: RepositoryFactory, observer: LedgerObserver) -> None:
+    def __init__(self, uow: UnitOfWork, repositories: RepositoryFactory, observer: LedgerObserver,
+                 access: Access) -> None:
         self.uow = uow
         self.repositories = repositories
         self.observer = observer
+        self.access = access
         # One writer per process: ledger operations queue here instead of contending for the database.
         self.writer = asyncio.Lock()
         self._specs: dict[str, InstrumentSpec] = {}
 
     # ------------------------------------------------------------ instruments and accounts
     async def define_instrument(self, cmd: c.DefineInstrument) -> InstrumentView:
+        """Define an instrument; the defining agency is its issuer, the only one that may issue it. Money
+        (kind cny) has no issuer: the settlement bank defines it, and it is never issued."""
+        self.access.scope("DefineInstrument")
+        subject = current_subject()
+        require_key(cmd)
+        money = cmd.kind == MONEY_KIND
+        issuer = "" if money else cmd.issuer_agency_id
+        if subject.kind is Kind.AGENCY:
+            needed = "settlement" if money else "issuer"
+            if needed not in subject.roles:
+                raise PermissionDenied(f"agency {subject.id} may define {'money' if money else 'quota'} instruments "
+                                       f"only with the {needed} role", reason="NOT_PERMITTED")
+            if issuer and issuer != subject.id:
+                raise PermissionDenied(f"agency {subject.id} defines only instruments it issues itself",
+                                       reason="NOT_OWNER")
+            issuer = "" if money else subject.id
         violations = []
         if not _INSTRUMENT_CODE.match(cmd.code):
             violations.append(FieldViolation("instrument.code", "1–128 of letters, digits and _ : - ."))
@@ -52,31 +82,41 @@ class Ledger:
             violations.append(FieldViolation("instrument.scale", "0 to 6 decimal places"))
         if not cmd.unit.strip():
             violations.append(FieldViolation("instrument.unit", "required"))
-        if cmd.kind == "cny" and (cmd.unit != "fen" or cmd.scale != 0):
+        if money and (cmd.unit != "fen" or cmd.scale != 0):
             violations.append(FieldViolation("instrument.unit", "CNY is kept in whole fen (unit fen, scale 0)"))
+        if not money and not issuer:
+            violations.append(FieldViolation("instrument.issuer_agency_id", "required: the agency that issues it"))
         require(violations)
         async with self.writer, self.uow() as tx:
+            repo = self.repositories(tx.session)
+            existing = await repo.instrument_view(cmd.code)
+            # Only the issuer redefines its instrument; money belongs to the settlement function as such.
+            owner = subject.id if money else (existing.issuer_agency_id if existing else issuer)
+            self.access.require("DefineInstrument", Owner.agency(owner))
             if (first := await tx.replay(cmd, "define_instrument", InstrumentView)) is not None:
                 return first
-            repo = self.repositories(tx.session)
-            if cmd.kind != "cny":
+            if not money:
                 kind = await repo.kind(cmd.kind)
                 if kind is None:
                     require([FieldViolation("instrument.kind", f"unknown resource kind {cmd.kind!r}")])
                 if kind.unit != cmd.unit:
                     require([FieldViolation("instrument.unit", f"kind {kind.code} is measured in {kind.unit}")])
-            existing = await repo.instrument_view(cmd.code)
+                if await repo.agency(issuer) is None:
+                    require([FieldViolation("instrument.issuer_agency_id", f"unknown agency {issuer!r}")])
             if existing is not None:
                 view = existing  # defining the same instrument twice is harmless; a different one is refused
-                if (existing.kind, existing.unit, existing.scale) != (cmd.kind, cmd.unit, cmd.scale):
-                    require([FieldViolation("instrument.code", "exists with a different kind, unit or scale")])
+                if (existing.kind, existing.unit, existing.scale, existing.issuer_agency_id) != (
+                        cmd.kind, cmd.unit, cmd.scale, issuer):
+                    require([FieldViolation("instrument.code",
+                                            "exists with a different kind, unit, scale or issuer")])
             else:
                 spec = InstrumentSpec(cmd.code, cmd.kind, cmd.unit, cmd.scale, cmd.pollutant, cmd.vintage,
-                                      cmd.region_code)
+                                      cmd.region_code, issuer)
                 await repo.add_instrument(spec)
                 view = await repo.instrument_view(cmd.code)
                 data = {"code": spec.code, "kind": spec.kind, "unit": spec.unit, "scale": spec.scale,
-                        "pollutant": spec.pollutant, "vintage": spec.vintage, "region_code": spec.region_code}
+                        "pollutant": spec.pollutant, "vintage": spec.vintage, "region_code": spec.region_code,
+                        "issuer_agency_id": spec.issuer_agency_id}
                 await tx.emit(Event("registry.ledger.instrument_defined", "yaosu.registry.ledger.instrument_defined",
                                     spec.code, data))
                 await tx.audit("ledger.define_instrument", spec.code, data)
@@ -95,26 +135,35 @@ class Ledger:
 
     async def open_account(self, cmd: c.OpenAccount) -> AccountView:
         """Open the holder's account for the instrument, or return the one it already has."""
+        self.access.scope("OpenAccount")
+        require_key(cmd)
         require([FieldViolation("holder", "required")] if not cmd.holder.strip() else [])
         async with self.writer, self.uow() as tx:
             repo = self.repositories(tx.session)
+            if await repo.enterprise(cmd.holder):
+                holder_kind = Kind.ENTERPRISE
+            elif await repo.agency(cmd.holder):
+                holder_kind = Kind.AGENCY
+            else:
+                require([FieldViolation("holder", "neither a registered enterprise nor an agency")])
+            self.access.require("OpenAccount", holder(cmd.holder, holder_kind))
             if await repo.instrument(cmd.instrument) is None:
                 raise NotFound(f"instrument {cmd.instrument} not found")
-            if not await repo.enterprise(cmd.holder) and not await repo.agency(cmd.holder):
-                require([FieldViolation("holder", "neither a registered enterprise nor an agency")])
             existing = await repo.account_by_holder(cmd.holder, cmd.instrument)
             if existing:
                 return existing
             account_id = f"A-{uuid.uuid4().hex[:16].upper()}"
-            await repo.add_account(account_id, cmd.holder, cmd.instrument, tx.now)
+            await repo.add_account(account_id, cmd.holder, holder_kind.value, cmd.instrument, tx.now)
             data = {"account_id": account_id, "holder": cmd.holder, "instrument": cmd.instrument}
             await tx.emit(Event("registry.ledger.account_opened", "yaosu.registry.ledger.account_opened",
                                 account_id, data))
             await tx.audit("ledger.open_account", account_id, data)
+            view = await repo.account(account_id)
             await tx.commit()
-            return await self.account(account_id)
+            return view
 
     async def instrument(self, code: str) -> InstrumentView:
+        self.access.require("GetInstrument")
         async with self.uow() as tx:
             found = await self.repositories(tx.session).instrument_view(code)
         if found is None:
@@ -122,66 +171,101 @@ class Ledger:
         return found
 
     async def instruments(self, kind: str) -> list[InstrumentView]:
+        self.access.require("ListInstruments")
         async with self.uow() as tx:
             return await self.repositories(tx.session).instruments(kind)
 
     async def account(self, account_id: str) -> AccountView:
         async with self.uow() as tx:
             found = await self.repositories(tx.session).account(account_id)
-        if found is None:
-            raise NotFound(f"account {account_id} not found")
+        reveal(self.access, "GetAccount", holder(found.holder, found.holder_kind) if found else None,
+               f"account {account_id} not found")
         return found
 
-    async def accounts(self, holder: str, instrument: str, page: Page) -> PageOf[AccountView]:
+    async def accounts(self, holder_id: str, instrument: str, page: Page) -> PageOf[AccountView]:
+        scope = self.access.scope("ListAccounts")
+        holder_kind = ""
+        if scope.owner is not None:  # an enterprise or agency lists only its own accounts
+            if holder_id and holder_id != scope.owner.id:
+                return PageOf([], "", 0)
+            holder_id, holder_kind = scope.owner.id, scope.owner.kind.value
         async with self.uow() as tx:
-            return await self.repositories(tx.session).accounts(holder, instrument, page)
+            return await self.repositories(tx.session).accounts(holder_id, instrument, page, holder_kind=holder_kind)
 
     async def hold(self, hold_id: str) -> HoldView:
         async with self.uow() as tx:
-            found = await self.repositories(tx.session).hold(hold_id)
-        if found is None:
-            raise NotFound(f"hold {hold_id} not found")
+            repo = self.repositories(tx.session)
+            found = await repo.hold(hold_id)
+            owner = (await repo.holders({found.account_id})).get(found.account_id) if found else None
+        reveal(self.access, "GetHold", holder(*owner) if owner else None, f"hold {hold_id} not found")
         return found
 
     async def history(self, account_id: str, page: Page) -> PageOf[OperationView]:
+        """Every operation that touched the account. Its holder sees only its own side of each: its own
+        postings, and a counterparty account only where that is its own too."""
+        scope = self.access.scope("GetAccountHistory")
         async with self.uow() as tx:
             repo = self.repositories(tx.session)
-            if await repo.account(account_id) is None:
-                raise NotFound(f"account {account_id} not found")
-            return await repo.history(account_id, page)
+            account = await repo.account(account_id)
+            reveal(self.access, "GetAccountHistory",
+                   holder(account.holder, account.holder_kind) if account else None,
+                   f"account {account_id} not found")
+            found = await repo.history(account_id, page)
+            if scope.owner is None:
+                return found
+            touched = {a for op in found.items for p in op.postings for a in (p.account_id,
+                                                                               p.counterparty_account_id) if a}
+            holders = await repo.holders(touched)
+        mine = {a for a, owner in holders.items() if holder(*owner) == scope.owner}
+        items = [replace(op, postings=tuple(
+            replace(p, counterparty_account_id=p.counterparty_account_id if p.counterparty_account_id in mine else "")
+            for p in op.postings if p.account_id in mine)) for op in found.items]
+        return PageOf(items, found.next_after, found.total)
 
     async def supply_check(self) -> list[tuple[str, int, int]]:
         async with self.uow() as tx:
             return await self.repositories(tx.session).supply_check()
 
     # ------------------------------------------------------------ operations
-    async def issue(self, cmd: c.Issue, *, may_issue_any: bool) -> OperationView:
+    async def issue(self, cmd: c.Issue) -> OperationView:
+        """Issue units of an instrument: only by its issuer, and never money."""
+        self.access.scope("Issue")
+        require_key(cmd)
+        if not cmd.issuer_agency_id.strip():
+            require([FieldViolation("issuer_agency_id", "required: the instrument's issuing agency")])
+
+        async def authorize(repo: RegistryRepository) -> None:
+            accounts = await self.load_accounts(repo, [cmd.to_account_id])
+            spec = await self.spec(repo, accounts[cmd.to_account_id].instrument)
+            if not spec.is_money:
+                self.access.require("Issue", Owner.agency(spec.issuer_agency_id))
+            ledger.check_issuable(spec, cmd.issuer_agency_id)
+
         async def body(tx: Transaction, repo: RegistryRepository) -> OperationView:
-            agency = await repo.agency(cmd.issuer_agency_id)
-            if agency is None:
-                require([FieldViolation("issuer_agency_id", "unknown agency")])
-            if "issuer" not in agency.roles and not may_issue_any:
-                raise PermissionDenied(f"agency {agency.agency_id} is not an issuer")
-            accounts = await self._accounts(repo, [cmd.to_account_id])
-            spec = await self._spec(repo, accounts[cmd.to_account_id].instrument)
+            accounts = await self.load_accounts(repo, [cmd.to_account_id])
+            spec = await self.spec(repo, accounts[cmd.to_account_id].instrument)
             amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value")
+            ledger.check_supply(spec, await repo.issued(spec.code), amount, "quantity.value")
             postings = [Posting(cmd.to_account_id, amount, 0)]
             ledger.apply(accounts, postings)
             await repo.change_supply(spec.code, issued=amount)
-            return await self._record(tx, repo, "issue", postings, accounts, cmd.memo,
-                                      f"issuer:{agency.agency_id}", {"instrument": spec.code})
-        return await self._operate(cmd, "issue", body)
+            return await self.record(tx, repo, "issue", postings, accounts, cmd.memo,
+                                     f"issuer:{spec.issuer_agency_id}", {"instrument": spec.code})
+        return await self.operate(cmd, "issue", body, authorize=authorize)
 
     async def transfer(self, cmd: c.Transfer) -> OperationView:
+        self.access.require("Transfer")
+        require_key(cmd)
         if not cmd.legs:
             require([FieldViolation("legs", "at least one leg is required")])
+
         async def body(tx: Transaction, repo: RegistryRepository) -> OperationView:
-            accounts = await self._accounts(repo, [x for leg in cmd.legs for x in (leg.from_account_id,
-                                                                                 leg.to_account_id)])
+            accounts = await self.load_accounts(repo, [x for leg in cmd.legs for x in (leg.from_account_id,
+                                                                                       leg.to_account_id)])
             holds = await repo.hold_states([leg.from_hold_id for leg in cmd.legs if leg.from_hold_id])
             legs = []
             for i, leg in enumerate(cmd.legs):
-                spec = await self._spec(repo, accounts[leg.from_account_id].instrument)
+                spec = await self.spec(repo, accounts[leg.from_account_id].instrument)
                 legs.append(ledger.Leg(leg.from_account_id, leg.to_account_id,
                                        _amount(spec, leg.quantity, leg.unit, f"legs[{i}].quantity.value"),
                                        leg.from_hold_id))
@@ -193,62 +277,84 @@ class Ledger:
                     used[leg.from_hold_id] = used.get(leg.from_hold_id, 0) + leg.amount
             for hold_id, amount in used.items():
                 await repo.resolve_hold(hold_id, HoldStatus.POSTED, amount, tx.now)
-            return await self._record(tx, repo, "transfer", postings, accounts, cmd.memo, cmd.reference,
-                                      {"legs": len(legs), "holds_posted": sorted(used)})
-        return await self._operate(cmd, "transfer", body)
+            return await self.record(tx, repo, "transfer", postings, accounts, cmd.memo, cmd.reference,
+                                     {"legs": len(legs), "holds_posted": sorted(used)})
+        return await self.operate(cmd, "transfer", body)
 
     async def create_hold(self, cmd: c.CreateHold) -> HoldResult:
+        self.access.require("CreateHold")
+        require_key(cmd)
+
         async def body(tx: Transaction, repo: RegistryRepository) -> HoldResult:
             if cmd.deadline <= tx.now:
                 require([FieldViolation("deadline", "must be in the future")])
-            accounts = await self._accounts(repo, [cmd.account_id])
-            spec = await self._spec(repo, accounts[cmd.account_id].instrument)
+            accounts = await self.load_accounts(repo, [cmd.account_id])
+            spec = await self.spec(repo, accounts[cmd.account_id].instrument)
             amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value")
             hold_id = f"H-{uuid.uuid4().hex[:16].upper()}"
             posting = ledger.plan_hold(accounts[cmd.account_id], amount)
             posting = Posting(posting.account_id, 0, posting.held_delta, "", hold_id)
             ledger.apply(accounts, [posting])
             await repo.add_hold(hold_id, cmd.account_id, amount, cmd.deadline, cmd.purpose, tx.now)
-            operation = await self._record(tx, repo, "hold", [posting], accounts, cmd.purpose, hold_id,
-                                           {"deadline": cmd.deadline.isoformat()})
+            operation = await self.record(tx, repo, "hold", [posting], accounts, cmd.purpose, hold_id,
+                                          {"deadline": cmd.deadline.isoformat()})
             return HoldResult(await repo.hold(hold_id), operation)
-        return await self._operate(cmd, "create_hold", body, HoldResult)
+        return await self.operate(cmd, "create_hold", body, HoldResult, metric="hold")
 
     async def post_hold(self, cmd: c.PostHold) -> HoldResult:
+        self.access.require("PostHold")
+        require_key(cmd)
+
         async def body(tx: Transaction, repo: RegistryRepository) -> HoldResult:
             hold = await self._hold(repo, cmd.hold_id)
-            accounts = await self._accounts(repo, [hold.account_id, cmd.to_account_id])
-            spec = await self._spec(repo, accounts[hold.account_id].instrument)
+            accounts = await self.load_accounts(repo, [hold.account_id, cmd.to_account_id])
+            spec = await self.spec(repo, accounts[hold.account_id].instrument)
             amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value") if cmd.quantity else hold.amount
             postings = ledger.plan_post(hold, accounts[cmd.to_account_id], accounts[hold.account_id], amount, tx.now)
             ledger.apply(accounts, postings)
             await repo.resolve_hold(hold.hold_id, HoldStatus.POSTED, amount, tx.now)
-            operation = await self._record(tx, repo, "post", postings, accounts, "", hold.hold_id, {})
+            operation = await self.record(tx, repo, "post", postings, accounts, "", hold.hold_id, {})
             return HoldResult(await repo.hold(hold.hold_id), operation)
-        return await self._operate(cmd, "post_hold", body, HoldResult)
+        return await self.operate(cmd, "post_hold", body, HoldResult, metric="post")
 
     async def void_hold(self, cmd: c.VoidHold) -> HoldResult:
+        self.access.require("VoidHold")
+        require_key(cmd)
+
         async def body(tx: Transaction, repo: RegistryRepository) -> HoldResult:
             hold = await self._hold(repo, cmd.hold_id)
-            accounts = await self._accounts(repo, [hold.account_id])
+            accounts = await self.load_accounts(repo, [hold.account_id])
             posting = ledger.plan_void(hold, tx.now)
             ledger.apply(accounts, [posting])
             await repo.resolve_hold(hold.hold_id, HoldStatus.VOIDED, 0, tx.now)
-            operation = await self._record(tx, repo, "void", [posting], accounts, cmd.reason, hold.hold_id, {})
+            operation = await self.record(tx, repo, "void", [posting], accounts, cmd.reason, hold.hold_id, {})
             return HoldResult(await repo.hold(hold.hold_id), operation)
-        return await self._operate(cmd, "void_hold", body, HoldResult)
+        return await self.operate(cmd, "void_hold", body, HoldResult, metric="void")
 
     async def retire(self, cmd: c.Retire) -> OperationView:
+        """A holder surrenders units of its own account (履约清缴). Money is not retired: it leaves only by
+        a settlement withdrawal."""
+        self.access.scope("Retire")
+        require_key(cmd)
+
+        async def authorize(repo: RegistryRepository) -> None:
+            found = (await repo.account_states([cmd.account_id])).get(cmd.account_id)
+            reveal(self.access, "Retire", holder(found.holder, found.holder_kind) if found else None,
+                   f"account {cmd.account_id} not found")
+
         async def body(tx: Transaction, repo: RegistryRepository) -> OperationView:
-            accounts = await self._accounts(repo, [cmd.account_id])
-            spec = await self._spec(repo, accounts[cmd.account_id].instrument)
+            accounts = await self.load_accounts(repo, [cmd.account_id])
+            spec = await self.spec(repo, accounts[cmd.account_id].instrument)
+            if spec.is_money:
+                raise RuleViolation(f"{spec.code} is not retired: money leaves only by a settlement bank's "
+                                    "withdrawal", reason="MONEY_NOT_RETIRED")
             amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value")
             postings = [ledger.plan_retire(accounts[cmd.account_id], amount)]
             ledger.apply(accounts, postings)
             await repo.change_supply(spec.code, retired=amount)
-            return await self._record(tx, repo, "retire", postings, accounts, cmd.reason, "",
-                                      {"instrument": spec.code})
-        return await self._operate(cmd, "retire", body)
+            return await self.record(tx, repo, "retire", postings, accounts, cmd.reason, "",
+                                     {"instrument": spec.code})
+        return await self.operate(cmd, "retire", body, authorize=authorize)
 
     async def expire_due_holds(self, now: datetime, limit: int = 200) -> int:
         """Void (as EXPIRED) every pending hold past its deadline; returns how many."""
@@ -261,25 +367,31 @@ class Ledger:
                 hold = (await repo.hold_states([hold_id]))[hold_id]
                 if not hold.is_due(tx.now):
                     continue
-                accounts = await self._accounts(repo, [hold.account_id])
+                accounts = await self.load_accounts(repo, [hold.account_id])
                 posting = ledger.plan_void(hold, tx.now, expiring=True)
                 ledger.apply(accounts, [posting])
                 await repo.resolve_hold(hold_id, HoldStatus.EXPIRED, 0, tx.now)
-                await self._record(tx, repo, "expire", [posting], accounts, "deadline passed", hold_id, {})
+                await self.record(tx, repo, "expire", [posting], accounts, "deadline passed", hold_id, {})
                 await tx.commit()
                 expired += 1
                 self.observer.operation("void", "ok")
         return expired
 
-    # ------------------------------------------------------------ plumbing
-    async def _operate(self, cmd, operation: str, body, result_type=OperationView):
-        metric = {"create_hold": "hold", "post_hold": "post", "void_hold": "void"}.get(operation, operation)
+    # ------------------------------------------------------------ plumbing (also used by settlement money)
+    async def operate(self, cmd, operation: str, body, result_type=OperationView, *, metric: str = "",
+                      authorize=None):
+        """One ledger operation under the single writer: authorize against the loaded objects, replay a
+        retried request, or run the body and commit it with its idempotency record."""
+        metric = metric or operation
         try:
             async with self.writer, self.uow() as tx:
+                repo = self.repositories(tx.session)
+                if authorize is not None:
+                    await authorize(repo)
                 if (first := await tx.replay(cmd, operation, result_type)) is not None:
                     self.observer.operation(metric, "replayed")
                     return first
-                result = await body(tx, self.repositories(tx.session))
+                result = await body(tx, repo)
                 await tx.remember(cmd, operation, result, result_type)
                 await tx.commit()
         except DomainError:
@@ -288,15 +400,15 @@ class Ledger:
         self.observer.operation(metric, "ok")
         return result
 
-    async def _accounts(self, repo: RegistryRepository, account_ids: list[str]) -> dict[str, AccountState]:
+    async def load_accounts(self, repo: RegistryRepository, account_ids: list[str]) -> dict[str, AccountState]:
         accounts = await repo.account_states(account_ids)
         for account_id in account_ids:
             if account_id not in accounts:
                 raise NotFound(f"account {account_id} not found")
         return accounts
 
-    async def _spec(self, repo: RegistryRepository, code: str) -> InstrumentSpec:
-        # An instrument's unit and scale never change once defined, so they are cached.
+    async def spec(self, repo: RegistryRepository, code: str) -> InstrumentSpec:
+        # An instrument's unit, scale and issuer never change once defined, so they are cached.
         spec = self._specs.get(code)
         if spec is None:
             spec = await repo.instrument(code)
@@ -311,11 +423,11 @@ class Ledger:
             raise NotFound(f"hold {hold_id} not found")
         return holds[hold_id]
 
-    async def _record(self, tx: Transaction, repo: RegistryRepository, type_: str, postings: list[Posting],
-                      accounts: dict[str, AccountState], memo: str, reference: str, extra: dict) -> OperationView:
+    async def record(self, tx: Transaction, repo: RegistryRepository, type_: str, postings: list[Posting],
+                     accounts: dict[str, AccountState], memo: str, reference: str, extra: dict) -> OperationView:
         operation_id = f"OP-{uuid.uuid4().hex.upper()}"
         actor = current_principal().actor
-        specs = {code: await self._spec(repo, code) for code in {a.instrument for a in accounts.values()}}
+        specs = {code: await self.spec(repo, code) for code in {a.instrument for a in accounts.values()}}
         view = await repo.record_operation(operation_id, type_, memo, actor, reference, tx.now, postings, accounts,
                                            specs)
         data = {"operation_id": operation_id, "type": type_, "reference": reference, "memo": memo, **extra,

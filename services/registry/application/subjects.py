@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from services.common.errors import AlreadyExists, FieldViolation, NotFound, require
+from services.common.authz import Access
+from services.common.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, require
 from services.common.events.envelope import Event
 from services.common.uow import UnitOfWork
 from services.registry.application import commands as c
+from services.registry.application.guards import require_key
 from services.registry.application.ports import RepositoryFactory
 from services.registry.application.views import AgencyView, EnterpriseView, Page, PageOf
 from services.registry.domain import classification, credit_code
+from services.registry.domain.numbers import parse_decimal, to_scaled
 
 SIZE_CLASSES = ("above", "below")
 STATUSES = ("active", "suspended", "deregistered")
-AGENCY_ROLES = ("grantor", "trading_centre", "regulator", "issuer", "data_provider")
+AGENCY_ROLES = ("grantor", "trading_centre", "regulator", "issuer", "data_provider", "evaluator", "settlement")
+# 亩 held by one enterprise, kept in millionths in a BIGINT: far above any real holding, far below overflow.
+MAX_LAND_MU = 10**9
 
 
 class Subjects:
-    def __init__(self, uow: UnitOfWork, repositories: RepositoryFactory) -> None:
+    def __init__(self, uow: UnitOfWork, repositories: RepositoryFactory, access: Access) -> None:
         self.uow = uow
         self.repositories = repositories
+        self.access = access
 
     async def register_enterprise(self, cmd: c.RegisterEnterprise) -> EnterpriseView:
+        self.access.require("RegisterEnterprise")
+        require_key(cmd)
         land = _enterprise_violations(cmd)
         async with self.uow() as tx:
             if (first := await tx.replay(cmd, "register_enterprise", EnterpriseView)) is not None:
@@ -41,6 +49,8 @@ class Subjects:
             return view
 
     async def set_enterprise_status(self, cmd: c.SetEnterpriseStatus) -> EnterpriseView:
+        self.access.require("SetEnterpriseStatus")
+        require_key(cmd)
         if cmd.status not in STATUSES:
             require([FieldViolation("status", f"one of {', '.join(STATUSES)}")])
         async with self.uow() as tx:
@@ -60,6 +70,7 @@ class Subjects:
             return view
 
     async def enterprise(self, code: str) -> EnterpriseView:
+        self.access.require("GetEnterprise")
         async with self.uow() as tx:
             found = await self.repositories(tx.session).enterprise(code)
         if not found:
@@ -67,10 +78,13 @@ class Subjects:
         return found
 
     async def enterprises(self, where: c.EnterpriseFilter, page: Page) -> PageOf[EnterpriseView]:
+        self.access.require("ListEnterprises")
         async with self.uow() as tx:
             return await self.repositories(tx.session).enterprises(where, page)
 
     async def register_agency(self, cmd: c.RegisterAgency) -> AgencyView:
+        self.access.require("RegisterAgency")
+        require_key(cmd)
         violations = []
         if not cmd.agency_id.strip() or len(cmd.agency_id) > 64:
             violations.append(FieldViolation("agency.agency_id", "required, at most 64 characters"))
@@ -100,6 +114,7 @@ class Subjects:
             return view
 
     async def agency(self, agency_id: str) -> AgencyView:
+        self.access.require("GetAgency")
         async with self.uow() as tx:
             found = await self.repositories(tx.session).agency(agency_id)
         if not found:
@@ -107,6 +122,7 @@ class Subjects:
         return found
 
     async def agencies(self, role: str, page: Page) -> PageOf[AgencyView]:
+        self.access.require("ListAgencies")
         async with self.uow() as tx:
             return await self.repositories(tx.session).agencies(role, page)
 
@@ -125,13 +141,10 @@ def _enterprise_violations(cmd: c.RegisterEnterprise) -> Decimal:
         violations.append(FieldViolation("enterprise.size_class", "规上 (ABOVE) or 规下 (BELOW)"))
     land = Decimal(0)
     try:
-        land = Decimal(cmd.land_held_mu or "0")
-        if not land.is_finite() or land < 0:
-            violations.append(FieldViolation("enterprise.land_held.value", "must be zero or more 亩"))
-        elif land.as_tuple().exponent < -6:
-            violations.append(FieldViolation("enterprise.land_held.value", "at most 6 decimal places"))
-    except InvalidOperation:
-        violations.append(FieldViolation("enterprise.land_held.value", "must be a decimal number"))
+        land = parse_decimal(cmd.land_held_mu or "0", "enterprise.land_held.value")
+        to_scaled(land, 6, "enterprise.land_held.value", maximum=MAX_LAND_MU * 10**6, positive=False)
+    except InvalidArgument as refused:
+        violations += refused.violations
     require(violations)
     return land
 

@@ -82,6 +82,7 @@ class InstrumentView:
     scale: int
     issued: Decimal
     retired: Decimal
+    issuer_agency_id: str = ""
 
     @property
     def outstanding(self) -> Decimal:
@@ -97,6 +98,7 @@ class AccountView:
     balance: Decimal
     held: Decimal
     opened_at: datetime
+    holder_kind: str = "enterprise"  # enterprise | agency
 
     @property
     def available(self) -> Decimal:
@@ -144,6 +146,23 @@ class HoldView:
 class HoldResult:
     hold: HoldView
     operation: OperationView
+
+
+@dataclass(frozen=True)
+class CashMovementView:
+    movement_id: str
+    kind: str              # deposit | withdrawal
+    account_id: str
+    amount_fen: int
+    bank_agency_id: str
+    bank_reference: str
+    state: str             # pending | executed | rejected
+    requested_by: str
+    requested_at: datetime
+    decided_by: str = ""
+    decided_at: datetime | None = None
+    operation_id: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)

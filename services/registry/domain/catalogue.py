@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from services.common.errors import FieldViolation, RuleViolation
+from services.common.errors import FieldViolation, InvalidArgument, RuleViolation
+from services.registry.domain.numbers import parse_decimal
 
 
 class AllocationMode(StrEnum):
@@ -112,9 +113,10 @@ class ResourceDraft:
 
 def _is_non_negative_number(text: str) -> bool:
     try:
-        return Decimal(text) >= 0
-    except ArithmeticError:
+        value = parse_decimal(text, "attribute")
+    except InvalidArgument:
         return False
+    return value >= 0
 
 
 def check_transition(current: ResourceStatus, target: ResourceStatus, holder: str) -> None:

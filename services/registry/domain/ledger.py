@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
-from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
+from services.common.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied, RuleViolation
+from services.registry.domain.numbers import INT64_MAX, parse_decimal, to_scaled
+
+MONEY_KIND = "cny"
 
 
 class HoldStatus(StrEnum):
@@ -32,6 +35,11 @@ class InstrumentSpec:
     pollutant: str = ""
     vintage: int = 0
     region_code: str = ""
+    issuer_agency_id: str = ""  # who alone issues it; empty for money, which is never issued
+
+    @property
+    def is_money(self) -> bool:
+        return self.kind == MONEY_KIND
 
 
 @dataclass
@@ -41,6 +49,7 @@ class AccountState:
     instrument: str
     balance: int
     held: int
+    holder_kind: str = "enterprise"  # enterprise | agency
 
     @property
     def available(self) -> int:
@@ -78,19 +87,9 @@ class Leg:
 
 
 def to_minor(value: str, scale: int, field: str) -> int:
-    """A positive decimal text to minor units; refuses more decimals than the instrument keeps."""
-    try:
-        quantity = Decimal(value)
-    except (InvalidOperation, TypeError):
-        raise InvalidArgument.field(field, "must be a decimal number") from None
-    if not quantity.is_finite():
-        raise InvalidArgument.field(field, "must be a finite decimal number")
-    if quantity <= 0:
-        raise InvalidArgument.field(field, "must be greater than zero")
-    scaled = quantity.scaleb(scale)
-    if scaled != scaled.to_integral_value():
-        raise InvalidArgument.field(field, f"has more than {scale} decimal places")
-    return int(scaled)
+    """A positive decimal text to minor units; refuses more decimals than the instrument keeps and
+    anything a signed 64-bit amount cannot hold."""
+    return to_scaled(parse_decimal(value, field), scale, field)
 
 
 def to_decimal(amount: int, scale: int) -> Decimal:
@@ -99,6 +98,24 @@ def to_decimal(amount: int, scale: int) -> Decimal:
 
 def format_amount(amount: int, scale: int) -> str:
     return f"{to_decimal(amount, scale):.{scale}f}" if scale else str(amount)
+
+
+def check_issuable(spec: InstrumentSpec, issuer_agency_id: str) -> None:
+    """Only the instrument's issuer issues it, and money is never issued: CNY enters the ledger only by a
+    settlement deposit."""
+    if spec.is_money:
+        raise RuleViolation(f"{spec.code} is never issued: money enters only by a settlement bank's deposit "
+                            "(RequestCashMovement, approved by a second principal)", reason="MONEY_NOT_ISSUED")
+    if not spec.issuer_agency_id or issuer_agency_id != spec.issuer_agency_id:
+        raise PermissionDenied(f"{spec.code} is issued only by its issuer "
+                               f"{spec.issuer_agency_id or '(none recorded)'}", reason="NOT_ISSUER")
+
+
+def check_supply(spec: InstrumentSpec, issued: int, amount: int, field: str) -> None:
+    """The issued total (and so every balance, Σ balances = issued − retired) stays within what a signed
+    64-bit column holds."""
+    if issued + amount > INT64_MAX:
+        raise InvalidArgument.field(field, f"would raise {spec.code} beyond the largest amount the ledger keeps")
 
 
 def plan_transfer(legs: list[Leg], accounts: dict[str, AccountState], holds: dict[str, HoldState],

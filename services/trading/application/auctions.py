@@ -33,16 +33,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.common.errors import FieldViolation, InvalidArgument, PermissionDenied, RuleViolation, require
+from services.common.authz import Owner
+from services.common.errors import FieldViolation, InvalidArgument, RuleViolation, require
 from services.common.events.envelope import Event
 from services.trading.adapters.db import repository as r
 from services.trading.adapters.db.auction_codec import AuctionCodec
 from services.trading.adapters.db.repository import TradingRepository, dumps
 from services.trading.application import idempotency as idem
-from services.trading.application.errors import not_found, refusal
+from services.trading.application import limits
+from services.trading.application.disclosure import SEALED
+from services.trading.application.errors import not_found, refusal, require_owned
 from services.trading.application.rules import ledger_task, release_deposits, trade_id_for
 from services.trading.application.sale import rules_of
-from services.trading.application.trading import Caller, Trading, _bidder_number, _json, _trade_type
+from services.trading.application.trading import Trading, _bidder_number, _json, _trade_type, actor
 from services.trading.application.views import DECIDED, bid_view, listing_view, registration_view
 from services.trading.application.writer import Batch, new_id
 from services.trading.domain import english_auction as E
@@ -51,6 +54,7 @@ from services.trading.domain import uniform_auction as U
 from services.trading.domain.clearing import ClearingRule, ClearingStatus, seed_commitment
 from services.trading.domain.errors import DomainError as TradingRuleError
 from services.trading.domain.money import BASIS_POINTS
+from services.trading.domain.periods import check_collar, collar_exceeded
 from services.trading.domain.trade_code import make_trade_code
 
 AUCTIONS = ("english", "tender", "uniform_price")
@@ -91,6 +95,7 @@ class Auctions:
     def __init__(self, trading: Trading, codec: AuctionCodec) -> None:
         self.t = trading
         self.uow, self.registry, self.metrics, self.clock = trading.uow, trading.registry, trading.metrics, trading.clock
+        self.access, self.disclosure, self.policy = trading.access, trading.disclosure, trading.policy
         self.codec = codec
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._mechanisms: dict[str, str] = {}
@@ -109,19 +114,20 @@ class Auctions:
     async def owns(self, listing_id: str) -> bool:
         return await self.mechanism(listing_id) in AUCTIONS
 
-    async def owns_bid(self, bid_id: str) -> str:
+    async def own_bid(self, operation: str, bid_id: str, credit_code: str) -> dict:
+        """The caller's own bid; an unknown bid id and somebody else's answer alike (NOT_FOUND)."""
         async with self.uow() as tx:
             bid = await TradingRepository(tx.session).bid(bid_id)
-        if bid is None or not await self.owns(bid["listing_id"]):
-            return ""
-        return bid["listing_id"]
+        owned = bid is not None and bool(credit_code) and bid["credit_code"] == credit_code
+        require_owned(self.access, operation, "bid", bid_id, [Owner.enterprise(credit_code)] if owned else None)
+        return bid
 
     # ------------------------------------------------------------ listings
-    async def create_listing(self, key: str, spec: dict, caller: Caller) -> dict:
+    async def create_listing(self, key: str, spec: dict) -> dict:
+        self.access.require("CreateListing", Owner.agency(spec["agency_id"]))
         rules = dict(spec["rules"])
         self._validate(spec, rules)
-        if caller.agency_id and spec["agency_id"] != caller.agency_id:
-            raise PermissionDenied("an agency lists only its own items")
+        await self.t.check_controller("CreateListing", spec["resource_id"], spec["agency_id"])
         digest = idem.digest("create_listing", spec)
         now = self.clock()
         quantity = spec["quantity"] or "1"
@@ -136,7 +142,7 @@ class Auctions:
         async with self.uow() as tx:
             first = await idem.replay(tx, key, "create_listing", digest)
         if first is not None:
-            return await self.get_listing(first["listing_id"], caller)
+            return await self.get_listing(first["listing_id"])
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
             trade_type = "land_use_right" if spec["resource_id"] else _trade_type(spec["instrument"])
@@ -151,7 +157,7 @@ class Auctions:
                        bidding_closes_at=spec["bidding_closes_at"], opening_at=spec["opening_at"], version=1,
                        current_price_fen=0, leader="", accepted_bids=0, outcome="", next_timer_at=None,
                        reserve_entered_by="", reserve_approved_by="", created_at=now, published_at=None,
-                       created_by=caller.actor)
+                       created_by=actor())
             await repo.insert_listing(row)
             await tx.audit("listing.created", f"listing:{row['listing_id']}",
                            {"trade_code": trade_code, "mechanism": spec["mechanism"], "rules": _public_rules(rules)})
@@ -160,18 +166,15 @@ class Auctions:
         return self._view(row, now)
 
     def _validate(self, spec: dict, rules: dict) -> None:
+        limits.listing_numbers(spec)
         v: list[FieldViolation] = []
         mech = spec["mechanism"]
-        for name in ("agency_id", "title"):
+        for name in ("agency_id", "title") + (("quantity",) if mech != "uniform_price" else ()):
             if not spec[name]:
                 v.append(FieldViolation(f"listing.{name}", "required"))
         opens, closes = spec["bidding_opens_at"], spec["bidding_closes_at"]
         if opens is None or closes is None or closes <= opens:
             v.append(FieldViolation("listing.bidding_closes_at", "bidding_opens_at < bidding_closes_at required"))
-        if rules.get("start_price", 0) <= 0:
-            v.append(FieldViolation("listing.rules.start_price", "must be positive fen"))
-        if rules.get("deposit", 0) < 0:
-            v.append(FieldViolation("listing.rules.deposit", "must not be negative"))
         if mech == "uniform_price":
             if not spec["instrument"]:
                 v.append(FieldViolation("listing.instrument", "the ledger instrument issued is required"))
@@ -204,61 +207,73 @@ class Auctions:
                 v.append(FieldViolation("listing.rules.hard_stop", "must be after the start"))
         require(v)
 
-    async def publish_listing(self, key: str, listing_id: str, caller: Caller) -> dict:
+    async def publish_listing(self, key: str, listing_id: str) -> dict:
+        await self.t._manageable(listing_id, "PublishListing")
+
         async def publish(ctx: Ctx) -> dict:
-            self.t._may_manage(ctx.row, caller)
             if ctx.row["state"] != "draft":
                 return {"listing_id": listing_id}
             if ctx.row["mechanism"] == "english" and not ctx.domain.reserve.approved:
                 raise RuleViolation("the 底价 must be entered and approved before publication",
                                     reason="RESERVE_NOT_APPROVED")
             now = ctx.batch.now
+            self.t.check_periods(ctx.row, now)
+            await self.t.check_controller("PublishListing", ctx.row["resource_id"], ctx.row["agency_id"])
+            rules = rules_of(ctx.row)
+            if ctx.row["mechanism"] == "english" and not rules.get("min_bidders"):
+                # The policy's minimum of this moment is the sale's: a later policy does not change it.
+                rules["min_bidders"] = self.policy.rules_for(land=bool(ctx.row["resource_id"])).auction_min_bidders
+                ctx.listing_changes["rules"] = dumps(rules)
             if ctx.row["resource_id"]:
                 await self.t._registry(self.registry.transition_resource(
                     f"trading:{listing_id}:list", ctx.row["resource_id"], "listed", f"listed by {listing_id}"))
-            ctx.listing_changes.update(state="published", published_at=now, announce_at=ctx.row["announce_at"] or now)
+            # The announcement is this publication: an earlier announce_at would claim days that never were.
+            ctx.listing_changes.update(state="published", published_at=now, announce_at=now)
             ctx.row.update(ctx.listing_changes)
-            rules = rules_of(ctx.row)
             ctx.batch.outbox.append(self._event(ctx, "listing.published", {
                 "title": ctx.row["title"], "mechanism": ctx.row["mechanism"], "instrument": ctx.row["instrument"],
                 "bidding_opens_at": ctx.row["bidding_opens_at"].isoformat(),
                 "bidding_closes_at": ctx.row["bidding_closes_at"].isoformat(), "rules": _public_rules(rules)}))
             ctx.batch.audit.append((ctx.actor, "listing.published", f"listing:{listing_id}",
-                                    {"trade_code": ctx.row["trade_code"], "seed_digest": rules.get("seed_digest", "")}))
+                                    {"trade_code": ctx.row["trade_code"], "seed_digest": rules.get("seed_digest", ""),
+                                     "sale_policy": self.policy.version}))
             return {"listing_id": listing_id}
 
-        await self._run(listing_id, key, "publish_listing", {"l": listing_id}, caller, publish)
-        return await self.get_listing(listing_id, caller)
+        await self._run(listing_id, key, "publish_listing", {"l": listing_id}, actor(), publish)
+        return await self.get_listing(listing_id)
 
-    async def enter_reserve(self, key: str, listing_id: str, amount_fen: int, caller: Caller) -> dict:
-        if amount_fen <= 0:
-            raise InvalidArgument.field("reserve_price.fen", "must be positive")
+    async def enter_reserve(self, key: str, listing_id: str, amount_fen: int) -> dict:
+        await self.t._manageable(listing_id, "EnterReservePrice")
+        checks = limits.Checks()
+        checks.fen(amount_fen, "reserve_price.fen")
+        checks.done()
+        who = actor()
 
         async def enter(ctx: Ctx) -> dict:
             self._english_only(ctx)
-            self.t._may_manage(ctx.row, caller)
-            self._record(ctx, ctx.domain.enter_reserve(amount_fen, caller.actor, ctx.batch.now))
-            ctx.listing_changes["reserve_entered_by"] = caller.actor
+            self._record(ctx, ctx.domain.enter_reserve(amount_fen, who, ctx.batch.now))
+            ctx.listing_changes["reserve_entered_by"] = who
             # The journal names who entered it — never the amount (sealed until the decision).
-            ctx.batch.audit.append((caller.actor, "reserve.entered", f"listing:{listing_id}",
-                                    {"entered_by": caller.actor}))
+            ctx.batch.audit.append((who, "reserve.entered", f"listing:{listing_id}", {"entered_by": who}))
             return {"listing_id": listing_id}
 
-        await self._run(listing_id, key, "reserve_enter", {"l": listing_id, "a": amount_fen}, caller, enter)
-        return await self.get_listing(listing_id, caller)
+        await self._run(listing_id, key, "reserve_enter", {"l": listing_id, "a": amount_fen}, who, enter)
+        return await self.get_listing(listing_id)
 
-    async def approve_reserve(self, key: str, listing_id: str, caller: Caller) -> dict:
+    async def approve_reserve(self, key: str, listing_id: str) -> dict:
+        await self.t._manageable(listing_id, "ApproveReservePrice")
+        who = actor()
+
         async def approve(ctx: Ctx) -> dict:
             self._english_only(ctx)
-            self.t._may_manage(ctx.row, caller)
-            self._record(ctx, ctx.domain.approve_reserve(caller.actor, ctx.batch.now))
-            ctx.listing_changes["reserve_approved_by"] = caller.actor
-            ctx.batch.audit.append((caller.actor, "reserve.approved", f"listing:{listing_id}",
-                                    {"entered_by": ctx.domain.reserve.entered_by, "approved_by": caller.actor}))
+            self._record(ctx, ctx.domain.approve_reserve(who, ctx.batch.now))
+            ctx.listing_changes["reserve_approved_by"] = who
+            ctx.batch.audit.append((who, "reserve.approved", f"listing:{listing_id}",
+                                    {"entered_by": ctx.domain.reserve.entered_by, "approved_by": who}))
             return {"listing_id": listing_id}
 
-        await self._run(listing_id, key, "reserve_approve", {"l": listing_id}, caller, approve)
-        return await self.get_listing(listing_id, caller)
+        await self._run(listing_id, key, "reserve_approve", {"l": listing_id}, who, approve)
+        return await self.get_listing(listing_id)
 
     @staticmethod
     def _english_only(ctx: Ctx) -> None:
@@ -266,11 +281,12 @@ class Auctions:
             raise RuleViolation("this mechanism has no secret reserve (its reserve/minimum price is public)",
                                 reason="NO_SECRET_RESERVE")
 
-    async def get_listing(self, listing_id: str, caller: Caller) -> dict:
+    async def get_listing(self, listing_id: str) -> dict:
+        self.access.require("GetListing")
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id)
-            if row is None or (row["state"] == "draft" and not self.t._sees_draft(row, caller)):
+            if row is None or not self.disclosure.listing_visible(row):
                 raise not_found("listing", listing_id)
             reserve = None
             if row["mechanism"] == "english" and row["state"] in DECIDED:
@@ -286,11 +302,12 @@ class Auctions:
         return view
 
     # ------------------------------------------------------------ registration
-    async def register(self, key: str, listing_id: str, credit_code: str, guarantee_fen: int, caller: Caller) -> dict:
-        if not credit_code:
-            raise InvalidArgument.field("credit_code", "required")
-        if guarantee_fen < 0:
-            raise InvalidArgument.field("guarantee.fen", "must not be negative")
+    async def register(self, key: str, listing_id: str, credit_code: str, guarantee_fen: int) -> dict:
+        self.t.act_for(credit_code, "RegisterBidder")
+        checks = limits.Checks()
+        checks.fen(guarantee_fen, "guarantee.fen", positive=False)
+        checks.done()
+        who = actor()
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id)
@@ -318,9 +335,10 @@ class Auctions:
         if allowed and amount:
             account = await self.t._registry(self.registry.account(credit_code, "CNY", open_if_missing=False))
             deadline = row["bidding_closes_at"] + timedelta(days=self.t.deposit_hold_days)
+            # The purpose names no sale (see Trading.register): the registration records the hold id.
             hold_id = await self.t._registry(self.registry.create_hold(
                 f"trading:{listing_id}:deposit:{credit_code}", account, str(amount), deadline,
-                f"{'guarantee' if row['mechanism'] == 'uniform_price' else 'deposit'}:{listing_id}"))
+                "guarantee" if row["mechanism"] == "uniform_price" else "deposit"))
         reg = dict(registration_id=new_id("R"), listing_id=listing_id, credit_code=credit_code, bidder_number="",
                    state="qualified" if allowed else "refused", eligibility_rule=answer.rule,
                    eligibility_detail=detail, evaluation_score=answer.score, deposit_hold_id=hold_id,
@@ -335,31 +353,37 @@ class Auctions:
             await ctx.repo.insert_registration(reg)
             if allowed and ctx.row["mechanism"] == "english":
                 self._record(ctx, ctx.domain.register(reg["bidder_number"], ctx.batch.now))
-            ctx.batch.audit.append((caller.actor, f"registration.{reg['state']}", f"listing:{listing_id}",
+            ctx.batch.audit.append((who, f"registration.{reg['state']}", f"listing:{listing_id}",
                                     {"credit_code": credit_code, "bidder_number": reg["bidder_number"],
                                      "eligibility_rule": answer.rule, "run_id": answer.run_id, "detail": detail,
                                      "deposit_hold_id": hold_id, "deposit_fen": reg["deposit_fen"]}))
-            if allowed:  # others learn that someone registered, never who
+            if allowed and ctx.row["mechanism"] not in SEALED:
+                # Others learn that someone registered, never who; of a sealed sale not even that (until the
+                # opening, which publishes the count).
                 ctx.batch.outbox.append(self._event(ctx, "registration.qualified",
                                                     {"bidder_number": reg["bidder_number"]}))
             return registration_view(reg, identity=True)
 
         return await self._run(listing_id, key, "register", {"l": listing_id, "c": credit_code, "g": guarantee_fen},
-                               caller, insert)
+                               who, insert)
 
     # ------------------------------------------------------------ bids
-    async def place_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int, lots: int,
-                        caller: Caller, bid_id: str = "") -> dict:
-        if not credit_code:
-            raise InvalidArgument.field("credit_code", "required")
-        if price_fen <= 0:
-            raise InvalidArgument.field("price.fen", "must be positive")
+    async def place_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int, lots: int, *,
+                        confirm_high_price: bool = False, bid_id: str = "") -> dict:
+        self.t.act_for(credit_code, "ModifyBid" if bid_id else "PlaceBid")
+        limits.bid_numbers(price_fen, lots)
+        who = actor()
+        collared = False
 
         async def place(ctx: Ctx) -> dict:
+            nonlocal collared
             reg = self._qualified(ctx, credit_code)
             mech, now = ctx.row["mechanism"], ctx.batch.now
             if ctx.row["state"] != "published":
                 raise RuleViolation(f"the listing is {ctx.row['state']}", reason="WRONG_STATE")
+            # The reference: an English auction's current price; a sealed sale's public start/minimum price.
+            reference = (ctx.row["current_price_fen"] if mech == "english" else 0) or rules_of(ctx.row)["start_price"]
+            collared = check_collar(self.policy, price_fen, reference, confirm_high_price)
             if mech == "uniform_price":
                 return self._uniform_bid(ctx, reg, bid_id, price_fen, lots)
             if bid_id:
@@ -376,20 +400,31 @@ class Auctions:
             ctx.batch.outbox.append(self._event(ctx, "bid.accepted", {
                 "bidder_number": reg["bidder_number"], "price_fen": price_fen, "sequence": accepted.seq,
                 "deadline": accepted.deadline.isoformat(), "at": now.isoformat()}))
-            ctx.batch.audit.append((caller.actor, "bid.accepted", f"listing:{ctx.lid}",
+            ctx.batch.audit.append((who, "bid.accepted", f"listing:{ctx.lid}",
                                     {"bid_id": bid["bid_id"], "credit_code": credit_code, "price_fen": price_fen,
                                      "sequence": accepted.seq, "deadline": accepted.deadline.isoformat()}))
             return bid_view(bid, owner=True)
 
         op = "modify_bid" if bid_id else "bid"
+        mechanism = await self.mechanism(listing_id)
         try:
             result = await self._run(listing_id, key, op, {"l": listing_id, "b": bid_id, "c": credit_code,
-                                                           "p": price_fen, "q": lots}, caller, place)
+                                                           "p": price_fen, "q": lots}, who, place)
         except RuleViolation as exc:
-            self.metrics.bid(await self.mechanism(listing_id), False, exc.reason or "")
+            self.metrics.bid(mechanism, False, exc.reason or "")  # sealed mechanisms: not counted (metrics.py)
             raise
-        self.metrics.bid(await self.mechanism(listing_id), True)
+        self.metrics.bid(mechanism, True)
+        if collared and mechanism not in SEALED:  # sealed ones are counted at the opening
+            self.metrics.collar_confirmed(mechanism)
         return result
+
+    async def modify_bid(self, key: str, bid_id: str, credit_code: str, price_fen: int, lots: int, *,
+                         confirm_high_price: bool = False) -> dict:
+        bid = await self.own_bid("ModifyBid", bid_id, credit_code)
+        if await self.mechanism(bid["listing_id"]) != "uniform_price":
+            raise RuleViolation("only sealed uniform-price bids are modified", reason="NOT_MODIFIABLE")
+        return await self.place_bid(key, bid["listing_id"], credit_code, price_fen, lots,
+                                    confirm_high_price=confirm_high_price, bid_id=bid_id)
 
     def _uniform_bid(self, ctx: Ctx, reg: dict, bid_id: str, price: int, lots: int) -> dict:
         rules = rules_of(ctx.row)
@@ -413,10 +448,8 @@ class Auctions:
             ctx.batch.bid_updates.append((bid_id, {k: bid[k] for k in ("receipt", "nonce", "accepted_at", "sequence")}))
         else:
             ctx.batch.bids.append(bid)
-        # Before the window closes only the receipt leaves the service, never price or quantity.
-        ctx.batch.outbox.append(self._event(ctx, "bid.sealed", {"bidder_number": reg["bidder_number"],
-                                                                "receipt": receipt, "modified": modifying,
-                                                                "at": ctx.batch.now.isoformat()}))
+        # Before the window closes nothing of a bid leaves the service but the receipt, to its bidder: no
+        # event (who bid, how many, when); the receipts are published when the bids are opened.
         ctx.batch.audit.append((ctx.actor, "bid.modified" if modifying else "bid.sealed", f"listing:{ctx.lid}",
                                 {"bid_id": bid_id, "credit_code": reg["credit_code"], "receipt": receipt}))
         return bid_view(bid | {"price_fen": price, "quantity_lots": lots}, owner=True) | {"nonce": nonce}
@@ -432,18 +465,14 @@ class Auctions:
             ctx.batch.bid_updates.append((old["bid_id"], {"state": "superseded"}))
         bid = self._bid_row(ctx, reg, new_id("B"), 0, 0, sealed.seq, sealed=True, receipt=sealed.receipt, nonce=nonce)
         ctx.batch.bids.append(bid)
-        ctx.batch.outbox.append(self._event(ctx, "bid.sealed", {"bidder_number": reg["bidder_number"],
-                                                                "receipt": sealed.receipt,
-                                                                "at": ctx.batch.now.isoformat()}))
+        # Sealed: no event before the opening (see _uniform_bid).
         ctx.batch.audit.append((ctx.actor, "bid.sealed", f"listing:{ctx.lid}",
                                 {"bid_id": bid["bid_id"], "credit_code": reg["credit_code"],
                                  "receipt": sealed.receipt}))
         return bid_view(bid | {"price_fen": price}, owner=True) | {"nonce": nonce}
 
-    async def withdraw_bid(self, key: str, bid_id: str, credit_code: str, caller: Caller) -> dict:
-        listing_id = await self.owns_bid(bid_id)
-        if not listing_id:
-            raise not_found("bid", bid_id)
+    async def withdraw_bid(self, key: str, bid_id: str, credit_code: str) -> dict:
+        listing_id = (await self.own_bid("WithdrawBid", bid_id, credit_code))["listing_id"]
 
         async def withdraw(ctx: Ctx) -> dict:
             reg = self._qualified(ctx, credit_code)
@@ -451,50 +480,59 @@ class Auctions:
                 raise RuleViolation("only uniform-price bids are withdrawn", reason="NOT_WITHDRAWABLE")
             self._record(ctx, ctx.domain.withdraw_bid(bid_id, reg["credit_code"], ctx.batch.now))
             ctx.batch.bid_updates.append((bid_id, {"state": "withdrawn"}))
-            ctx.batch.outbox.append(self._event(ctx, "bid.withdrawn", {"bidder_number": reg["bidder_number"],
-                                                                       "at": ctx.batch.now.isoformat()}))
             ctx.batch.audit.append((ctx.actor, "bid.withdrawn", f"listing:{ctx.lid}",
                                     {"bid_id": bid_id, "credit_code": credit_code}))
             bid = await ctx.repo.bid(bid_id)
             return bid_view(bid | {"state": "withdrawn"}, owner=True)
 
-        return await self._run(listing_id, key, "withdraw_bid", {"b": bid_id, "c": credit_code}, caller, withdraw)
+        return await self._run(listing_id, key, "withdraw_bid", {"b": bid_id, "c": credit_code}, actor(), withdraw)
 
-    async def list_bids(self, listing_id: str, credit_code: str, after: int, limit: int, caller: Caller) -> list:
+    async def list_bids(self, listing_id: str, credit_code: str, after: int, limit: int) -> list:
+        self.access.require("ListBids")
+        row = await self.t._listing_row(listing_id)
+        own = self.disclosure.is_self(credit_code)
+        identities = self.disclosure.identities(row)
+        if (credit_code and not own and not identities) or (not own and not self.disclosure.participants(row)):
+            return []  # whether, when and how many took part in a sealed sale is not told before its opening
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
-            row = await repo.listing(listing_id)
-            if row is None or (row["state"] == "draft" and not self.t._sees_draft(row, caller)):
-                raise not_found("listing", listing_id)
             found = await repo.bids(listing_id, credit_code=credit_code, after=after, limit=limit)
-            opened = row["mechanism"] == "english" or row["state"] not in ("draft", "published")
-            owner = bool(credit_code) and _is_owner(caller, credit_code)
+            amounts_open = row["mechanism"] == "english" or row["state"] not in ("draft", "published")
             amounts: dict[str, tuple[int, int]] = {}
-            if owner and not opened:  # a bidder always sees its own sealed bids
+            if own and not amounts_open:  # a bidder always sees its own sealed bids
                 domain = self._domain(row, await repo.sale_events(listing_id), await repo.registrations(listing_id))
                 amounts = _own_amounts(row, domain, found)
         views = []
         for b in found:
             if b["bid_id"] in amounts:
                 b = b | {"price_fen": amounts[b["bid_id"]][0], "quantity_lots": amounts[b["bid_id"]][1]}
-            identity = owner or (caller.privileged and not caller.agency_id and opened)
-            view = bid_view(b, owner=identity)
-            if not opened and not owner:
+            view = bid_view(b, owner=own or identities)
+            if not amounts_open and not own:
                 view.update(price_fen=0, quantity_lots=0)  # sealed: amounts to no one but the bidder
-            view["nonce"] = b["nonce"] if owner else ""
+            view["nonce"] = b["nonce"] if own else ""
             views.append(view)
         return views
 
+    async def declare_default(self, listing_id: str) -> None:
+        await self.t._manageable(listing_id, "DeclareDefault")
+        raise RuleViolation("default of an auction award is not handled by the service yet; cancel and re-list",
+                            reason="NOT_SUPPORTED")
+
     # ------------------------------------------------------------ state and result
-    async def sale_state(self, listing_id: str, caller: Caller) -> dict:
+    async def sale_state(self, listing_id: str) -> dict:
+        self.access.require("GetSaleState")
+        row = await self.t._listing_row(listing_id)
+        disclosed = self.disclosure.participants(row)
+        english = row["mechanism"] == "english"
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
-            row = await repo.listing(listing_id)
-            if row is None or (row["state"] == "draft" and not self.t._sees_draft(row, caller)):
-                raise not_found("listing", listing_id)
             regs = [x for x in await repo.registrations(listing_id) if x["state"] == "qualified"]
+            # The sealed bids that stand (a later submission supersedes, a withdrawal removes).
+            sealed_bids = len([b for b in await repo.bids(listing_id, limit=100_000) if b["state"] == "accepted"]) \
+                if disclosed and not english else 0
+        # A sealed sale tells nobody but the trading centre how many registered or bid until it is opened.
+        registered = len(regs) if disclosed else 0
         now = self.clock()
-        english = row["mechanism"] == "english"
         # An English auction shows its effective (extended) end, never the original one.
         closes = (row["next_timer_at"] or row["bidding_closes_at"]) if english else row["bidding_closes_at"]
         minimum = 0
@@ -504,15 +542,14 @@ class Auctions:
         return {"listing_id": listing_id, "state": listing_view(row, now)["state"],
                 "current_price_fen": row["current_price_fen"] if english else 0,
                 "leading_bidder_number": row["leader"] if english else "",
-                "accepted_bids": row["accepted_bids"] if english else 0, "registered_bidders": len(regs),
+                "accepted_bids": row["accepted_bids"] if english else sealed_bids, "registered_bidders": registered,
                 "closes_at": closes, "server_time": now, "version": row["version"], "next_minimum_bid_fen": minimum}
 
-    async def sale_result(self, listing_id: str, caller: Caller) -> dict:
+    async def sale_result(self, listing_id: str) -> dict:
+        self.access.require("GetSaleResult")
+        row = await self.t._listing_row(listing_id)
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
-            row = await repo.listing(listing_id)
-            if row is None or (row["state"] == "draft" and not self.t._sees_draft(row, caller)):
-                raise not_found("listing", listing_id)
             if row["state"] in ("draft", "published"):
                 raise RuleViolation("the sale is not decided yet", reason="NOT_DECIDED")
             regs = await repo.registrations(listing_id)
@@ -520,7 +557,7 @@ class Auctions:
             trades, _ = await repo.trades(listing_id=listing_id, limit=1000)
         outcome = _json(row["outcome"])
         numbers = {x["credit_code"]: x["bidder_number"] for x in regs}
-        identity = caller.privileged and (not caller.agency_id or caller.agency_id == row["agency_id"])
+        identity = self.disclosure.identities(row)
         result = {"listing_id": listing_id, "decided_at": outcome.get("at"), "reason": outcome.get("reason", ""),
                   "outcome": {"awarded": "sold", "settled": "sold", "unsold": "unsold",
                               "cancelled": "cancelled"}[row["state"]],
@@ -574,7 +611,7 @@ class Auctions:
                      .where(listings.c.state.not_in(("draft", "cancelled"))).limit(200))
             due = [x.listing_id for x in (await tx.session.execute(query)).all()]
         for listing_id in due:
-            await self._run(listing_id, "", "tick", {}, Caller("system/timer", True), self._tick)
+            await self._run(listing_id, "", "tick", {}, "system/timer", self._tick)
         return len(due)
 
     async def _tick(self, ctx: Ctx) -> None:
@@ -622,12 +659,17 @@ class Auctions:
         by_bid = {b.bid_id: b for b in d.bids}
         for bid_id, b in by_bid.items():  # the bids are opened: their rows show price and quantity
             ctx.batch.bid_updates.append((bid_id, {"price_fen": b.price, "quantity_lots": b.lots, "sealed": False}))
+        submitted = await ctx.repo.bids(ctx.lid, limit=1_000_000)
+        self._count_opened(ctx, len(submitted), [b.price for b in d.bids])
         won: dict[str, int] = defaultdict(int)
         for bid_id, lots in cleared.allocations:
             won[by_bid[bid_id].bidder] += lots
         result = {"status": cleared.status.value, "reason": cleared.reason or "",
                   "clearing_price_fen": cleared.clearing_price, "sold_lots": cleared.sold_lots, "seed": seed.hex(),
-                  "at": now.isoformat()}
+                  "at": now.isoformat(),
+                  # Every bidder can find its receipt among those opened (nothing was left out or added).
+                  "receipts": sorted(b["receipt"] for b in submitted if b["state"] == "accepted"),
+                  "registered_bidders": len([x for x in ctx.regs if x["state"] == "qualified"])}
         regs = {x["credit_code"]: x for x in ctx.regs}
         lot = d.terms.lot_size
         if cleared.status is ClearingStatus.CLEARED and cleared.sold_lots:
@@ -653,14 +695,19 @@ class Auctions:
         scores = {b: _score_bp(by_number[b]["evaluation_score"]) for b in d._bids}
         self._record(ctx, d.open(now, scores))
         opened = d.result
-        for b in await ctx.repo.bids(ctx.lid, limit=100_000):
+        submitted = await ctx.repo.bids(ctx.lid, limit=100_000)
+        for b in submitted:
             if b["state"] == "accepted":
                 ctx.batch.bid_updates.append((b["bid_id"], {"price_fen": d.bid_amount(b["bidder_number"]),
                                                             "sealed": False}))
         result = {"winner_bidder_number": opened.winner or "", "price_fen": opened.price, "at": now.isoformat(),
                   "award_rule": d.terms.award_rule.value,
                   "ranking": [{"bidder_number": x.bidder, "amount_fen": x.amount, "total_score_bp": x.total_score_bp}
-                              for x in opened.ranking]}
+                              for x in opened.ranking],
+                  # Every bidder can find its receipt among those opened (nothing was left out or added).
+                  "receipts": sorted(b["receipt"] for b in submitted if b["state"] == "accepted"),
+                  "registered_bidders": len([x for x in ctx.regs if x["state"] == "qualified"])}
+        self._count_opened(ctx, len(submitted), [x.amount for x in opened.ranking])
         if opened.winner:
             winner = by_number[opened.winner]
             self._trade(ctx, winner, opened.price, ctx.row["quantity"], trade_id_for(ctx.lid, 1), dvp=False)
@@ -672,6 +719,14 @@ class Auctions:
             ctx.listing_changes["outcome"] = dumps({**result, "reason": "no_bids"})
         ctx.batch.outbox.append(self._event(ctx, "tender.opened", result))
         ctx.batch.audit.append((ctx.actor, "tender.opened", f"listing:{ctx.lid}", result))
+
+    def _count_opened(self, ctx: Ctx, submitted: int, amounts: list[int]) -> None:
+        """The metrics of a sealed sale's bids, at its opening (metrics.py): how many were placed and how many
+        of those that count were above the price collar (each was confirmed, or it would not be there)."""
+        reference = rules_of(ctx.row)["start_price"]
+        collared = sum(collar_exceeded(self.policy, amount, reference) for amount in amounts)
+        mechanism = ctx.row["mechanism"]
+        ctx.batch.after_commit.append(lambda: self.metrics.opened(mechanism, submitted, collared))
 
     async def _english_decided(self, ctx: Ctx, event: Any) -> None:
         result = {"at": event.at.isoformat(), "reason": getattr(event, "reason", "")}
@@ -730,7 +785,7 @@ class Auctions:
         return trade
 
     # ------------------------------------------------------------ the one writer of a sale
-    async def _run(self, listing_id: str, key: str, operation: str, args: dict, caller: Caller,
+    async def _run(self, listing_id: str, key: str, operation: str, args: dict, who: str,
                    command: Callable[[Ctx], Awaitable[Any]]) -> Any:
         digest = idem.digest(operation, args)
         async with self._locks[listing_id]:
@@ -744,7 +799,7 @@ class Auctions:
                 events = await repo.sale_events(listing_id)
                 regs = await repo.registrations(listing_id)
                 ctx = Ctx(tx, repo, row, self._domain(row, events, regs), regs, events[-1]["seq"] if events else 0,
-                          Batch(self.clock()), caller.actor)
+                          Batch(self.clock()), who)
                 try:
                     result = await command(ctx)
                 except TradingRuleError as exc:
@@ -752,6 +807,8 @@ class Auctions:
                 await self._flush(ctx)
                 await idem.remember(tx, key, operation, digest, result)
                 await tx.commit()
+        for hook in ctx.batch.after_commit:
+            hook()
         if ctx.batch.tasks:
             self.t.on_tasks()
         return result
@@ -853,11 +910,6 @@ class Auctions:
             min_registered_bidders=int(rules.get("min_bidders") or DEFAULT_MIN_BIDDERS),
             reserve_floor=int(rules.get("reserve_floor") or 0))
         return E.EnglishAuction.replay(terms, decoded)
-
-
-def _is_owner(caller: Caller, credit_code: str) -> bool:
-    # The gateway names the end user in x-on-behalf-of: only that enterprise is the bid's owner.
-    return caller.actor.endswith(f"enterprise:{credit_code}")
 
 
 def _own_amounts(row: dict, domain, bids: list[dict]) -> dict[str, tuple[int, int]]:

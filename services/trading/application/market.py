@@ -33,7 +33,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 
-from services.common.errors import DependencyUnavailable, IdempotencyConflict, InvalidArgument, RuleViolation
+from services.common.authz import Access, Kind, Owner
+from services.common.context import current_principal
+from services.common.errors import (
+    DependencyUnavailable,
+    IdempotencyConflict,
+    InvalidArgument,
+    PermissionDenied,
+    RuleViolation,
+)
 from services.common.errors import DomainError as CommonError
 from services.common.events.envelope import Event
 from services.common.uow import UnitOfWork
@@ -41,7 +49,9 @@ from services.trading.adapters.db import repository as r
 from services.trading.adapters.db import tables as t
 from services.trading.adapters.db.repository import TradingRepository, dumps, row_dict
 from services.trading.application import idempotency as idem
-from services.trading.application.errors import not_found, refusal
+from services.trading.application import limits
+from services.trading.application.disclosure import Disclosure
+from services.trading.application.errors import not_found, refusal, require_owned
 from services.trading.application.ports import RegistryRefused, RegistryUnavailable
 from services.trading.application.rules import ledger_task
 from services.trading.application.writer import new_id
@@ -611,8 +621,9 @@ class Markets:
     """Use cases of the continuous markets (the gRPC mixin in adapters/grpc/market.py calls these)."""
 
     def __init__(self, uow: UnitOfWork, registry, metrics: TradingMetrics, clock: Callable[[], datetime], *,
-                 region_code: str, on_tasks: Callable[[], None], max_batch: int = 512) -> None:
+                 access: Access, region_code: str, on_tasks: Callable[[], None], max_batch: int = 512) -> None:
         self.uow, self.registry, self.metrics, self.clock = uow, registry, metrics, clock
+        self.access, self.disclosure = access, Disclosure(access)
         self.region_code, self.on_tasks, self.max_batch = region_code, on_tasks, max_batch
         self.rules = MarketRules(metrics)
         self.cache: dict[str, MarketState] = {}
@@ -646,11 +657,22 @@ class Markets:
         return row
 
     # ------------------------------------------------------------ commands
-    async def place(self, key: str, instrument: str, credit_code: str, side: str, order_type: str, price_fen: int,
-                    quantity: int, actor: str, *, block: bool = False, counterparty: str = "") -> dict:
-        v = []
+    def _act_for(self, credit_code: str, operation: str) -> None:
+        """Only the enterprise itself orders (checked before anything is asked of the registry)."""
         if not credit_code:
-            v.append(("credit_code", "required"))
+            raise InvalidArgument.field("credit_code", "required")
+        self.access.require(operation, Owner.enterprise(credit_code))
+
+    def _shown(self, result: dict) -> dict:
+        """An answer with its trades as the caller may see them: each party only its own side."""
+        return result | {"trades": [self.disclosure.trade(x) for x in result.get("trades", [])]}
+
+    async def place(self, key: str, instrument: str, credit_code: str, side: str, order_type: str, price_fen: int,
+                    quantity: int, *, block: bool = False, counterparty: str = "") -> dict:
+        self._act_for(credit_code, "PlaceOrder")
+        limits.order_numbers(price_fen, quantity)
+        actor = current_principal().actor
+        v = []
         if side not in ("buy", "sell"):
             v.append(("side", "buy or sell"))
         if order_type not in ("limit", "market"):
@@ -686,28 +708,28 @@ class Markets:
             # A retry of an accepted order may no longer pass (the order itself now commits the balance):
             # the first answer, if there is one, is the answer. Looked up only here, off the fast path.
             if (first := await self._replayed(key, "market_place", digest)) is not None:
-                return first
+                return self._shown(first)
             self.metrics.orders.labels(side, "refused", exc.reason).inc()
             raise
-        return await self._writer(instrument).submit(MarketOp("place", self.clock(), actor, key, digest,
-                                                              {**args, "available": str(available)}))
+        return self._shown(await self._writer(instrument).submit(MarketOp("place", self.clock(), actor, key, digest,
+                                                                          {**args, "available": str(available)})))
 
-    async def cancel(self, key: str, order_id: str, credit_code: str, actor: str) -> dict:
-        order = await self._order(order_id)
+    async def cancel(self, key: str, order_id: str, credit_code: str) -> dict:
+        self._act_for(credit_code, "CancelOrder")
+        order = await self._own_order("CancelOrder", order_id, credit_code)
         args = dict(order_id=order_id, credit_code=credit_code)
         digest = idem.digest("market_cancel", args)
         return await self._writer(order["instrument"]).submit(
-            MarketOp("cancel", self.clock(), actor, key, digest, args))
+            MarketOp("cancel", self.clock(), current_principal().actor, key, digest, args))
 
-    async def amend(self, key: str, order_id: str, credit_code: str, price_fen: int, quantity: int,
-                    actor: str) -> dict:
-        if quantity <= 0:
-            raise InvalidArgument.field("quantity", "the new open quantity must be positive")
-        order = await self._order(order_id)
+    async def amend(self, key: str, order_id: str, credit_code: str, price_fen: int, quantity: int) -> dict:
+        self._act_for(credit_code, "AmendOrder")
+        order = await self._own_order("AmendOrder", order_id, credit_code)
+        limits.order_numbers(price_fen, quantity)
         args = dict(order_id=order_id, credit_code=credit_code, price_fen=price_fen, quantity=quantity)
         digest = idem.digest("market_amend", args)
         if (first := await self._replayed(key, "market_amend", digest)) is not None:
-            return first
+            return self._shown(first)
         state = await self._state(order["instrument"])
         seq = state.by_id.get(order_id)
         if seq is not None and order["credit_code"] == credit_code:
@@ -718,19 +740,21 @@ class Markets:
             price = price_fen or current["price_fen"]
             await self._pre_trade(state, credit_code, is_buy, quantity, price,
                                   already=(left, left * current["price_fen"]))
-        return await self._writer(order["instrument"]).submit(
-            MarketOp("amend", self.clock(), actor, key, digest, args))
+        return self._shown(await self._writer(order["instrument"]).submit(
+            MarketOp("amend", self.clock(), current_principal().actor, key, digest, args)))
 
     async def _replayed(self, key: str, operation: str, digest: str) -> dict | None:
         async with self.uow() as tx:
             return await idem.replay(tx, key, operation, digest)
 
-    async def _order(self, order_id: str) -> dict:
+    async def _own_order(self, operation: str, order_id: str, credit_code: str) -> dict:
+        """The caller's own order; an unknown order id and somebody else's answer alike (NOT_FOUND)."""
         async with self.uow() as tx:
             row = (await tx.session.execute(select(orders_t).where(orders_t.c.order_id == order_id))).first()
-        if row is None:
-            raise not_found("order", order_id)
-        return row_dict(row)
+        order = row_dict(row) if row is not None else None
+        owned = order is not None and order["credit_code"] == credit_code
+        require_owned(self.access, operation, "order", order_id, [Owner.enterprise(credit_code)] if owned else None)
+        return order
 
     @staticmethod
     def _rules_first(state: MarketState, quantity: int, price_fen: int) -> None:
@@ -846,6 +870,7 @@ class Markets:
 
     # ------------------------------------------------------------ reads
     async def book(self, instrument: str, depth: int) -> dict:
+        self.access.require("GetOrderBook")
         state = await self._state(instrument)
         depth = min(max(depth or 5, 1), 50)
         shown, now = state.shown, self.clock()
@@ -870,6 +895,7 @@ class Markets:
                 "band_low_fen": low, "band_high_fen": high, "open": state.is_open(now), "server_time": now}
 
     async def list_markets(self) -> list[dict]:
+        self.access.require("ListMarkets")
         async with self.uow() as tx:
             rows = [row_dict(x) for x in (await tx.session.execute(select(markets_t)
                                                                     .order_by(markets_t.c.instrument))).all()]
@@ -885,6 +911,11 @@ class Markets:
 
     async def list_orders(self, credit_code: str, instrument: str, open_only: bool, after: str,
                           limit: int) -> list[dict]:
+        scope = self.access.scope("ListOrders")
+        if scope.owner is not None and scope.owner.kind is Kind.ENTERPRISE:  # its own orders only
+            if credit_code not in ("", scope.owner.id):
+                raise PermissionDenied("an enterprise lists its own orders only", reason="NOT_OWNER")
+            credit_code = scope.owner.id
         query = select(orders_t)
         if credit_code:
             query = query.where(orders_t.c.credit_code == credit_code)
@@ -899,6 +930,7 @@ class Markets:
         return [order_view(row_dict(x)) for x in rows]
 
     async def statistics(self, since: datetime | None) -> dict:
+        self.access.require("GetMarketStatistics")
         trades_t, listings_t, bids_t = r.trades, r.listings, r.bids
         query = select(trades_t.c.instrument, trades_t.c.quantity, trades_t.c.price_fen, trades_t.c.amount_fen)\
             .where(trades_t.c.listing_id == "", trades_t.c.settlement_state != "failed")

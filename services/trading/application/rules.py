@@ -17,6 +17,7 @@ from services.trading.application.views import bid_view
 from services.trading.application.writer import Batch, Op, new_id
 from services.trading.domain import listing as L
 from services.trading.domain.errors import DomainError as TradingRuleError
+from services.trading.domain.periods import SalePolicy, check_collar
 from services.trading.domain.reserve import ReserveApproved, ReserveEntered
 from services.trading.metrics import TradingMetrics, bidders_label
 
@@ -32,9 +33,11 @@ def ledger_task(batch: Batch, task_id: str, kind: str, payload: dict, trade_id: 
 
 
 class SaleRules:
-    def __init__(self, metrics: TradingMetrics, codec: EventCodec, on_tasks: Callable[[], None]) -> None:
+    def __init__(self, metrics: TradingMetrics, codec: EventCodec, on_tasks: Callable[[], None],
+                 policy: SalePolicy) -> None:
         self.metrics = metrics
         self.codec = codec
+        self.policy = policy  # the price collar
         self.on_tasks = on_tasks  # wakes the settlement worker after a commit that queued ledger tasks
 
     def refused(self, sale: Sale, op: Op, reason: str) -> None:
@@ -56,6 +59,9 @@ class SaleRules:
         if price <= 0:
             raise InvalidArgument.field("price.fen", "must be positive")
         d = sale.domain
+        # Against the price of this moment (the last quote, else the start price), as the writer sees it.
+        collared = check_collar(self.policy, price, d.current_price or d.terms.start_price,
+                                bool(op.args.get("confirm_high_price")))
         if d.status is L.ListingStatus.LIVE_ROUND:
             events = d.live_bid(number, price, op.at)
         elif d.status is L.ListingStatus.OPEN:
@@ -78,6 +84,8 @@ class SaleRules:
                              "price_fen": price, "sequence": quote.seq, "live_round": quote.live_round}))
         self._record(sale, events, batch, op.actor)
         self.metrics.bid("listing", True)
+        if collared:
+            batch.after_commit.append(lambda: self.metrics.collar_confirmed("listing"))
         return bid_view(bid, owner=True)
 
     async def _tick(self, sale: Sale, op: Op, batch: Batch, repo: TradingRepository) -> None:

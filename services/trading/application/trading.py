@@ -7,11 +7,14 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.common.audit import AuditJournal
+from services.common.authz import Access, Kind, Owner
+from services.common.context import current_principal
 from services.common.errors import (
+    DependencyUnavailable,
     FieldViolation,
     InvalidArgument,
     PermissionDenied,
@@ -23,19 +26,17 @@ from services.common.uow import UnitOfWork
 from services.trading.adapters.db import repository as r
 from services.trading.adapters.db.repository import TradingRepository, dumps
 from services.trading.application import idempotency as idem
-from services.trading.application.errors import not_found, refusal
+from services.trading.application import limits
+from services.trading.application.disclosure import Disclosure
+from services.trading.application.errors import not_found, refusal, require_owned
 from services.trading.application.ports import EligibilityPort, RegistryPort, RegistryRefused, RegistryUnavailable
 from services.trading.application.rules import execute_trade, ledger_task, release_deposits, trade_id_for
 from services.trading.application.sale import listing_terms, load_sale, rules_of
 from services.trading.application.views import DECIDED, bid_view, listing_view, registration_view
 from services.trading.application.writer import Batch, Op, Writers, new_id
-from services.trading.domain.calendar import (
-    LandSaleTimingRules,
-    WorkingDayCalendar,
-    check_announcement_lead,
-    check_listing_period,
-)
+from services.trading.domain.calendar import WorkingDayCalendar
 from services.trading.domain.errors import DomainError as TradingRuleError
+from services.trading.domain.periods import SalePolicy, check_periods
 from services.trading.domain.trade_code import TradeCodeFormat, make_trade_code
 from services.trading.metrics import TradingMetrics
 
@@ -44,36 +45,39 @@ log = logging.getLogger(__name__)
 SUPPORTED = ("listing",)  # mechanisms wired to the service so far
 
 
-@dataclass(frozen=True)
-class Caller:
-    actor: str                  # principal/on-behalf-of, for the record
-    privileged: bool            # admin, or the gateway acting for an agency/regulator
-    agency_id: str = ""         # an agency principal's own agency
+def actor() -> str:
+    """Who acts, for the record: the key's principal and the end user it names."""
+    return current_principal().actor
 
 
 class Trading:
+    """Every use case checks the caller against the policy (services/trading/authorization.yaml) with the
+    objects it loaded: only an enterprise acts for itself, an agency only on its own listings."""
+
     def __init__(self, uow: UnitOfWork, writers: Writers, registry: RegistryPort, eligibility: EligibilityPort,
-                 metrics: TradingMetrics, clock: Callable[[], datetime], *, region_code: str,
-                 deposit_hold_days: int, enforce_land_timing: bool, on_tasks: Callable[[], None]) -> None:
+                 metrics: TradingMetrics, clock: Callable[[], datetime], *, access: Access, policy: SalePolicy,
+                 region_code: str, deposit_hold_days: int, on_tasks: Callable[[], None]) -> None:
         self.uow, self.writers, self.registry, self.eligibility = uow, writers, registry, eligibility
         self.metrics, self.clock, self.region_code = metrics, clock, region_code
-        self.deposit_hold_days, self.enforce_land_timing = deposit_hold_days, enforce_land_timing
+        self.access, self.policy, self.disclosure = access, policy, Disclosure(access)
+        self.deposit_hold_days = deposit_hold_days
         self.on_tasks = on_tasks
         self.trade_codes = TradeCodeFormat()
         self.calendar = WorkingDayCalendar()
-        self.timing = LandSaleTimingRules()
 
     # ------------------------------------------------------------ listings
-    async def create_listing(self, key: str, spec: dict[str, Any], caller: Caller) -> dict:
+    async def create_listing(self, key: str, spec: dict[str, Any]) -> dict:
+        # The listing agency lists only for itself: the draft's agency is the subject's own.
+        self.access.require("CreateListing", Owner.agency(spec["agency_id"]))
         self._validate_listing(spec)
-        if caller.agency_id and spec["agency_id"] != caller.agency_id:
-            raise PermissionDenied("an agency lists only its own items")
+        await self.check_controller("CreateListing", spec["resource_id"], spec["agency_id"])
+        await self.check_quantity_scale(spec)
         digest = idem.digest("create_listing", spec)
         if (first := await self._first_answer(key, "create_listing", digest)) is not None:
-            return await self.get_listing(first["listing_id"], caller)
+            return await self.get_listing(first["listing_id"])
         async with self.uow() as tx:
             if (first := await idem.replay(tx, key, "create_listing", digest)) is not None:
-                return await self.get_listing(first["listing_id"], caller)
+                return await self.get_listing(first["listing_id"])
             repo = TradingRepository(tx.session)
             now = self.clock()
             trade_type = "land_use_right" if spec["resource_id"] else _trade_type(spec["instrument"])
@@ -90,7 +94,7 @@ class Trading:
                        bidding_opens_at=spec["bidding_opens_at"], bidding_closes_at=spec["bidding_closes_at"],
                        opening_at=spec["opening_at"], version=1, current_price_fen=0, leader="", accepted_bids=0,
                        outcome="", next_timer_at=None, reserve_entered_by="",
-                       reserve_approved_by="", created_at=now, published_at=None, created_by=caller.actor)
+                       reserve_approved_by="", created_at=now, published_at=None, created_by=actor())
             await repo.insert_listing(row)
             await tx.audit("listing.created", f"listing:{listing_id}", {"trade_code": trade_code, **_public(spec)})
             await idem.remember(tx, key, "create_listing", digest, {"listing_id": listing_id})
@@ -104,6 +108,7 @@ class Trading:
             return await idem.replay(tx, key, operation, digest)
 
     def _validate_listing(self, spec: dict[str, Any]) -> None:
+        limits.listing_numbers(spec)
         v: list[FieldViolation] = []
         rules = spec["rules"]
         if spec["mechanism"] not in SUPPORTED:
@@ -112,13 +117,12 @@ class Trading:
             v.append(FieldViolation("listing.agency_id", "required"))
         if not spec["title"]:
             v.append(FieldViolation("listing.title", "required"))
+        if not spec["quantity"]:
+            v.append(FieldViolation("listing.quantity", "required"))
         if not spec["resource_id"] and not spec["instrument"]:
             v.append(FieldViolation("listing.resource_id", "a catalogue item or an instrument is required"))
-        for name in ("start_price", "increment"):
-            if rules.get(name, 0) <= 0:
-                v.append(FieldViolation(f"listing.rules.{name}", "must be positive fen"))
-        if rules.get("deposit", 0) < 0:
-            v.append(FieldViolation("listing.rules.deposit", "must not be negative"))
+        if rules.get("increment", 0) <= 0:
+            v.append(FieldViolation("listing.rules.increment", "must be positive fen"))
         opens, closes = spec["bidding_opens_at"], spec["bidding_closes_at"]
         if opens is None or closes is None:
             v.append(FieldViolation("listing.bidding_closes_at", "bidding_opens_at and bidding_closes_at required"))
@@ -126,32 +130,78 @@ class Trading:
             v.append(FieldViolation("listing.bidding_closes_at", "must be after bidding_opens_at"))
         require(v)
 
-    async def publish_listing(self, key: str, listing_id: str, caller: Caller) -> dict:
+    async def check_controller(self, operation: str, resource_id: str, agency_id: str) -> None:
+        """A catalogue item (a parcel) is sold only by the agency that controls it in the registry: another
+        agency's parcel is not its own to list — the trading service itself would list it there and pay
+        the price to the listing agency."""
+        if not resource_id:
+            return
+        try:
+            controller = await self.registry.resource_controller(resource_id)
+        except RegistryUnavailable:
+            raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
+        except RegistryRefused as exc:
+            if exc.code == "NOT_FOUND":
+                raise InvalidArgument.field("listing.resource_id", "not a catalogue item of the registry") from None
+            raise RuleViolation(f"registry refused: {exc.message}", reason=f"REGISTRY_{exc.code}") from None
+        self.access.require(operation, Owner.agency(controller))
+        if controller != agency_id:  # the service's own work (demo data) lists for no other agency either
+            raise InvalidArgument.field("listing.agency_id", "the agency controlling the catalogue item")
+
+    async def check_quantity_scale(self, spec: dict[str, Any]) -> None:
+        """A listing of a ledger instrument lists no finer quantity than the instrument keeps."""
+        if spec["resource_id"] or not spec["instrument"] or not spec["quantity"]:
+            return
+        try:
+            scale = await self.registry.instrument_scale(spec["instrument"])
+        except RegistryUnavailable:
+            raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
+        except RegistryRefused:
+            raise InvalidArgument.field("listing.instrument", "not an instrument of the registry") from None
+        checks = limits.Checks()
+        checks.quantity(spec["quantity"], "listing.quantity", scale)
+        checks.done()
+
+    def _manage(self, row: dict | None, operation: str, listing_id: str) -> dict:
+        """The listing agency's acts on its own listing; another agency's draft does not exist for anyone."""
+        if row is None or not self.disclosure.listing_visible(row):
+            raise not_found("listing", listing_id)
+        self.access.require(operation, Owner.agency(row["agency_id"]))
+        return row
+
+    def check_periods(self, row: dict, now: datetime) -> None:
+        """39号令 periods (policy data), counted from this publication, and the minimum bidders of an auction."""
+        rules = rules_of(row)
+        min_bidders = int(rules.get("min_bidders") or self.policy.rules_for(land=bool(row["resource_id"]))
+                          .auction_min_bidders)
+        try:
+            check_periods(self.policy, self.calendar, land=bool(row["resource_id"]), mechanism=row["mechanism"],
+                          published_at=now, opens_at=row["bidding_opens_at"], closes_at=row["bidding_closes_at"],
+                          min_bidders=min_bidders)
+        except TradingRuleError as exc:
+            raise refusal(exc) from None
+
+    async def publish_listing(self, key: str, listing_id: str) -> dict:
         digest = idem.digest("publish_listing", {"listing_id": listing_id})
+        async with self.uow() as tx:
+            row = await TradingRepository(tx.session).listing(listing_id)
+        self._manage(row, "PublishListing", listing_id)
         if await self._first_answer(key, "publish_listing", digest) is not None:
-            return await self.get_listing(listing_id, caller)
+            return await self.get_listing(listing_id)
         async with self.uow() as tx:
             if await idem.replay(tx, key, "publish_listing", digest) is not None:
-                return await self.get_listing(listing_id, caller)
+                return await self.get_listing(listing_id)
             repo = TradingRepository(tx.session)
             sale = await load_sale(repo, listing_id, self.writers.codec)
-        if sale is None:
-            raise not_found("listing", listing_id)
-        self._may_manage(sale.row, caller)
         if sale.row["state"] != "draft":
-            return await self.get_listing(listing_id, caller)  # publishing twice is harmless
+            return await self.get_listing(listing_id)  # publishing twice is harmless
         if not sale.domain.reserve.approved:
             raise RuleViolation("the 底价 must be entered and approved before publication",
                                 reason="RESERVE_NOT_APPROVED")
         now = self.clock()
         row = sale.row
-        announce = row["announce_at"] or now
-        if row["resource_id"] and self.enforce_land_timing:
-            try:
-                check_announcement_lead(self.timing, announce.date(), row["bidding_opens_at"])
-                check_listing_period(self.timing, self.calendar, row["bidding_opens_at"], row["bidding_closes_at"])
-            except TradingRuleError as exc:
-                raise refusal(exc) from None
+        self.check_periods(row, now)
+        await self.check_controller("PublishListing", row["resource_id"], row["agency_id"])
         if row["resource_id"]:
             # The catalogue item must be available; the registry refuses otherwise. Keyed: a retry is harmless.
             await self._registry(self.registry.transition_resource(
@@ -160,29 +210,30 @@ class Trading:
             repo = TradingRepository(tx.session)
             current = await repo.listing(listing_id, lock=True)
             if current["state"] == "draft":
-                await repo.update_listing(listing_id, state="published", published_at=now, announce_at=announce,
+                # The announcement is this publication: an earlier announce_at would claim days that never were.
+                await repo.update_listing(listing_id, state="published", published_at=now, announce_at=now,
                                           next_timer_at=row["bidding_closes_at"])
                 await tx.emit(Event("trading.listing.published", "yaosu.trading.listing.published",
                                     f"listing:{listing_id}", {"listing_id": listing_id,
                                                               "trade_code": row["trade_code"],
                                                               "title": row["title"], **_public_row(row)}))
-                await tx.audit("listing.published", f"listing:{listing_id}", {"trade_code": row["trade_code"]})
+                await tx.audit("listing.published", f"listing:{listing_id}", {"trade_code": row["trade_code"],
+                                                                              "sale_policy": self.policy.version})
             await idem.remember(tx, key, "publish_listing", digest, {"listing_id": listing_id})
             await tx.commit()
         self.writers.forget(listing_id)
-        return await self.get_listing(listing_id, caller)
+        return await self.get_listing(listing_id)
 
-    async def cancel_listing(self, key: str, listing_id: str, reason: str, caller: Caller) -> dict:
+    async def cancel_listing(self, key: str, listing_id: str, reason: str) -> dict:
         digest = idem.digest("cancel_listing", {"listing_id": listing_id, "reason": reason})
+        async with self.uow() as tx:
+            self._manage(await TradingRepository(tx.session).listing(listing_id), "CancelListing", listing_id)
         if not reason:
             raise InvalidArgument.field("reason", "required")
         async with self.uow() as tx:
             if await idem.replay(tx, key, "cancel_listing", digest) is None:
                 repo = TradingRepository(tx.session)
                 row = await repo.listing(listing_id, lock=True)
-                if row is None:
-                    raise not_found("listing", listing_id)
-                self._may_manage(row, caller)
                 if row["state"] not in ("draft", "published"):
                     raise RuleViolation(f"a {row['state']} listing cannot be cancelled", reason="WRONG_STATE")
                 batch = Batch(self.clock())
@@ -203,30 +254,37 @@ class Trading:
                 await tx.commit()
         self.writers.forget(listing_id)
         self.on_tasks()
-        return await self.get_listing(listing_id, caller)
+        return await self.get_listing(listing_id)
 
-    async def update_listing(self, key: str, listing_id: str, changes: dict[str, Any], reason: str,
-                             caller: Caller) -> tuple[dict, dict | None]:
+    async def update_listing(self, key: str, listing_id: str, changes: dict[str, Any],
+                             reason: str) -> tuple[dict, dict | None]:
         """A draft is edited freely; a published listing gets a versioned, published change notice.
         Once published only what does not alter the bidding already done may change (texts, documents,
         performance terms); price rules and periods are fixed by the announcement."""
         digest = idem.digest("update_listing", {"listing_id": listing_id, "changes": changes, "reason": reason})
+        async with self.uow() as tx:
+            row = self._manage(await TradingRepository(tx.session).listing(listing_id), "UpdateListing",
+                               listing_id)
+        if row["mechanism"] != "listing" and row["state"] != "draft" and set(changes) & CONDITION_FIELDS:
+            # Conditions of a published auction or tender would void the bids made under them (and, sealed,
+            # nobody could be asked to confirm again without learning who bid): cancel and re-list instead.
+            raise RuleViolation(f"the conditions of a published {row['mechanism']} sale are fixed; cancel and "
+                                "re-list to change them", reason="FIXED_BY_ANNOUNCEMENT")
         invalidated, first = await self._invalidate_bids(key, digest, listing_id, changes, reason)
         if first is not None:  # a retry, answered outside any transaction (SQLite has one writer at a time)
-            return await self.get_listing(listing_id, caller), first.get("notice")
+            return await self.get_listing(listing_id), first.get("notice")
         async with self.uow() as tx:
             if (first := await idem.replay(tx, key, "update_listing", digest)) is not None:
-                return await self.get_listing(listing_id, caller), first.get("notice")
+                return await self.get_listing(listing_id), first.get("notice")
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id, lock=True)
-            if row is None:
-                raise not_found("listing", listing_id)
-            self._may_manage(row, caller)
             notice = None
             if row["state"] == "draft":
                 merged = {**row, **changes}
                 spec = {**merged, "rules": changes.get("rules", rules_of(row))}
-                self._validate_listing({**spec, "eligibility": {}, "performance": {}, "documents": []})
+                validate = self._validate_listing if row["mechanism"] == "listing" else limits.listing_numbers
+                validate({**spec, "eligibility": changes.get("eligibility", {}), "performance": {},
+                          "documents": []})
                 await repo.update_listing(listing_id, **_encode(changes))
             elif row["state"] == "published":
                 if not reason:
@@ -250,7 +308,7 @@ class Trading:
             await idem.remember(tx, key, "update_listing", digest, {"notice": notice})
             await tx.commit()
         self.writers.forget(listing_id)
-        return await self.get_listing(listing_id, caller), notice
+        return await self.get_listing(listing_id), notice
 
     async def _invalidate_bids(self, key: str, digest: str, listing_id: str, changes: dict,
                                reason: str) -> tuple[bool, dict | None]:
@@ -264,7 +322,7 @@ class Trading:
             return False, first
         if not reason or not set(changes) & CONDITION_FIELDS or set(changes) - CHANGEABLE_FIELDS:
             return False, None
-        if row is None or row["state"] != "published" or not row["accepted_bids"]:
+        if row is None or row["mechanism"] != "listing" or row["state"] != "published" or not row["accepted_bids"]:
             return False, None
         version = row["version"] + 1
         result = await self.writers.submit(listing_id, Op(
@@ -272,7 +330,7 @@ class Trading:
             idem.digest("invalidate", {"l": listing_id, "v": version}), {"version": version}))
         return bool(result["invalidated"]), None
 
-    async def _reconfirm(self, key: str, listing_id: str, credit_code: str, caller: Caller) -> dict:
+    async def _reconfirm(self, key: str, listing_id: str, credit_code: str) -> dict:
         """After a change notice voided the quotes: the bidder accepts the new conditions and may quote again."""
         digest = idem.digest("reconfirm", {"l": listing_id, "c": credit_code})
         async with self.uow() as tx:
@@ -290,41 +348,32 @@ class Trading:
                                                   "listing_version": version}))
                 await idem.remember(tx, key, "reconfirm", digest, {"listing_id": listing_id})
                 await tx.commit()
-        return await self.registration(listing_id, credit_code, caller)
+        return await self.registration(listing_id, credit_code)
 
-    async def enter_reserve(self, key: str, listing_id: str, amount_fen: int, caller: Caller) -> dict:
-        if amount_fen <= 0:
-            raise InvalidArgument.field("reserve_price.fen", "must be positive")
-        await self._manageable(listing_id, caller)
-        await self.writers.submit(listing_id, Op("reserve_enter", self.clock(), caller.actor, key,
+    async def enter_reserve(self, key: str, listing_id: str, amount_fen: int) -> dict:
+        await self._manageable(listing_id, "EnterReservePrice")
+        checks = limits.Checks()
+        checks.fen(amount_fen, "reserve_price.fen")
+        checks.done()
+        await self.writers.submit(listing_id, Op("reserve_enter", self.clock(), actor(), key,
                                                  idem.digest("reserve_enter", {"l": listing_id, "a": amount_fen}),
                                                  {"amount_fen": amount_fen}))
-        return await self.get_listing(listing_id, caller)
+        return await self.get_listing(listing_id)
 
-    async def approve_reserve(self, key: str, listing_id: str, caller: Caller) -> dict:
-        await self._manageable(listing_id, caller)
-        await self.writers.submit(listing_id, Op("reserve_approve", self.clock(), caller.actor, key,
+    async def approve_reserve(self, key: str, listing_id: str) -> dict:
+        await self._manageable(listing_id, "ApproveReservePrice")
+        await self.writers.submit(listing_id, Op("reserve_approve", self.clock(), actor(), key,
                                                  idem.digest("reserve_approve", {"l": listing_id})))
-        return await self.get_listing(listing_id, caller)
+        return await self.get_listing(listing_id)
 
-    async def _manageable(self, listing_id: str, caller: Caller) -> dict:
+    async def _manageable(self, listing_id: str, operation: str) -> dict:
         async with self.uow() as tx:
             row = await TradingRepository(tx.session).listing(listing_id)
-        if row is None:
-            raise not_found("listing", listing_id)
-        self._may_manage(row, caller)
-        return row
+        return self._manage(row, operation, listing_id)
 
-    @staticmethod
-    def _may_manage(row: dict, caller: Caller) -> None:
-        if caller.agency_id and caller.agency_id != row["agency_id"]:
-            raise PermissionDenied("only the listing agency manages this listing")
-
-    async def get_listing(self, listing_id: str, caller: Caller) -> dict:
-        async with self.uow() as tx:
-            row = await TradingRepository(tx.session).listing(listing_id)
-        if row is None or (row["state"] == "draft" and not self._sees_draft(row, caller)):
-            raise not_found("listing", listing_id)
+    async def get_listing(self, listing_id: str) -> dict:
+        self.access.require("GetListing")
+        row = await self._listing_row(listing_id)
         return listing_view(row, self.clock(), reserve_fen=await self._disclosed_reserve(row))
 
     async def _disclosed_reserve(self, row: dict) -> int | None:
@@ -333,18 +382,13 @@ class Trading:
         sale = await self._sale(row["listing_id"])
         return sale.domain.reserve_price  # the domain refuses (SealedError) unless decided
 
-    @staticmethod
-    def _sees_draft(row: dict, caller: Caller) -> bool:
-        return caller.privileged and (not caller.agency_id or caller.agency_id == row["agency_id"])
-
-    async def list_listings(self, filters: dict, after: str, limit: int, caller: Caller) -> tuple[list[dict], int]:
+    async def list_listings(self, filters: dict, after: str, limit: int) -> tuple[list[dict], int]:
+        self.access.require("ListListings")
         state = filters.pop("state", "")
         states = {"announced": ("published",), "bidding": ("published",), "live_round": ("live_round",),
                   "closed": ("closed",), "awarded": ("awarded",), "unsold": ("unsold",),
                   "cancelled": ("cancelled",), "settled": ("settled",), "draft": ("draft",)}.get(state, ())
-        drafts_of = (caller.agency_id if caller.agency_id else "") if caller.privileged else None
-        if caller.privileged and not caller.agency_id:
-            drafts_of = ""  # admins see every draft
+        drafts_of = self.disclosure.drafts_of()  # a draft is listed to its own agency only
         async with self.uow() as tx:
             rows, total = await TradingRepository(tx.session).list_listings(
                 state=states, after=after, limit=limit, include_drafts_of=drafts_of, **filters)
@@ -354,22 +398,22 @@ class Trading:
             views = [v for v in views if v["state"] == state]
         return views, total
 
-    async def change_notices(self, listing_id: str, caller: Caller) -> list[dict]:
-        await self.get_listing(listing_id, caller)
+    async def change_notices(self, listing_id: str) -> list[dict]:
+        self.access.require("ListChangeNotices")
+        await self._listing_row(listing_id)
         async with self.uow() as tx:
             return await TradingRepository(tx.session).notices(listing_id)
 
     # ------------------------------------------------------------ registration
-    async def register(self, key: str, listing_id: str, credit_code: str, caller: Caller) -> dict:
-        if not credit_code:
-            raise InvalidArgument.field("credit_code", "required")
+    async def register(self, key: str, listing_id: str, credit_code: str) -> dict:
+        self.act_for(credit_code, "RegisterBidder")
         digest = idem.digest("register", {"l": listing_id, "c": credit_code})
         if await self._first_answer(key, "register", digest) is not None:
-            return await self.registration(listing_id, credit_code, caller)
+            return await self.registration(listing_id, credit_code)
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
             if await idem.replay(tx, key, "register", digest) is not None:
-                return await self.registration(listing_id, credit_code, caller)
+                return await self.registration(listing_id, credit_code)
             row = await repo.listing(listing_id)
             existing = await repo.registration(listing_id, credit_code)
         if row is None or row["state"] == "draft":
@@ -392,9 +436,10 @@ class Trading:
         if allowed and deposit:
             account = await self._registry(self.registry.account(credit_code, "CNY", open_if_missing=False))
             deadline = row["bidding_closes_at"] + timedelta(days=self.deposit_hold_days)
+            # The hold's purpose names no sale: regulators read holds, and who registers is the sale's secret
+            # until its opening. The registration records the hold id.
             hold_id = await self._registry(self.registry.create_hold(
-                f"trading:{listing_id}:deposit:{credit_code}", account, str(deposit), deadline,
-                f"deposit:{listing_id}"))
+                f"trading:{listing_id}:deposit:{credit_code}", account, str(deposit), deadline, "deposit"))
         reg = dict(registration_id=new_id("R"), listing_id=listing_id, credit_code=credit_code,
                    bidder_number="", state="qualified" if allowed else "refused",
                    eligibility_rule=answer.rule, eligibility_detail=detail, evaluation_score=answer.score,
@@ -421,51 +466,82 @@ class Trading:
             await tx.commit()
         return registration_view(reg, identity=True)
 
-    async def registration(self, listing_id: str, credit_code: str, caller: Caller) -> dict:
+    def act_for(self, credit_code: str, operation: str) -> None:
+        """Only the enterprise itself registers, bids, orders and confirms: the subject must be the
+        enterprise the request names (checked before anything is asked of another service)."""
+        if not credit_code:
+            raise InvalidArgument.field("credit_code", "required")
+        self.access.require(operation, Owner.enterprise(credit_code))
+
+    async def registration(self, listing_id: str, credit_code: str) -> dict:
+        """Somebody's registration — or, to anyone who may not learn it, exactly what a non-registration
+        answers: before a sealed sale is opened the listing agency and regulators learn nothing either."""
         async with self.uow() as tx:
-            reg = await TradingRepository(tx.session).registration(listing_id, credit_code)
-        if reg is None:
-            raise not_found("registration", f"{listing_id}/{credit_code}")
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id)
+            reg = await repo.registration(listing_id, credit_code) if row is not None else None
+        what, ident = "registration", f"{listing_id}/{credit_code}"
+        owners = [Owner.enterprise(credit_code)] + ([Owner.agency(row["agency_id"])] if row else [])
+        require_owned(self.access, "GetRegistration", what, ident, owners if reg is not None else None)
+        if not self.disclosure.is_self(credit_code) and not self.disclosure.identities(row):
+            raise not_found(what, ident)
         return registration_view(reg, identity=True)
 
-    async def registrations(self, listing_id: str, after: str, limit: int, caller: Caller) -> list[dict]:
-        row = await self._listing_row(listing_id, caller)
+    async def registrations(self, listing_id: str, after: str, limit: int) -> list[dict]:
+        scope = self.access.scope("ListRegistrations")
+        row = await self._listing_row(listing_id)
+        if scope.owner is not None and scope.owner.kind is Kind.AGENCY and \
+                not scope.includes(Owner.agency(row["agency_id"])):
+            raise PermissionDenied("an agency lists the registrations of its own listings only",
+                                   reason="NOT_OWNER")
         async with self.uow() as tx:
-            regs = await TradingRepository(tx.session).registrations(listing_id, after=after, limit=limit)
-        # Identities: regulators/admin always, the agency after the sale is decided; others see numbers.
-        identity = caller.privileged and (not caller.agency_id or row["state"] in DECIDED)
+            repo = TradingRepository(tx.session)
+            if scope.owner is not None and scope.owner.kind is Kind.ENTERPRISE:  # its own, if any
+                own = await repo.registration(listing_id, scope.owner.id)
+                return [registration_view(own, identity=True)] if own and not after else []
+            regs = await repo.registrations(listing_id, after=after, limit=limit)
+        if not self.disclosure.participants(row):
+            return []  # a sealed sale before its opening: not even how many
+        identity = self.disclosure.identities(row)
         return [registration_view(r, identity=identity) for r in regs]
 
-    async def confirm_continue(self, key: str, listing_id: str, credit_code: str, caller: Caller) -> dict:
-        await self._listing_row(listing_id, caller)
+    async def confirm_continue(self, key: str, listing_id: str, credit_code: str) -> dict:
+        self.act_for(credit_code, "ConfirmContinue")
+        row = await self._listing_row(listing_id)
+        if row["mechanism"] != "listing":
+            raise RuleViolation(f"ConfirmContinue joins the live round (限时竞价) of a 挂牌 listing; a "
+                                f"{row['mechanism']} sale has none", reason="NO_LIVE_ROUND")
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
             reg = await repo.registration(listing_id, credit_code)
             first = (await repo.idempotency_records(tx.uow.tables.idempotency, [key])).get(key)
         if reg is not None and (reg["state"] == "needs_confirmation" or (first and first.operation == "reconfirm")):
-            return await self._reconfirm(key, listing_id, credit_code, caller)
-        await self.writers.submit(listing_id, Op("confirm", self.clock(), caller.actor, key,
+            return await self._reconfirm(key, listing_id, credit_code)
+        await self.writers.submit(listing_id, Op("confirm", self.clock(), actor(), key,
                                                  idem.digest("confirm", {"l": listing_id, "c": credit_code}),
                                                  {"credit_code": credit_code}))
-        return await self.registration(listing_id, credit_code, caller)
+        return await self.registration(listing_id, credit_code)
 
     # ------------------------------------------------------------ bids
-    async def place_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int, caller: Caller,
-                        bid_id: str = "", created_at: datetime | None = None) -> dict:
-        if not credit_code:
-            raise InvalidArgument.field("credit_code", "required")
+    async def place_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int, *,
+                        confirm_high_price: bool = False, bid_id: str = "",
+                        created_at: datetime | None = None) -> dict:
+        self.act_for(credit_code, "SubmitBid" if bid_id else "PlaceBid")
+        limits.bid_numbers(price_fen)
         args = {"credit_code": credit_code, "price_fen": price_fen}
+        # The confirmation is no part of the bid: a retry with the same key answers the first result.
         digest = idem.digest("bid", {"l": listing_id, "b": bid_id, **args})
+        args["confirm_high_price"] = confirm_high_price
         if bid_id:
             args |= {"bid_id": bid_id, "created_at": created_at}
         if listing_id not in self.writers.cache:
-            await self._listing_row(listing_id, caller)
-        return await self.writers.submit(listing_id, Op("bid", self.clock(), caller.actor, key, digest, args))
+            await self._listing_row(listing_id)
+        return await self.writers.submit(listing_id, Op("bid", self.clock(), actor(), key, digest, args))
 
-    async def create_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int, caller: Caller) -> dict:
+    async def create_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int) -> dict:
         """A draft: stored, invisible to others and to the timers, until SubmitBid publishes it."""
-        if not credit_code:
-            raise InvalidArgument.field("credit_code", "required")
+        self.act_for(credit_code, "CreateBid")
+        limits.bid_numbers(price_fen)
         digest = idem.digest("create_bid", {"l": listing_id, "c": credit_code, "p": price_fen})
         async with self.uow() as tx:
             if (first := await idem.replay(tx, key, "create_bid", digest)) is not None:
@@ -488,29 +564,35 @@ class Trading:
             await tx.commit()
         return view
 
-    async def submit_bid(self, key: str, bid_id: str, credit_code: str, caller: Caller) -> dict:
+    async def submit_bid(self, key: str, bid_id: str, credit_code: str, *, confirm_high_price: bool = False) -> dict:
         async with self.uow() as tx:
             bid = await TradingRepository(tx.session).bid(bid_id)
-        if bid is None or bid["credit_code"] != credit_code:
-            raise not_found("bid", bid_id)
+        # An unknown bid and somebody else's answer alike.
+        owned = bid is not None and bid["credit_code"] == credit_code
+        require_owned(self.access, "SubmitBid", "bid", bid_id, [Owner.enterprise(credit_code)] if owned else None)
         if bid["state"] != "draft":
             return bid_view(bid, owner=True)  # submitting twice returns the submitted bid
-        return await self.place_bid(key, bid["listing_id"], credit_code, bid["price_fen"], caller,
-                                    bid_id=bid_id, created_at=bid["created_at"])
+        return await self.place_bid(key, bid["listing_id"], credit_code, bid["price_fen"],
+                                    confirm_high_price=confirm_high_price, bid_id=bid_id,
+                                    created_at=bid["created_at"])
 
-    async def list_bids(self, listing_id: str, credit_code: str, after: int, limit: int, caller: Caller) -> list:
-        await self._listing_row(listing_id, caller)
+    async def list_bids(self, listing_id: str, credit_code: str, after: int, limit: int) -> list:
+        self.access.require("ListBids")
+        row = await self._listing_row(listing_id)
+        own = self.disclosure.is_self(credit_code)
+        identities = self.disclosure.identities(row)
+        if credit_code and not own and not identities:
+            return []  # asking for somebody's bids must not tell whether it took part
         async with self.uow() as tx:
             found = await TradingRepository(tx.session).bids(listing_id, credit_code=credit_code, after=after,
-                                                             limit=limit, include_drafts=bool(credit_code))
+                                                             limit=limit, include_drafts=own)
         # 挂牌 quotes are public (each accepted quote is published), but identities are not.
-        return [bid_view(b, owner=bool(credit_code) or (caller.privileged and not caller.agency_id))
-                for b in found]
+        return [bid_view(b, owner=own or identities) for b in found]
 
-    async def _listing_row(self, listing_id: str, caller: Caller) -> dict:
+    async def _listing_row(self, listing_id: str) -> dict:
         async with self.uow() as tx:
             row = await TradingRepository(tx.session).listing(listing_id)
-        if row is None or (row["state"] == "draft" and not self._sees_draft(row, caller)):
+        if row is None or not self.disclosure.listing_visible(row):
             raise not_found("listing", listing_id)
         return row
 
@@ -523,8 +605,9 @@ class Trading:
             raise not_found("listing", listing_id)
         return sale
 
-    async def sale_state(self, listing_id: str, caller: Caller) -> dict:
-        row = await self._listing_row(listing_id, caller)
+    async def sale_state(self, listing_id: str) -> dict:
+        self.access.require("GetSaleState")
+        row = await self._listing_row(listing_id)
         sale = await self._sale(listing_id)
         d = sale.domain
         async with self.uow() as tx:
@@ -539,8 +622,9 @@ class Trading:
                 "server_time": now, "version": row["version"],
                 "next_minimum_bid_fen": d.minimum_next_quote() if live else 0}
 
-    async def sale_result(self, listing_id: str, caller: Caller) -> dict:
-        row = await self._listing_row(listing_id, caller)
+    async def sale_result(self, listing_id: str) -> dict:
+        self.access.require("GetSaleResult")
+        row = await self._listing_row(listing_id)
         if row["state"] not in DECIDED and row["state"] != "cancelled":
             raise RuleViolation("the sale is not decided yet", reason="NOT_DECIDED")
         outcome = _json(row["outcome"]) if row["outcome"] else {}
@@ -570,14 +654,15 @@ class Trading:
         return result
 
     # ------------------------------------------------------------ award, default
-    async def confirm_award(self, key: str, listing_id: str, credit_code: str, caller: Caller) -> dict:
+    async def confirm_award(self, key: str, listing_id: str, credit_code: str) -> dict:
         """成交确认书: the winner signs; the trade moves to settling and the worker settles it."""
+        self.act_for(credit_code, "ConfirmAward")
         digest = idem.digest("confirm_award", {"l": listing_id, "c": credit_code})
         if (first := await self._first_answer(key, "confirm_award", digest)) is not None:
-            return await self.trade(first["trade_id"], caller)
+            return await self.trade(first["trade_id"])
         async with self.uow() as tx:
             if (first := await idem.replay(tx, key, "confirm_award", digest)) is not None:
-                return await self.trade(first["trade_id"], caller)
+                return await self.trade(first["trade_id"])
             repo = TradingRepository(tx.session)
             trades, _ = await repo.trades(listing_id=listing_id, state="executed")
             trade = next((t for t in trades if t["buyer"] == credit_code), None)
@@ -595,11 +680,12 @@ class Trading:
             await idem.remember(tx, key, "confirm_award", digest, {"trade_id": trade["trade_id"]})
             await tx.commit()
         self.on_tasks()
-        return await self.trade(trade["trade_id"], caller)
+        return await self.trade(trade["trade_id"])
 
-    async def declare_default(self, key: str, listing_id: str, reason: str, caller: Caller) -> dict:
+    async def declare_default(self, key: str, listing_id: str, reason: str) -> dict:
         """The winner defaults: its deposit is forfeited to the grantor and the next bidder (the best quote
         of another bidder that meets the reserve) is offered the award; otherwise the sale is unsold."""
+        await self._manageable(listing_id, "DeclareDefault")
         if not reason:
             raise InvalidArgument.field("reason", "required")
         digest = idem.digest("declare_default", {"l": listing_id, "r": reason})
@@ -608,7 +694,6 @@ class Trading:
             if await idem.replay(tx, key, "declare_default", digest) is None:
                 repo = TradingRepository(tx.session)
                 row = await repo.listing(listing_id, lock=True)
-                self._may_manage(row, caller)
                 trades, _ = await repo.trades(listing_id=listing_id, state="executed")
                 if row["state"] != "awarded" or not trades:
                     raise RuleViolation("only an unconfirmed award can be declared in default", reason="NO_AWARD")
@@ -658,19 +743,33 @@ class Trading:
                 await tx.commit()
         self.writers.forget(listing_id)
         self.on_tasks()
-        return await self.sale_result(listing_id, caller)
+        return await self.sale_result(listing_id)
 
     # ------------------------------------------------------------ trades
-    async def trade(self, trade_id: str, caller: Caller) -> dict:
+    async def trade(self, trade_id: str) -> dict:
+        """A trade to its parties (the buyer, the selling enterprise or agency) and regulators; to anyone
+        else it does not exist."""
         async with self.uow() as tx:
             trade = await TradingRepository(tx.session).trade(trade_id)
-        if trade is None:
-            raise not_found("trade", trade_id)
-        return trade
+        owners = None if trade is None else [Owner.enterprise(trade["buyer"]), Owner.enterprise(trade["seller"]),
+                                             Owner.agency(trade["seller"])]
+        require_owned(self.access, "GetTrade", "trade", trade_id, owners)
+        return self.disclosure.trade(trade)
 
     async def trades(self, filters: dict, after: str, limit: int) -> tuple[list[dict], int]:
+        scope = self.access.scope("ListTrades")
+        if scope.owner is not None:  # a party lists its own trades (as buyer or as seller)
+            if filters.get("credit_code") not in ("", scope.owner.id):
+                raise PermissionDenied("a party lists its own trades only", reason="NOT_OWNER")
+            filters = filters | {"credit_code": scope.owner.id}
         async with self.uow() as tx:
-            return await TradingRepository(tx.session).trades(after=after, limit=limit, **filters)
+            trades, total = await TradingRepository(tx.session).trades(after=after, limit=limit, **filters)
+        return [self.disclosure.trade(t) for t in trades], total
+
+    async def verify_audit_journal(self, journal: AuditJournal):
+        self.access.require("VerifyAuditJournal")
+        async with self.uow() as tx:
+            return await journal.verify(tx.session)
 
     # ------------------------------------------------------------ timers
     async def fire_due_timers(self) -> int:
@@ -699,7 +798,6 @@ class Trading:
         try:
             return await call
         except RegistryUnavailable:
-            from services.common.errors import DependencyUnavailable
             raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
         except RegistryRefused as exc:
             raise RuleViolation(f"registry refused: {exc.message}", reason=f"REGISTRY_{exc.code}") from None
@@ -749,4 +847,4 @@ def _encode(changes: dict) -> dict:
     return out
 
 
-__all__ = ["Caller", "Trading", "listing_terms"]
+__all__ = ["Trading", "actor", "listing_terms"]

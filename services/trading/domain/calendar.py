@@ -1,11 +1,9 @@
-"""Working-day calendar (weekends + configurable holidays and make-up working days 调休) and the
-announcement / listing period checks of 国土资源部令第39号 (evaluation-and-land.md §5.1)."""
+"""Working-day calendar (weekends + configurable holidays and make-up working days 调休). The period
+rules of 国土资源部令第39号 that count on it are policy data: periods.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-
-from .errors import DomainError
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,51 +46,12 @@ class WorkingDayCalendar:
         return self.add_working_days(start, working_days - 1)
 
 
-@dataclass(frozen=True, slots=True)
-class LandSaleTimingRules:
-    """Policy data. Defaults: announcement ≥ 20 days before the listing/auction starts (39号令);
-    listing ≥ 10 working days (2002 text, still enforced by many platforms; set
-    `listing_counts_working_days=False` for the 2007 "不得少于十日" reading)."""
-
-    announcement_min_days: int = 20
-    listing_min_days: int = 10
-    listing_counts_working_days: bool = True
-    results_publication_max_working_days: int = 10
-
-
-def check_announcement_lead(
-    rules: LandSaleTimingRules, announced_on: date, starts_at: datetime
-) -> None:
-    lead = (starts_at.date() - announced_on).days
-    if lead < rules.announcement_min_days:
-        raise DomainError(
-            "ANNOUNCEMENT_TOO_SHORT",
-            f"announcement {lead} days before start, rule requires >= {rules.announcement_min_days}",
-        )
-
-
-def check_listing_period(
-    rules: LandSaleTimingRules,
-    calendar: WorkingDayCalendar,
-    opens_at: datetime,
-    closes_at: datetime,
-) -> None:
-    if closes_at <= opens_at:
-        raise DomainError("LISTING_PERIOD_INVALID", "listing must close after it opens")
-    if rules.listing_counts_working_days:
-        days = calendar.working_days_inclusive(opens_at.date(), closes_at.date())
-        unit = "working days"
-    else:
-        days = (closes_at.date() - opens_at.date()).days + 1
-        unit = "days"
-    if days < rules.listing_min_days:
-        raise DomainError(
-            "LISTING_PERIOD_TOO_SHORT",
-            f"listing lasts {days} {unit}, rule requires >= {rules.listing_min_days}",
-        )
+# 39号令: the result is published within 10 working days after the transaction.
+RESULTS_PUBLICATION_MAX_WORKING_DAYS = 10
 
 
 def results_publication_deadline(
-    rules: LandSaleTimingRules, calendar: WorkingDayCalendar, transaction_day: date
+    calendar: WorkingDayCalendar, transaction_day: date,
+    max_working_days: int = RESULTS_PUBLICATION_MAX_WORKING_DAYS,
 ) -> date:
-    return calendar.add_working_days(transaction_day, rules.results_publication_max_working_days)
+    return calendar.add_working_days(transaction_day, max_working_days)

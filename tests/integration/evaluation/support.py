@@ -19,26 +19,54 @@ from services.common.config import key_digest
 from services.evaluation.app import build
 from services.evaluation.config import EvaluationSettings
 from services.registry.domain.credit_code import compose
-from tests.support.services import ADMIN_KEY, API_KEYS_JSON, READER_KEY, SERVICE_KEY, running
+from tests.support.services import (
+    ADMIN_KEY,
+    API_KEYS_JSON,
+    EVALUATION_KEY,
+    REGULATOR_KEY,
+    SERVICE_KEY,
+    TRADING_KEY,
+    bearer,
+    on_behalf,
+    running,
+)
 
-TAX_KEY = "test-agency-tax-key"  # 税务 (data provider)
-STATS_KEY = "test-agency-stats-key"  # 统计 (data provider)
-APPROVER_KEY = "test-approver-key"  # a second approver for re-grading
-TAX, STATS = "AG-TEST-SW", "AG-TEST-TJ"
+# The agencies of the evaluation (services/evaluation/authorization.yaml): two data providers, each with its
+# own key, and the evaluating agency (经信局, role evaluator) with two principals, so that a re-grade can be
+# proposed by one and approved by the other.
+TAX, STATS, EVALUATOR_AGENCY = "AG-TEST-SW", "AG-TEST-TJ", "AG-TEST-JXJ"
+TAX_KEY = "test-agency-tax-key"            # 税务 (data provider)
+STATS_KEY = "test-agency-stats-key"        # 统计 (data provider)
+EVALUATOR_KEY = "test-evaluator-key"       # 经信局, first principal
+SECOND_EVALUATOR_KEY = "test-evaluator-2-key"  # 经信局, second principal
 
 EVALUATION_KEYS_JSON = json.dumps({
     **json.loads(API_KEYS_JSON),
-    key_digest(TAX_KEY): {"principal": TAX, "roles": ["data_provider"]},
-    key_digest(STATS_KEY): {"principal": STATS, "roles": ["data_provider"]},
-    key_digest(APPROVER_KEY): {"principal": "approver-2", "roles": ["approver"]},
+    key_digest(TAX_KEY): {"principal": f"agency:{TAX}", "kind": "agency", "agency_id": TAX,
+                          "roles": ["data_provider"]},
+    key_digest(STATS_KEY): {"principal": f"agency:{STATS}", "kind": "agency", "agency_id": STATS,
+                            "roles": ["data_provider"]},
+    key_digest(EVALUATOR_KEY): {"principal": "jxj:evaluator-1", "kind": "agency", "agency_id": EVALUATOR_AGENCY,
+                                "roles": ["evaluator"]},
+    key_digest(SECOND_EVALUATOR_KEY): {"principal": "jxj:evaluator-2", "kind": "agency",
+                                       "agency_id": EVALUATOR_AGENCY, "roles": ["evaluator"]},
 })
 
 
 def auth(key: str = ADMIN_KEY) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {key}")]
+    return bearer(key)
 
 
-ADMIN, READER, SERVICE = auth(ADMIN_KEY), auth(READER_KEY), auth(SERVICE_KEY)
+ADMIN, READER, SERVICE = bearer(ADMIN_KEY), bearer(REGULATOR_KEY), bearer(SERVICE_KEY)
+REGULATOR = READER
+EVALUATOR, SECOND_EVALUATOR = bearer(EVALUATOR_KEY), bearer(SECOND_EVALUATOR_KEY)
+TAX_AGENCY, STATS_AGENCY = bearer(TAX_KEY), bearer(STATS_KEY)
+TRADING = bearer(TRADING_KEY)
+
+
+def enterprise(code: str) -> list[tuple[str, str]]:
+    """An enterprise user through the gateway's delegate key."""
+    return on_behalf(f"enterprise:{code}")
 
 
 @dataclass
@@ -53,7 +81,7 @@ class RunningEvaluation:
 
 def evaluation_settings(database_url: str, nats_url: str, registry_addr: str, **overrides) -> EvaluationSettings:
     values = dict(database_url=database_url, nats_url=nats_url, grpc_port=0, metrics_port=0,
-                  api_keys_json=EVALUATION_KEYS_JSON, service_api_key=SERVICE_KEY, registry_addr=registry_addr,
+                  api_keys_json=EVALUATION_KEYS_JSON, service_api_key=EVALUATION_KEY, registry_addr=registry_addr,
                   outbox_poll_seconds=0.05, shutdown_grace_seconds=1.0)
     values.update(overrides)
     return EvaluationSettings(**values)
@@ -114,7 +142,8 @@ def firm_values(index: int, *, above: bool = True) -> dict[str, str]:
     return values
 
 
-async def submit(stub, rows: Iterable[pb.IndicatorRow], metadata=ADMIN) -> pb.SubmissionReport:
+async def submit(stub, rows: Iterable[pb.IndicatorRow], metadata=STATS_AGENCY) -> pb.SubmissionReport:
+    """Rows submitted by a data provider (统计局 unless another is given), as itself."""
     async def stream():
         for item in rows:
             yield item

@@ -9,18 +9,22 @@ from yaosu.evaluation.v1 import evaluation_pb2 as pb
 
 from tests.integration.evaluation.support import (
     ADMIN,
+    EVALUATOR,
     READER,
     STATS,
     STATS_KEY,
     TAX,
+    TAX_AGENCY,
     TAX_KEY,
     auth,
+    enterprise,
     key,
     register_enterprises,
     row,
     submit,
 )
 from tests.support.grpc_errors import field_violations, reason
+from tests.support.services import on_behalf
 
 YEAR = 2024
 UNKNOWN = "91330106MA00000000"  # well-formed, never registered
@@ -90,23 +94,47 @@ async def test_values_keep_every_source_and_the_latest_is_effective(registry, ev
     assert len(values) == 3
 
 
-async def test_agencies_speak_only_for_themselves_and_readers_not_at_all(registry, evaluation):
+async def test_a_data_provider_submits_only_as_itself_and_nobody_else_submits(registry, evaluation):
     (code,) = await register_enterprises(registry.stub, 1)
-    with pytest.raises(grpc.aio.AioRpcError) as other_department:
-        await submit(evaluation.stub, [row(code, YEAR, source=STATS, tax_paid="1")], metadata=auth(TAX_KEY))
-    assert other_department.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    with pytest.raises(grpc.aio.AioRpcError) as reader:
-        await submit(evaluation.stub, [row(code, YEAR, tax_paid="1")], metadata=READER)
-    assert reader.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    refusals = {
+        # A data provider naming another department, for the submission or for one row of it.
+        "other department": ([row(code, YEAR, source=STATS, tax_paid="1")], auth(TAX_KEY), "NOT_OWNER"),
+        "other department in a row": ([row(code, YEAR, tax_paid="1"), row(code, 2025, source=STATS, tax_paid="2")],
+                                      auth(TAX_KEY), "NOT_OWNER"),
+        "the same through the gateway": ([row(code, YEAR, source=STATS, tax_paid="1")],
+                                         on_behalf(f"agency:{TAX}/key:7", "data_provider"), "NOT_OWNER"),
+        # Not a data provider: the administrator (no business acts), the evaluating agency, a regulator, the
+        # enterprise itself, an anonymous portal visitor.
+        "admin": ([row(code, YEAR, source=TAX, tax_paid="1")], ADMIN, "NOT_PERMITTED"),
+        "evaluator": ([row(code, YEAR, tax_paid="1")], EVALUATOR, "NOT_PERMITTED"),
+        "regulator": ([row(code, YEAR, tax_paid="1")], READER, "NOT_PERMITTED"),
+        "enterprise": ([row(code, YEAR, tax_paid="1")], enterprise(code), "NOT_PERMITTED"),
+        "anonymous": ([row(code, YEAR, tax_paid="1")], on_behalf(""), "NOT_PERMITTED"),
+    }
+    for case, (rows, metadata, why) in refusals.items():
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await submit(evaluation.stub, rows, metadata=metadata)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, case
+        assert reason(refused.value) == why, case
     with pytest.raises(grpc.aio.AioRpcError) as nobody:
         await submit(evaluation.stub, [row(code, YEAR, tax_paid="1")], metadata=[])
     assert nobody.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # A CSV naming another department is refused before the file is read.
+    with pytest.raises(grpc.aio.AioRpcError) as csv_other:
+        await evaluation.stub.UploadIndicatorCsv(pb.UploadIndicatorCsvRequest(
+            idempotency_key=key(), content=b"not a csv", source_department=STATS), metadata=auth(TAX_KEY))
+    assert csv_other.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert await _values(evaluation, code) == []
-    # An administrator may record on behalf of a named department.
-    report = await submit(evaluation.stub, [row(code, YEAR, source="AG-TEST-DL", kwh="1000")], metadata=ADMIN)
-    assert report.rows_accepted == 1 and (await _values(evaluation, code))[0].source_department == "AG-TEST-DL"
+
+    # Naming itself, or no department, records the values under its own; so does its user through the gateway.
+    named = await submit(evaluation.stub, [row(code, YEAR, source=TAX, kwh="1000")], metadata=auth(TAX_KEY))
+    through_gateway = await submit(evaluation.stub, [row(code, 2025, kwh="1200")],
+                                   metadata=on_behalf(f"agency:{TAX}/key:7", "data_provider"))
+    assert named.source_department == through_gateway.source_department == TAX
+    assert {v.source_department for v in await _values(evaluation, code)} == {TAX}
+    assert {v.source_department for v in await _values(evaluation, code, 2025)} == {TAX}
     with pytest.raises(grpc.aio.AioRpcError) as empty:
-        await submit(evaluation.stub, [], metadata=ADMIN)
+        await submit(evaluation.stub, [], metadata=TAX_AGENCY)
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "rows" in field_violations(empty.value)
 
 
@@ -120,10 +148,14 @@ async def test_submission_replays_by_idempotency_key(registry, evaluation):
         await submit(evaluation.stub, [row(code, YEAR, submission_key, tax_paid="999")], metadata=auth(TAX_KEY))
     assert changed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert reason(changed.value) == "IDEMPOTENCY_KEY_REUSED"
+    # Another department with the same key and rows gets no replay of this department's report.
+    with pytest.raises(grpc.aio.AioRpcError) as other_department:
+        await submit(evaluation.stub, [row(code, YEAR, submission_key, tax_paid="100")], metadata=auth(STATS_KEY))
+    assert reason(other_department.value) == "IDEMPOTENCY_KEY_REUSED"
     # Keys are unique per service across operations.
     with pytest.raises(grpc.aio.AioRpcError) as other_operation:
         await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=submission_key, jurisdiction="330100",
-                                                          year=YEAR), metadata=ADMIN)
+                                                          year=YEAR), metadata=EVALUATOR)
     assert reason(other_operation.value) == "IDEMPOTENCY_KEY_REUSED"
     assert [v.value for v in await _values(evaluation, code)] == ["100"]
 
@@ -148,12 +180,12 @@ async def test_csv_upload_reports_file_lines(registry, evaluation):
     for bad, field in ((b"", "content"), (b"code,year\n1,2\n", "content"), (b"\xff\xfe", "content")):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await evaluation.stub.UploadIndicatorCsv(pb.UploadIndicatorCsvRequest(
-                idempotency_key=key(), content=bad), metadata=ADMIN)
+                idempotency_key=key(), content=bad), metadata=TAX_AGENCY)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in field_violations(refused.value)
 
 
 async def test_enterprises_registered_after_start_are_matched(registry, evaluation):
     """Registered after the backfill: known through the consumer, or read through from the registry."""
     (code,) = await register_enterprises(registry.stub, 1, division="330108")
-    report = await submit(evaluation.stub, [row(code, YEAR, tax_paid="1")], metadata=ADMIN)
+    report = await submit(evaluation.stub, [row(code, YEAR, tax_paid="1")])
     assert report.rows_accepted == 1

@@ -8,7 +8,15 @@ import pytest
 import yaml
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
 
-from tests.integration.evaluation.support import ADMIN, READER, firm_values, key, register_enterprises, row, submit
+from tests.integration.evaluation.support import (
+    EVALUATOR,
+    READER,
+    firm_values,
+    key,
+    register_enterprises,
+    row,
+    submit,
+)
 from tests.support.grpc_errors import field_violations
 
 
@@ -31,17 +39,17 @@ async def test_a_new_version_is_published_and_old_runs_keep_theirs(registry, eva
     await submit(evaluation.stub, [row(code, 2024, **firm_values(i)) for i, code in enumerate(codes)])
     old = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330106", year=2024,
                                                              policy_ref="zj-county-default@2025.1"),
-                                          metadata=ADMIN)).run
+                                          metadata=EVALUATOR)).run
     document = await _default_document(evaluation)
     document["version"] = "2026.1"
     document["classification"]["shares"]["above_size"] = {"A": 0.5, "B": 0.3, "C": 0.1, "D": 0.1}
     text = yaml.safe_dump(document, allow_unicode=True)
     publish_key = key()
     published = await evaluation.stub.PublishPolicy(pb.PublishPolicyRequest(idempotency_key=publish_key,
-                                                                            document=text), metadata=ADMIN)
-    assert published.policy.policy_ref == "zj-county-default@2026.1" and published.policy.published_by == "admin"
+                                                                            document=text), metadata=EVALUATOR)
+    assert published.policy.policy_ref == "zj-county-default@2026.1" and published.policy.published_by == "jxj:evaluator-1"
     replay = await evaluation.stub.PublishPolicy(pb.PublishPolicyRequest(idempotency_key=publish_key,
-                                                                         document=text), metadata=ADMIN)
+                                                                         document=text), metadata=EVALUATOR)
     assert replay.policy == published.policy
     latest = await evaluation.stub.GetPolicy(pb.GetPolicyRequest(policy_ref="zj-county-default"), metadata=READER)
     assert latest.policy.version == "2026.1"
@@ -50,11 +58,11 @@ async def test_a_new_version_is_published_and_old_runs_keep_theirs(registry, eva
     document["classification"]["shares"]["above_size"] = {"A": 0.4, "B": 0.4, "C": 0.1, "D": 0.1}
     with pytest.raises(grpc.aio.AioRpcError) as exists:
         await evaluation.stub.PublishPolicy(pb.PublishPolicyRequest(
-            idempotency_key=key(), document=yaml.safe_dump(document, allow_unicode=True)), metadata=ADMIN)
+            idempotency_key=key(), document=yaml.safe_dump(document, allow_unicode=True)), metadata=EVALUATOR)
     assert exists.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
     new = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330106",
-                                                             year=2024), metadata=ADMIN)).run
+                                                             year=2024), metadata=EVALUATOR)).run
     assert new.policy_ref == "zj-county-default@2026.1"  # empty ref: the default policy's latest version
     assert {c.grade: c.count for c in new.class_counts}["A"] == 10
     again = (await evaluation.stub.GetRun(pb.GetRunRequest(run_id=old.run_id), metadata=READER)).run
@@ -70,18 +78,18 @@ async def test_malformed_policies_are_refused_with_one_violation_per_error(evalu
     document["scoring"]["rounding"] = 9                                      # out of range
     with pytest.raises(grpc.aio.AioRpcError) as invalid:
         await evaluation.stub.PublishPolicy(pb.PublishPolicyRequest(
-            idempotency_key=key(), document=yaml.safe_dump(document, allow_unicode=True)), metadata=ADMIN)
+            idempotency_key=key(), document=yaml.safe_dump(document, allow_unicode=True)), metadata=EVALUATOR)
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(invalid.value)) == {"scoring.rounding"}  # schema errors come before sums
     del document["scoring"]["rounding"]
     with pytest.raises(grpc.aio.AioRpcError) as sums:
         await evaluation.stub.PublishPolicy(pb.PublishPolicyRequest(
-            idempotency_key=key(), document=yaml.safe_dump(document, allow_unicode=True)), metadata=ADMIN)
+            idempotency_key=key(), document=yaml.safe_dump(document, allow_unicode=True)), metadata=EVALUATOR)
     assert set(field_violations(sums.value)) == {"profiles.above_size_zj.weights", "classification.shares.below_size"}
     for text, field in (("a: [1, 2", "(document)"), ("- just a list", "(document)"), ("", "document")):
         with pytest.raises(grpc.aio.AioRpcError) as broken:
             await evaluation.stub.PublishPolicy(pb.PublishPolicyRequest(idempotency_key=key(), document=text),
-                                                metadata=ADMIN)
+                                                metadata=EVALUATOR)
         assert broken.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in field_violations(broken.value)
     listed = await evaluation.stub.ListPolicies(pb.ListPoliciesRequest(policy_id="zj-county-default"),
                                                 metadata=READER)

@@ -18,10 +18,9 @@ from services.common.events.envelope import parse
 from services.common.natsd import NatsServer
 from services.evaluation.adapters.db.tables import infrastructure
 from tests.integration.evaluation.support import (
-    ADMIN,
-    APPROVER_KEY,
+    EVALUATOR,
     READER,
-    auth,
+    SECOND_EVALUATOR,
     evaluation_running,
     firm_values,
     key,
@@ -39,8 +38,8 @@ async def _published_run(registry, evaluation, firms: int = 20) -> tuple[list[st
     codes = await register_enterprises(registry.stub, firms)
     await submit(evaluation.stub, [row(code, YEAR, **firm_values(i)) for i, code in enumerate(codes)])
     run = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330106",
-                                                             year=YEAR), metadata=ADMIN)).run
-    await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=run.run_id), metadata=ADMIN)
+                                                             year=YEAR), metadata=EVALUATOR)).run
+    await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=run.run_id), metadata=EVALUATOR)
     return codes, run
 
 
@@ -62,12 +61,12 @@ async def test_regrade_needs_a_reason_and_a_second_different_approver(registry, 
 
     with pytest.raises(grpc.aio.AioRpcError) as no_reason:
         await evaluation.stub.RegradeEnterprise(pb.RegradeEnterpriseRequest(
-            idempotency_key=key(), run_id=run.run_id, credit_code=target, to_grade="C"), metadata=ADMIN)
+            idempotency_key=key(), run_id=run.run_id, credit_code=target, to_grade="C"), metadata=EVALUATOR)
     assert no_reason.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "reason" in field_violations(no_reason.value)
     with pytest.raises(grpc.aio.AioRpcError) as no_evidence:  # the default policy requires evidence
         await evaluation.stub.RegradeEnterprise(pb.RegradeEnterpriseRequest(
             idempotency_key=key(), run_id=run.run_id, credit_code=target, to_grade="C", reason="复核"),
-            metadata=ADMIN)
+            metadata=EVALUATOR)
     assert no_evidence.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.aio.AioRpcError) as reader:
         await evaluation.stub.RegradeEnterprise(pb.RegradeEnterpriseRequest(
@@ -77,12 +76,12 @@ async def test_regrade_needs_a_reason_and_a_second_different_approver(registry, 
 
     proposal = (await evaluation.stub.RegradeEnterprise(pb.RegradeEnterpriseRequest(
         idempotency_key=key(), run_id=run.run_id, credit_code=target, to_grade="C",
-        reason="环保处罚已撤销，复核后调整", evidence_ref="复核意见书 2025-017"), metadata=ADMIN)).regrade
-    assert proposal.status == pb.REGRADE_STATUS_PROPOSED and proposal.proposed_by == "admin"
+        reason="环保处罚已撤销，复核后调整", evidence_ref="复核意见书 2025-017"), metadata=EVALUATOR)).regrade
+    assert proposal.status == pb.REGRADE_STATUS_PROPOSED and proposal.proposed_by == "jxj:evaluator-1"
     assert proposal.from_grade == "D"
     with pytest.raises(grpc.aio.AioRpcError) as same_person:
         await evaluation.stub.ApproveRegrade(pb.ApproveRegradeRequest(
-            idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=ADMIN)
+            idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=EVALUATOR)
     assert same_person.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert reason(same_person.value) == "SECOND_APPROVER_REQUIRED"
     unchanged = (await evaluation.stub.GetEnterpriseResult(pb.GetEnterpriseResultRequest(credit_code=target),
@@ -90,12 +89,12 @@ async def test_regrade_needs_a_reason_and_a_second_different_approver(registry, 
     assert unchanged.final_grade == "D"
 
     approved = await evaluation.stub.ApproveRegrade(pb.ApproveRegradeRequest(
-        idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=auth(APPROVER_KEY))
-    assert approved.regrade.status == pb.REGRADE_STATUS_APPLIED and approved.regrade.approved_by == "approver-2"
+        idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=SECOND_EVALUATOR)
+    assert approved.regrade.status == pb.REGRADE_STATUS_APPLIED and approved.regrade.approved_by == "jxj:evaluator-2"
     assert approved.result.final_grade == "C" and approved.result.initial_grade == "D"
     fired = approved.result.rules_fired[-1]
     assert (fired.kind, fired.from_grade, fired.to_grade) == ("manual_override", "D", "C")
-    assert "admin" in fired.detail and "approver-2" in fired.detail
+    assert "jxj:evaluator-1" in fired.detail and "jxj:evaluator-2" in fired.detail
     eligibility = await evaluation.stub.CheckEligibility(pb.CheckEligibilityRequest(
         credit_code=target, sale_kind="new_industrial_land"), metadata=READER)
     assert eligibility.allowed and eligibility.grade == "C"
@@ -108,17 +107,18 @@ async def test_regrade_needs_a_reason_and_a_second_different_approver(registry, 
 
     with pytest.raises(grpc.aio.AioRpcError) as twice:
         await evaluation.stub.ApproveRegrade(pb.ApproveRegradeRequest(
-            idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=auth(APPROVER_KEY))
+            idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=SECOND_EVALUATOR)
     assert reason(twice.value) == "REGRADE_NOT_PENDING"
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
         await evaluation.stub.ApproveRegrade(pb.ApproveRegradeRequest(
-            idempotency_key=key(), regrade_id="rg-nope"), metadata=auth(APPROVER_KEY))
+            idempotency_key=key(), regrade_id="rg-nope"), metadata=SECOND_EVALUATOR)
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
     journal = await _journal(evaluation.database_url)
     actions = [(entry.action, entry.actor) for entry in journal if entry.subject == target]
-    assert actions == [("regrade.propose", "admin"), ("regrade.apply", "approver-2")]
-    assert '"first_approver":"admin"' in journal[-1].payload and '"second_approver":"approver-2"' in journal[-1].payload
+    assert actions == [("regrade.propose", "jxj:evaluator-1"), ("regrade.apply", "jxj:evaluator-2")]
+    assert '"first_approver":"jxj:evaluator-1"' in journal[-1].payload
+    assert '"second_approver":"jxj:evaluator-2"' in journal[-1].payload
     verified = await evaluation.stub.VerifyAuditJournal(pb.VerifyAuditJournalRequest(), metadata=READER)
     assert verified.intact and verified.entries_checked == len(journal)
     assert {e.action for e in journal} >= {"policy.publish", "indicators.submit", "run.complete", "run.publish"}
@@ -192,15 +192,15 @@ async def test_publication_events_arrive_once_and_only_for_changed_classes(own_n
                 ack_policy=AckPolicy.EXPLICIT))
             codes, run = await _published_run(registry, evaluation, firms=20)
             second = (await evaluation.stub.StartRun(pb.StartRunRequest(
-                idempotency_key=key(), jurisdiction="330106", year=YEAR), metadata=ADMIN)).run
+                idempotency_key=key(), jurisdiction="330106", year=YEAR), metadata=EVALUATOR)).run
             # Republishing identical classes announces the run but no class changes.
             await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=second.run_id),
-                                             metadata=ADMIN)
+                                             metadata=EVALUATOR)
             proposal = (await evaluation.stub.RegradeEnterprise(pb.RegradeEnterpriseRequest(
                 idempotency_key=key(), run_id=second.run_id, credit_code=codes[-1], to_grade="B", reason="复核",
-                evidence_ref="doc-9"), metadata=ADMIN)).regrade
+                evidence_ref="doc-9"), metadata=EVALUATOR)).regrade
             await evaluation.stub.ApproveRegrade(pb.ApproveRegradeRequest(
-                idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=auth(APPROVER_KEY))
+                idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=SECOND_EVALUATOR)
             await _wait_published(evaluation_db)
     await nc.drain()
     received = await _consume(own_nats.url, "test-evaluation")
@@ -227,7 +227,7 @@ async def test_registry_events_reach_the_replica_through_the_consumer(own_nats, 
             (code,) = await register_enterprises(registry.stub, 1)
             async with asyncio.timeout(20):
                 while True:
-                    report = await submit(evaluation.stub, [row(code, YEAR, tax_paid="1")], metadata=ADMIN)
+                    report = await submit(evaluation.stub, [row(code, YEAR, tax_paid="1")])
                     if report.rows_accepted:
                         break
                     assert report.rows[0].errors[0].reason == "unknown_credit_code"

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
 
-from tests.integration.evaluation.support import ADMIN, READER, firm_values, key, register_enterprises, row, submit
+from tests.integration.evaluation.support import EVALUATOR, READER, firm_values, key, register_enterprises, row, submit
 
 
 def _pdf_streams(pdf: bytes) -> list[bytes]:
@@ -39,9 +39,9 @@ async def test_report_in_html_and_pdf_with_history_hints_and_sources(registry, e
         await submit(evaluation.stub, [row(code, year, **firm_values(i + (year - 2023) * (i % 3)))
                                        for i, code in enumerate(codes)])
         run = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330106",
-                                                                 year=year), metadata=ADMIN)).run
+                                                                 year=year), metadata=EVALUATOR)).run
         await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=run.run_id),
-                                         metadata=ADMIN)
+                                         metadata=EVALUATOR)
     assert run.prior_run_id  # 2024 was evaluated with 2023's published run as its prior year
     target = codes[0]
     html = await evaluation.stub.GetEnterpriseReport(pb.GetEnterpriseReportRequest(

@@ -10,9 +10,9 @@ from yaosu.evaluation.v1 import evaluation_pb2 as pb
 from yaosu.registry.v1 import registry_pb2 as rpb
 
 from tests.integration.evaluation.support import (
-    ADMIN,
+    EVALUATOR,
     READER,
-    SERVICE,
+    SECOND_EVALUATOR,
     firm_values,
     key,
     register_enterprises,
@@ -25,15 +25,15 @@ from tests.support.grpc_errors import field_violations, reason
 async def test_start_and_publish_refuse_what_cannot_be_done(registry, evaluation):
     with pytest.raises(grpc.aio.AioRpcError) as no_data:
         await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330100", year=2024),
-                                       metadata=ADMIN)
+                                       metadata=EVALUATOR)
     assert no_data.value.code() == grpc.StatusCode.FAILED_PRECONDITION and reason(no_data.value) == "NO_DATA"
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="杭州", year=1800),
-                                       metadata=ADMIN)
+                                       metadata=EVALUATOR)
     assert set(field_violations(bad.value)) == {"jurisdiction", "year"}
     with pytest.raises(grpc.aio.AioRpcError) as policy:
         await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330100", year=2024,
-                                                          policy_ref="nope@1"), metadata=ADMIN)
+                                                          policy_ref="nope@1"), metadata=EVALUATOR)
     assert policy.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as reader:
         await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330100", year=2024),
@@ -41,25 +41,25 @@ async def test_start_and_publish_refuse_what_cannot_be_done(registry, evaluation
     assert reader.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
         await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id="run-nope"),
-                                         metadata=ADMIN)
+                                         metadata=EVALUATOR)
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
     codes = await register_enterprises(registry.stub, 3)
     await submit(evaluation.stub, [row(code, 2024, **firm_values(i)) for i, code in enumerate(codes)])
     start_key = key()
     run = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=start_key, jurisdiction="330100",
-                                                             year=2024), metadata=SERVICE)).run
+                                                             year=2024), metadata=SECOND_EVALUATOR)).run
     replay = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=start_key, jurisdiction="330100",
-                                                                year=2024), metadata=SERVICE)).run
+                                                                year=2024), metadata=SECOND_EVALUATOR)).run
     assert replay == run
     publish_key = key()
     first = await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=publish_key, run_id=run.run_id),
-                                             metadata=ADMIN)
+                                             metadata=EVALUATOR)
     assert first == await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=publish_key,
-                                                                          run_id=run.run_id), metadata=ADMIN)
+                                                                          run_id=run.run_id), metadata=EVALUATOR)
     with pytest.raises(grpc.aio.AioRpcError) as twice:
         await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=run.run_id),
-                                         metadata=ADMIN)
+                                         metadata=EVALUATOR)
     assert reason(twice.value) == "RUN_NOT_PUBLISHABLE"
     listed = await evaluation.stub.ListRuns(pb.ListRunsRequest(year=2024, status=pb.RUN_STATUS_PUBLISHED),
                                             metadata=READER)
@@ -77,8 +77,8 @@ async def test_tenants_new_firms_and_vetoes(registry, evaluation):
     rows.append(row(tenant, 2024, **firm_values(3)))
     await submit(evaluation.stub, rows)
     run = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330106",
-                                                             year=2024), metadata=ADMIN)).run
-    await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=run.run_id), metadata=ADMIN)
+                                                             year=2024), metadata=EVALUATOR)).run
+    await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=run.run_id), metadata=EVALUATOR)
     vetoed = (await evaluation.stub.GetEnterpriseResult(pb.GetEnterpriseResultRequest(
         credit_code=codes[19]), metadata=READER)).result
     assert (vetoed.initial_grade, vetoed.final_grade) == ("A", "D")
@@ -111,8 +111,8 @@ async def test_business_metrics(registry, evaluation):
     await submit(evaluation.stub, [row(code, 2024, **firm_values(i, above=False)) for i, code in enumerate(codes)]
                  + [row("91330106MA00000000", 2024, tax_paid="1")])
     run = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330106",
-                                                             year=2024), metadata=ADMIN)).run
-    await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=run.run_id), metadata=ADMIN)
+                                                             year=2024), metadata=EVALUATOR)).run
+    await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=run.run_id), metadata=EVALUATOR)
     text = urllib.request.urlopen(f"http://127.0.0.1:{evaluation.metrics_port}/metrics").read().decode()
     assert 'evaluation_rows_total{outcome="accepted",reason=""} 2.0' in text
     assert 'evaluation_rows_total{outcome="refused",reason="unknown_credit_code"} 1.0' in text

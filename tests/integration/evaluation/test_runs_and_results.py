@@ -9,7 +9,7 @@ from yaosu.common.v1 import common_pb2
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
 
 from tests.integration.evaluation.support import (
-    ADMIN,
+    EVALUATOR,
     READER,
     firm_values,
     key,
@@ -32,7 +32,7 @@ async def _evaluated_county(registry, evaluation, firms: int = 25) -> list[str]:
 async def _run(evaluation, idempotency_key: str = "", year: int = YEAR) -> pb.Run:
     response = await evaluation.stub.StartRun(pb.StartRunRequest(
         idempotency_key=idempotency_key or key(), jurisdiction="330100", year=year,
-        policy_ref="zj-county-default@2025.1"), metadata=ADMIN, timeout=60)
+        policy_ref="zj-county-default@2025.1"), metadata=EVALUATOR, timeout=60)
     return response.run
 
 
@@ -54,7 +54,7 @@ async def test_same_inputs_give_the_same_digests_and_publication_answers_eligibi
     assert reason(refused.value) == "NOT_EVALUATED"
 
     published = await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=first.run_id),
-                                                 metadata=ADMIN)
+                                                 metadata=EVALUATOR)
     assert published.run.status == pb.RUN_STATUS_PUBLISHED and published.classes_changed == 25
 
     best, worst = codes[-1], codes[0]  # firm values grow with the index
@@ -82,7 +82,7 @@ async def test_same_inputs_give_the_same_digests_and_publication_answers_eligibi
 
     # A later publication of the same scope supersedes the first; eligibility follows the latest.
     again = await evaluation.stub.PublishRun(pb.PublishRunRequest(idempotency_key=key(), run_id=second.run_id),
-                                             metadata=ADMIN)
+                                             metadata=EVALUATOR)
     assert again.classes_changed == 0  # same classes: no classified events
     assert (await evaluation.stub.GetRun(pb.GetRunRequest(run_id=first.run_id), metadata=READER)).run.status == \
         pb.RUN_STATUS_SUPERSEDED

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import pytest
 import pytest_asyncio
 
 from tests.integration.gateway.stack import gateway_stack
@@ -17,9 +16,3 @@ async def tokens(stack) -> dict[str, str]:
     found = {"ent1": await stack.token(stack.enterprises[0]), "ent2": await stack.token(stack.enterprises[1]),
              "regulator": await stack.token(stack.regulator), "admin": await stack.token(stack.admin)}
     return found
-
-
-def needs(stack, service: str) -> None:
-    """Skip, saying why, when a service another engineer is writing is not runnable yet."""
-    if service in stack.missing:
-        pytest.skip(stack.missing[service])

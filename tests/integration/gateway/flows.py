@@ -12,8 +12,21 @@ from datetime import UTC, datetime, timedelta
 GRANTOR = "AG-330100-ZRZY"
 
 
-def agency(stack, agency_id: str = GRANTOR, **extra) -> dict[str, str]:
-    return {"X-API-Key": stack.agency_keys[agency_id], "Idempotency-Key": f"t-{uuid.uuid4()}", **extra}
+def agency(stack, agency_id: str = GRANTOR, *, key: str | None = None, **extra) -> dict[str, str]:
+    return {"X-API-Key": key or stack.agency_keys[agency_id], "Idempotency-Key": f"t-{uuid.uuid4()}", **extra}
+
+
+async def second_key(stack, admin_token: str, agency_id: str = GRANTOR) -> str:
+    """Another API key of the agency, issued by an administrator: a second principal of the same agency
+    (the dual control of a reserve price needs one to enter it and another to approve it)."""
+    keys: dict[str, str] = stack.__dict__.setdefault("second_keys", {})
+    if agency_id not in keys:
+        async with stack.client() as client:
+            reply = await client.post("/api/v1/admin/api-keys", json={"agency_id": agency_id, "label": "second"},
+                                      headers=bearer(admin_token))
+        assert reply.status_code == 201, reply.text
+        keys[agency_id] = reply.json()["api_key"]
+    return keys[agency_id]
 
 
 def bearer(token: str, **extra) -> dict[str, str]:
@@ -35,16 +48,20 @@ async def free_parcel(stack, client) -> dict:
 def listing_body(parcel: dict, *, closes_in: timedelta = timedelta(hours=2), start_fen: int = 100_000_000,
                  increment_fen: int = 1_000_000, deposit_fen: int = 1_000_000) -> dict:
     now = datetime.now(UTC)
-    opens = now - timedelta(days=15)  # 39号令: announced ≥ 20 days before a listing period of ≥ 10 working days
+    # Bidding opens as soon as it is published: the stack's trading runs a sale policy without 39号令
+    # periods (stack.SALE_POLICY); the periods themselves are trading's tests.
+    opens = now + timedelta(seconds=1)
     return {"mechanism": "listing", "title": f"{parcel['name']} 挂牌出让（测试）", "resource_id": parcel["resource_id"],
             "quantity": parcel["quantity"]["value"], "unit": parcel["quantity"]["unit"], "start_price_fen": start_fen,
             "increment_fen": increment_fen, "deposit_fen": deposit_fen, "countdown_seconds": 300,
-            "sale_kind": "new_industrial_land", "announce_at": (opens - timedelta(days=21)).isoformat(),
+            "sale_kind": "new_industrial_land", "announce_at": now.isoformat(),
             "bidding_opens_at": opens.isoformat(), "bidding_closes_at": (now + closes_in).isoformat()}
 
 
 async def open_listing(stack, admin_token: str, **rules) -> dict:
-    """Create → reserve entered by the agency → approved by an administrator → published; in bidding."""
+    """Create → reserve entered by the agency → approved by another key of the agency → published; in
+    bidding. (`admin_token` issues that second key: administrators manage keys, not listings.)"""
+    approver = await second_key(stack, admin_token)
     async with stack.client() as client:
         parcel = await free_parcel(stack, client)
         created = await client.post("/api/v1/listings", json=listing_body(parcel, **rules), headers=agency(stack))
@@ -54,11 +71,12 @@ async def open_listing(stack, admin_token: str, **rules) -> dict:
         entered = await client.post(f"/api/v1/listings/{lid}/reserve-price", json={"reserve_price_fen": reserve},
                                     headers=agency(stack))
         assert entered.status_code == 200, entered.text
-        approved = await client.post(f"/api/v1/listings/{lid}/reserve-price/approve", headers=bearer(admin_token))
+        approved = await client.post(f"/api/v1/listings/{lid}/reserve-price/approve",
+                                     headers=agency(stack, key=approver))
         assert approved.status_code == 200, approved.text
         published = await client.post(f"/api/v1/listings/{lid}/publish", headers=agency(stack))
         assert published.status_code == 200, published.text
-        return await eventually(lambda: _in_bidding(client, lid))
+        return await eventually(lambda: _in_bidding(client, lid), timeout=30.0)
 
 
 async def _in_bidding(client, lid: str) -> dict | None:

@@ -1,12 +1,11 @@
 """The real suite behind a gateway for tests, benchmarks and the browser: registry (demo jurisdiction),
-trading and evaluation when importable, the gateway under uvicorn on a free port, one nats-server."""
+trading and evaluation on their demo data, the gateway under uvicorn on a free port, one nats-server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import importlib
-import importlib.util
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,14 +13,24 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from yaosu.registry.v1 import registry_pb2 as rpb
 
 from services.common.natsd import free_port
+from services.evaluation.config import EvaluationSettings
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from tests.support.registry import registry_running
-from tests.support.services import API_KEYS_JSON, SERVICE_KEY, running
+from services.trading.config import TradingSettings
+from tests.support.registry import deposit_cny, registry_running
+from tests.support.services import API_KEYS_JSON, EVALUATION_KEY, READER_KEY, SERVICE_KEY, TRADING_KEY, bearer, running
 
 CLOSED_PORT_ADDR = "127.0.0.1:9"  # nothing listens: calls fail with UNAVAILABLE
+# Each service calls the others with its own key (a service principal by name); the gateway with the
+# delegate key, naming its user on every call.
+SERVICE_KEYS = {"trading": TRADING_KEY, "evaluation": EVALUATION_KEY}
+SETTINGS = {"trading": TradingSettings, "evaluation": EvaluationSettings}
+# Trading's sale periods under these tests (sales open at once); see the file.
+SALE_POLICY = Path(__file__).with_name("sale_policy.yaml")
+FUNDS_FEN = 100_000_000_00  # ¥1亿 per demo enterprise user: deposits and bids never run short
 
 
 @dataclass
@@ -36,16 +45,26 @@ class Stack:
     base_url: str
     data_dir: Path
     app: object
-    trading: object | None
-    evaluation: object | None
+    trading: object
+    evaluation: object
     enterprises: list[DemoUser] = field(default_factory=list)
     regulator: DemoUser | None = None
     admin: DemoUser | None = None
     agency_keys: dict[str, str] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def metrics_url(self) -> str:
+        """The gateway's /metrics: its own port (bound at start-up), not the public API's."""
+        return f"http://127.0.0.1:{self.app.state.metrics_port}/metrics"
 
     def client(self, **kw) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=30.0, **kw)
+
+    async def metrics(self) -> str:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            reply = await client.get(self.metrics_url)
+            reply.raise_for_status()
+            return reply.text
 
     async def token(self, user: DemoUser) -> str:
         async with self.client() as client:
@@ -70,52 +89,38 @@ def read_demo_users(path: Path) -> dict:
     return found
 
 
-def _service_builder(name: str):
-    """(build, Settings) of a service that another engineer may still be writing, or the import error."""
-    try:
-        app = importlib.import_module(f"services.{name}.app")
-        config = importlib.import_module(f"services.{name}.config")
-        settings_cls = next(getattr(config, n) for n in dir(config)
-                            if n.endswith("Settings") and n != "BaseServiceSettings")
-        return app.build, settings_cls
-    except Exception as exc:  # noqa: BLE001 - reported to the tests that need the service
-        return f"services.{name} is not runnable yet: {type(exc).__name__}: {exc}"
-
-
 @contextlib.asynccontextmanager
-async def _optional_service(name: str, tmp: Path, nats_url: str, addresses: dict[str, str],
-                            missing: dict[str, str]) -> AsyncIterator[object | None]:
-    builder = _service_builder(name)
-    if isinstance(builder, str):
-        missing[name] = builder
-        yield None
-        return
-    build, settings_cls = builder
-    # The demo data of a service may land after its core: without it the tests create what they need.
-    demo = importlib.util.find_spec(f"services.{name}.demo") is not None
-    try:
-        settings = settings_cls(database_url=f"sqlite+aiosqlite:///{tmp / (name + '.db')}", nats_url=nats_url,
-                                grpc_port=0, metrics_port=0, api_keys_json=API_KEYS_JSON,
-                                service_api_key=SERVICE_KEY, outbox_poll_seconds=0.05, shutdown_grace_seconds=1.0,
-                                demo_data=demo, **{f"{k}_addr": v for k, v in addresses.items()})
-        host = build(settings)
-        context = running(host)
-        await context.__aenter__()
-    except Exception as exc:  # noqa: BLE001
-        missing[name] = f"services.{name} failed to start: {type(exc).__name__}: {exc}"
-        yield None
-        return
-    try:
+async def _service(name: str, tmp: Path, nats_url: str, addresses: dict[str, str]) -> AsyncIterator[object]:
+    """One service on its demo data, calling the others with its own key. A service that fails to start
+    fails the tests that use the stack."""
+    app = importlib.import_module(f"services.{name}.app")
+    settings_cls = SETTINGS[name]
+    settings = settings_cls(database_url=f"sqlite+aiosqlite:///{tmp / (name + '.db')}", nats_url=nats_url,
+                            grpc_port=0, metrics_port=0, api_keys_json=API_KEYS_JSON,
+                            service_api_key=SERVICE_KEYS[name], outbox_poll_seconds=0.05,
+                            shutdown_grace_seconds=1.0, demo_data=True,
+                            **{f"{k}_addr": v for k, v in addresses.items()},
+                            **({"sale_policy_file": SALE_POLICY} if name == "trading" else {}))
+    host = app.build(settings)
+    async with running(host):
         addresses[name] = f"127.0.0.1:{host.grpc_port}"
         yield host
-    finally:
-        await context.__aexit__(None, None, None)
+
+
+async def fund(registry, credit_code: str, fen: int) -> None:
+    """Money enters only by the settlement bank's deposit (requested and approved by two principals)."""
+    accounts = await registry.ListAccounts(rpb.ListAccountsRequest(holder=credit_code, page={"page_size": 50}),
+                                           metadata=bearer(READER_KEY))
+    account = next(a for a in accounts.accounts if a.instrument == "CNY")
+    await deposit_cny(registry, account.account_id, fen)
 
 
 @contextlib.asynccontextmanager
 async def serve(app, port: int) -> AsyncIterator[None]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", access_log=False))
+                                           lifespan="on", access_log=False,
+                                           # open live streams (a browser a failed test left) must not hold the stop
+                                           timeout_graceful_shutdown=3))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -131,22 +136,23 @@ async def serve(app, port: int) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def gateway_stack(tmp: Path, nats_url: str, **gateway_overrides) -> AsyncIterator[Stack]:
-    missing: dict[str, str] = {}
     async with registry_running(f"sqlite+aiosqlite:///{tmp / 'registry.db'}", nats_url, demo_data=True) as registry:
         addresses = {"registry": registry.address}
-        async with _optional_service("evaluation", tmp, nats_url, addresses, missing) as evaluation, \
-                _optional_service("trading", tmp, nats_url, addresses, missing) as trading:
-            settings = GatewaySettings(
-                database_url=f"sqlite+aiosqlite:///{tmp / 'gateway.db'}", nats_url=nats_url, data_dir=tmp,
-                registry_addr=registry.address, trading_addr=addresses.get("trading", CLOSED_PORT_ADDR),
-                evaluation_addr=addresses.get("evaluation", CLOSED_PORT_ADDR), service_api_key=SERVICE_KEY,
-                demo_data=True, registry_metrics_url=f"http://127.0.0.1:{registry.metrics_port}/metrics",
-                **{f"{name}_metrics_url": f"http://127.0.0.1:{host.metrics_port}/metrics"
-                   for name, host in (("evaluation", evaluation), ("trading", trading)) if host is not None},
-                **gateway_overrides)
+        async with _service("evaluation", tmp, nats_url, addresses) as evaluation, \
+                _service("trading", tmp, nats_url, addresses) as trading:
+            settings = GatewaySettings(**({
+                "database_url": f"sqlite+aiosqlite:///{tmp / 'gateway.db'}", "nats_url": nats_url,
+                "data_dir": tmp, "metrics_port": 0, "registry_addr": registry.address,
+                "trading_addr": addresses["trading"], "evaluation_addr": addresses["evaluation"],
+                "service_api_key": SERVICE_KEY, "demo_data": True,
+                "registry_metrics_url": f"http://127.0.0.1:{registry.metrics_port}/metrics",
+                "evaluation_metrics_url": f"http://127.0.0.1:{evaluation.metrics_port}/metrics",
+                "trading_metrics_url": f"http://127.0.0.1:{trading.metrics_port}/metrics"} | gateway_overrides))
             app = create_app(settings)
             port = free_port()
             async with serve(app, port):
                 users = read_demo_users(tmp / "demo_users.txt")
+                for user in users["enterprises"]:
+                    await fund(registry.stub, user.credit_code, FUNDS_FEN)
                 yield Stack(f"http://127.0.0.1:{port}", tmp, app, trading, evaluation, users["enterprises"],
-                            users.get("regulator"), users.get("admin"), users["agency_keys"], missing)
+                            users.get("regulator"), users.get("admin"), users["agency_keys"])

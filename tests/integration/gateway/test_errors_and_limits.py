@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from starlette.requests import Request
 
+from services.common.natsd import free_port
 from services.gateway.api.deps import idempotency_key
 from services.gateway.api.errors import from_grpc
 from services.gateway.api.limits import TokenBuckets
+from services.gateway.app import create_app
 from services.gateway.identity import Role, User
+from tests.integration.gateway.stack import CLOSED_PORT_ADDR, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PROBLEM = "application/problem+json"
@@ -96,10 +100,14 @@ async def test_problem_json_paths(stack, tokens) -> None:
         assert too_large.status_code == 413 and too_large.headers["content-type"] == PROBLEM
 
 
-async def test_unavailable_service_is_503(stack) -> None:
-    if "trading" not in stack.missing:
-        pytest.skip("trading is running")
-    async with stack.client() as client:
+async def test_unavailable_service_is_503(stack, tmp_path) -> None:
+    # A second gateway beside the stack's, whose trading address has nothing listening.
+    settings = stack.app.state.settings.model_copy(update={
+        "trading_addr": CLOSED_PORT_ADDR, "data_dir": tmp_path,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"})
+    port = free_port()
+    async with serve(create_app(settings), port), \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as client:
         reply = await client.get("/api/v1/listings")
     assert reply.status_code == 503 and reply.json()["detail"] == "a service is unavailable, try again"
     assert "Retry-After" in reply.headers
@@ -127,14 +135,29 @@ async def test_refresh_and_metrics(stack) -> None:
         access_as_refresh = await client.post("/api/v1/auth/refresh",
                                               json={"refresh_token": login.json()["access_token"]})
         assert access_as_refresh.status_code == 401
-        # The middleware counts after the response is sent: poll briefly.
-        for _ in range(50):
-            metrics = (await client.get("/metrics")).text
-            if 'route="/api/v1/auth/refresh",status="200"' in metrics:
-                break
-            await asyncio.sleep(0.05)
+    # The middleware counts after the response is sent: poll briefly.
+    for _ in range(50):
+        metrics = await stack.metrics()
+        if 'route="/api/v1/auth/refresh",status="200"' in metrics:
+            break
+        await asyncio.sleep(0.05)
     assert 'http_requests_total{method="POST",route="/api/v1/auth/refresh",status="200"}' in metrics
     assert 'gateway_logins_total{outcome="success",role="regulator"}' in metrics
+
+
+async def test_metrics_are_served_on_their_own_port_not_the_public_one(stack) -> None:
+    # Counts by route and RPC would tell anyone that a sealed sale has bids (issue 10): the public port answers
+    # /metrics as any unknown route; Prometheus reads the metrics port.
+    async with stack.client() as client:
+        public = await client.get("/metrics")
+    assert public.status_code == 404 and public.headers["content-type"] == PROBLEM
+    assert public.json()["instance"] == "/metrics" and "http_requests_total" not in public.text
+    assert stack.app.state.metrics_port not in (0, int(stack.base_url.rsplit(":", 1)[1]))
+    async with httpx.AsyncClient(timeout=30.0) as client:
+        internal = await client.get(stack.metrics_url)
+    assert internal.status_code == 200 and internal.headers["content-type"].startswith("text/plain")
+    assert "# TYPE http_requests_total counter" in internal.text
+    assert "# TYPE grpc_client_handled_total counter" in internal.text
 
 
 async def test_reads_and_audit(stack, tokens) -> None:
@@ -153,7 +176,7 @@ async def test_reads_and_audit(stack, tokens) -> None:
         account = next(a for a in holdings.json()["data"] if a["instrument"] == "CNY")
         history = await client.get(f"/api/v1/enterprises/{own}/holdings/{account['account_id']}/history",
                                    headers={"Authorization": f"Bearer {tokens['ent1']}"})
-        assert history.status_code == 200 and history.json()["data"][0]["type"] == "issue"
+        assert history.status_code == 200 and history.json()["data"][0]["type"] == "deposit"
         audit = await client.get("/api/v1/regulator/audit/registry", headers=regulator)
         assert audit.status_code == 200 and audit.json()["intact"] is True
         ready = await client.get("/readyz")

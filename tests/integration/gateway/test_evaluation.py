@@ -8,15 +8,8 @@ import uuid
 
 import pytest
 
-from tests.integration.gateway.conftest import needs
-
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 GRADES = {"A", "B", "C", "D", "T", ""}
-
-
-@pytest.fixture(autouse=True)
-def _evaluation(stack) -> None:
-    needs(stack, "evaluation")
 
 
 def bearer(tokens, who: str) -> dict[str, str]:
@@ -52,7 +45,7 @@ async def test_result_of_an_older_run_and_unknown_run(stack, tokens) -> None:
 
 
 @pytest.mark.parametrize(("who", "status"), [("ent2", 403), ("agency", 403), ("anonymous", 401),
-                                             ("regulator", 200), ("admin", 200)])
+                                             ("regulator", 200), ("admin", 403)])
 async def test_only_the_enterprise_and_regulators_read_a_result(stack, tokens, who, status) -> None:
     own = stack.enterprises[0].credit_code
     headers = {} if who == "anonymous" else \
@@ -170,7 +163,7 @@ async def test_upload_errors(stack, tokens) -> None:
     assert empty.status_code == 400 and empty.json()["errors"][0]["field"] == "file"
     assert image.status_code == 415
     assert no_key.status_code == 422 and no_file.status_code == 422
-    assert admin_without_source.status_code == 400
+    assert admin_without_source.status_code == 403  # an administrator is no data provider
     for reply in (empty, image, no_key, no_file, admin_without_source):
         assert reply.headers["content-type"] == "application/problem+json"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.gateway.conftest import needs
 from tests.integration.gateway.flows import bearer, read_events
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -13,15 +12,9 @@ ENERGY = "energy_use_right:330100:2025"
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(autouse=True)
-def _trading(stack) -> None:
-    needs(stack, "trading")
-
-
 async def demo_book(client) -> dict:
     markets = (await client.get("/api/v1/markets")).json()
-    if ENERGY not in {m["instrument"] for m in markets}:
-        pytest.skip("trading loaded no demo energy-use market")
+    assert ENERGY in {m["instrument"] for m in markets}, markets  # trading's demo energy-use market
     return (await client.get(f"/api/v1/markets/{ENERGY}/book")).json()
 
 

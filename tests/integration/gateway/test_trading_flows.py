@@ -9,7 +9,6 @@ import uuid
 import pytest
 import pytest_asyncio
 
-from tests.integration.gateway.conftest import needs
 from tests.integration.gateway.flows import (
     GRANTOR,
     agency,
@@ -19,16 +18,12 @@ from tests.integration.gateway.flows import (
     listing_body,
     open_listing,
     read_events,
+    second_key,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 OTHER_AGENCY = "AG-330100-GGZY"
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(autouse=True)
-def _trading(stack) -> None:
-    needs(stack, "trading")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -76,8 +71,11 @@ async def test_agency_listing_lifecycle(stack, tokens) -> None:
 
         same = await client.post(f"/api/v1/listings/{lid}/reserve-price/approve", headers=agency(stack))
         assert same.status_code == 409 and same.headers["content-type"] == PROBLEM, same.text  # one principal
-        approved = await client.post(f"/api/v1/listings/{lid}/reserve-price/approve",
+        by_admin = await client.post(f"/api/v1/listings/{lid}/reserve-price/approve",
                                      headers=bearer(tokens["admin"]))
+        assert by_admin.status_code == 403, by_admin.text  # an administrator has no business acts
+        approved = await client.post(f"/api/v1/listings/{lid}/reserve-price/approve",
+                                     headers=agency(stack, key=await second_key(stack, tokens["admin"])))
         assert approved.status_code == 200, approved.text
         assert approved.json()["reserve_set"] and approved.json()["reserve_price"] is None
 

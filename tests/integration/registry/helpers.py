@@ -1,4 +1,4 @@
-"""Builders of valid registry requests for tests."""
+"""Builders of valid registry requests for tests, each made with the key whose subject may make it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,20 @@ import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as pb
 
 from services.registry.domain.credit_code import compose
+from tests.support.registry import deposit_cny
+from tests.support.services import ADMIN_KEY, ISSUER_KEY, REGULATOR_KEY, TRADING_KEY, bearer
+
+ADMIN = bearer(ADMIN_KEY)
+ISSUER = bearer(ISSUER_KEY)          # agency AG-T-ISSUER, role issuer
+TRADING = bearer(TRADING_KEY)        # the trading service: transfers and holds
+REGULATOR = bearer(REGULATOR_KEY)    # reads every account, hold and history
+ISSUER_AGENCY = "AG-T-ISSUER"
 
 _serial = itertools.count(1)
 
@@ -46,28 +55,64 @@ def in_seconds(seconds: float) -> Timestamp:
     return ts(datetime.now(UTC) + timedelta(seconds=seconds))
 
 
-async def setup_agency(stub, auth, agency_id: str = "AG-T-ISSUER", roles=(pb.AGENCY_ROLE_ISSUER,)) -> pb.Agency:
+async def setup_agency(stub, auth=ADMIN, agency_id: str = ISSUER_AGENCY,
+                       roles=(pb.AGENCY_ROLE_ISSUER,)) -> pb.Agency:
+    """Register an agency (an administrator's act)."""
     response = await stub.RegisterAgency(pb.RegisterAgencyRequest(
         idempotency_key=key(), agency=pb.Agency(agency_id=agency_id, name="测试发改委", region_code="330100",
                                                 roles=list(roles))), metadata=auth)
     return response.agency
 
 
-async def funded_accounts(stub, auth, instrument: str, amounts: list[str], unit: str, scale: int,
+async def ensure_issuer(stub, agency_id: str = ISSUER_AGENCY) -> None:
+    """The test issuer (ISSUER_KEY speaks for AG-T-ISSUER) as the registry records it, once per database."""
+    try:
+        await setup_agency(stub, ADMIN, agency_id)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+            raise
+
+
+async def define_instrument(stub, instrument: str, unit: str, scale: int, kind: str = "energy_use_right",
+                            auth=ISSUER) -> pb.Instrument:
+    """An instrument defined by its issuer (by default the test issuer agency)."""
+    if auth is ISSUER:
+        await ensure_issuer(stub)
+    return (await stub.DefineInstrument(pb.DefineInstrumentRequest(idempotency_key=key(), instrument=pb.Instrument(
+        code=instrument, kind=kind, unit=unit, scale=scale, vintage=2025, region_code="330100")),
+        metadata=auth)).instrument
+
+
+async def register_enterprise(stub, code: str | None = None) -> str:
+    code = code or new_credit_code()
+    await stub.RegisterEnterprise(pb.RegisterEnterpriseRequest(idempotency_key=key(), enterprise=enterprise(code)),
+                                  metadata=ADMIN)
+    return code
+
+
+async def open_account(stub, holder: str, instrument: str) -> pb.Account:
+    """Opened as the trading service does for its bidders."""
+    return (await stub.OpenAccount(pb.OpenAccountRequest(idempotency_key=key(), holder=holder, instrument=instrument),
+                                   metadata=TRADING)).account
+
+
+async def funded_accounts(stub, instrument: str, amounts: list[str], unit: str, scale: int,
                           kind: str = "energy_use_right") -> list[pb.Account]:
-    """An instrument, an issuer, and one account per amount funded by issuance."""
-    await stub.DefineInstrument(pb.DefineInstrumentRequest(idempotency_key=key(), instrument=pb.Instrument(
-        code=instrument, kind=kind, unit=unit, scale=scale, vintage=2025, region_code="330100")), metadata=auth)
-    issuer = await setup_agency(stub, auth, f"AG-{uuid.uuid4().hex[:8]}")
+    """An instrument of the test issuer, and one enterprise account per amount, funded by its issuance."""
+    await define_instrument(stub, instrument, unit, scale, kind)
     accounts = []
     for amount in amounts:
-        code = new_credit_code()
-        await stub.RegisterEnterprise(pb.RegisterEnterpriseRequest(idempotency_key=key(),
-                                                                   enterprise=enterprise(code)), metadata=auth)
-        account = (await stub.OpenAccount(pb.OpenAccountRequest(idempotency_key=key(), holder=code,
-                                                                instrument=instrument), metadata=auth)).account
+        account = await open_account(stub, await register_enterprise(stub), instrument)
         if amount != "0":
-            await stub.Issue(pb.IssueRequest(idempotency_key=key(), issuer_agency_id=issuer.agency_id,
-                                             to_account_id=account.account_id, quantity=q(amount)), metadata=auth)
+            await stub.Issue(pb.IssueRequest(idempotency_key=key(), issuer_agency_id=ISSUER_AGENCY,
+                                             to_account_id=account.account_id, quantity=q(amount)), metadata=ISSUER)
         accounts.append(account)
     return accounts
+
+
+async def money_account(stub, holder: str, fen: int = 0) -> pb.Account:
+    """The holder's CNY account, funded the only way money enters: a two-person bank deposit."""
+    account = await open_account(stub, holder, "CNY")
+    if fen:
+        await deposit_cny(stub, account.account_id, fen)
+    return account

@@ -8,8 +8,20 @@ import grpc
 import pytest
 from yaosu.registry.v1 import registry_pb2 as pb
 
-from tests.integration.registry.helpers import funded_accounts, in_seconds, key, q, setup_agency
+from tests.integration.registry.helpers import (
+    REGULATOR,
+    TRADING,
+    define_instrument,
+    funded_accounts,
+    in_seconds,
+    key,
+    money_account,
+    open_account,
+    q,
+    register_enterprise,
+)
 from tests.support.grpc_errors import field_violations, reason
+from tests.support.services import BANK_TELLER_KEY, bearer, on_behalf
 
 ENERGY = "energy_use_right:330100:2025"
 
@@ -18,20 +30,20 @@ async def balances(registry, *accounts) -> list[tuple[str, str]]:
     out = []
     for account in accounts:
         got = (await registry.stub.GetAccount(pb.GetAccountRequest(account_id=account.account_id),
-                                              metadata=registry.auth())).account
+                                              metadata=REGULATOR)).account
         out.append((got.balance.value, got.available.value))
     return out
 
 
 async def supply(registry, code: str) -> pb.Instrument:
-    return (await registry.stub.GetInstrument(pb.GetInstrumentRequest(code=code), metadata=registry.auth())).instrument
+    return (await registry.stub.GetInstrument(pb.GetInstrumentRequest(code=code), metadata=TRADING)).instrument
 
 
 async def test_issue_and_transfer_keep_supply_equal_to_balances(registry) -> None:
-    seller, buyer = await funded_accounts(registry.stub, registry.auth(), ENERGY, ["1000.5", "0"], "tce", 3)
+    seller, buyer = await funded_accounts(registry.stub, ENERGY, ["1000.5", "0"], "tce", 3)
     moved = await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
         from_account_id=seller.account_id, to_account_id=buyer.account_id, quantity=q("200.125", "tce"))],
-        memo="secondary trade"), metadata=registry.auth())
+        memo="secondary trade"), metadata=TRADING)
     assert [p.balance_delta.value for p in moved.operation.postings] == ["-200.125", "200.125"]
     assert await balances(registry, seller, buyer) == [("800.375", "800.375"), ("200.125", "200.125")]
     instrument = await supply(registry, ENERGY)
@@ -39,29 +51,23 @@ async def test_issue_and_transfer_keep_supply_equal_to_balances(registry) -> Non
 
 
 async def test_bad_quantities_are_refused(registry) -> None:
-    seller, buyer = await funded_accounts(registry.stub, registry.auth(), ENERGY, ["10", "0"], "tce", 3)
+    seller, buyer = await funded_accounts(registry.stub, ENERGY, ["10", "0"], "tce", 3)
     for quantity, field in ((q("0.0001"), "legs[0].quantity.value"), (q("-5"), "legs[0].quantity.value"),
                             (q("abc"), "legs[0].quantity.value"), (q("1", "t"), "legs[0].quantity.unit")):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
                 from_account_id=seller.account_id, to_account_id=buyer.account_id, quantity=quantity)]),
-                metadata=registry.auth())
+                metadata=TRADING)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in field_violations(caught.value)
     assert await balances(registry, seller, buyer) == [("10.000", "10.000"), ("0.000", "0.000")]
 
 
 async def test_delivery_versus_payment_commits_all_legs_or_none(registry) -> None:
-    auth = registry.auth()
-    seller_right, buyer_right = await funded_accounts(registry.stub, auth, ENERGY, ["500", "0"], "tce", 3)
-    seller_cny = (await registry.stub.OpenAccount(pb.OpenAccountRequest(
-        idempotency_key=key(), holder=seller_right.holder, instrument="CNY"), metadata=auth)).account
-    buyer_cny = (await registry.stub.OpenAccount(pb.OpenAccountRequest(
-        idempotency_key=key(), holder=buyer_right.holder, instrument="CNY"), metadata=auth)).account
-    issuer = await setup_agency(registry.stub, auth, "AG-BANK")
-    await registry.stub.Issue(pb.IssueRequest(idempotency_key=key(), issuer_agency_id=issuer.agency_id,
-                                              to_account_id=buyer_cny.account_id, quantity=q("1000000", "fen")),
-                              metadata=auth)
+    auth = TRADING
+    seller_right, buyer_right = await funded_accounts(registry.stub, ENERGY, ["500", "0"], "tce", 3)
+    seller_cny = await money_account(registry.stub, seller_right.holder)
+    buyer_cny = await money_account(registry.stub, buyer_right.holder, 1_000_000)
 
     def dvp(price_fen: str) -> pb.TransferRequest:
         return pb.TransferRequest(idempotency_key=key(), reference="T-1", legs=[
@@ -86,8 +92,8 @@ async def test_delivery_versus_payment_commits_all_legs_or_none(registry) -> Non
 
 
 async def test_holds_reduce_available_and_resolve_exactly_once(registry) -> None:
-    auth = registry.auth()
-    bidder, seller = await funded_accounts(registry.stub, auth, ENERGY, ["100", "0"], "tce", 3)
+    auth = TRADING
+    bidder, seller = await funded_accounts(registry.stub, ENERGY, ["100", "0"], "tce", 3)
     hold = (await registry.stub.CreateHold(pb.CreateHoldRequest(
         idempotency_key=key(), account_id=bidder.account_id, quantity=q("60"), deadline=in_seconds(3600),
         purpose="deposit:L-1"), metadata=auth)).hold
@@ -113,8 +119,8 @@ async def test_holds_reduce_available_and_resolve_exactly_once(registry) -> None
 
 
 async def test_void_releases_and_a_hold_can_pay_a_transfer_leg(registry) -> None:
-    auth = registry.auth()
-    bidder, seller = await funded_accounts(registry.stub, auth, ENERGY, ["100", "0"], "tce", 3)
+    auth = TRADING
+    bidder, seller = await funded_accounts(registry.stub, ENERGY, ["100", "0"], "tce", 3)
     first = (await registry.stub.CreateHold(pb.CreateHoldRequest(
         idempotency_key=key(), account_id=bidder.account_id, quantity=q("30"), deadline=in_seconds(3600)),
         metadata=auth)).hold
@@ -137,8 +143,8 @@ async def test_void_releases_and_a_hold_can_pay_a_transfer_leg(registry) -> None
 
 
 async def test_a_hold_past_its_deadline_expires_and_cannot_be_posted(registry) -> None:
-    auth = registry.auth()
-    bidder, seller = await funded_accounts(registry.stub, auth, ENERGY, ["10", "0"], "tce", 3)
+    auth = TRADING
+    bidder, seller = await funded_accounts(registry.stub, ENERGY, ["10", "0"], "tce", 3)
     hold = (await registry.stub.CreateHold(pb.CreateHoldRequest(
         idempotency_key=key(), account_id=bidder.account_id, quantity=q("4"), deadline=in_seconds(0.5)),
         metadata=auth)).hold
@@ -161,21 +167,21 @@ async def test_a_hold_past_its_deadline_expires_and_cannot_be_posted(registry) -
 
 
 async def test_retire_reduces_supply_and_history_traces_every_unit(registry) -> None:
-    auth = registry.auth()
-    holder, other = await funded_accounts(registry.stub, auth, ENERGY, ["100", "0"], "tce", 3)
+    holder, other = await funded_accounts(registry.stub, ENERGY, ["100", "0"], "tce", 3)
     await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
-        from_account_id=holder.account_id, to_account_id=other.account_id, quantity=q("25"))]), metadata=auth)
+        from_account_id=holder.account_id, to_account_id=other.account_id, quantity=q("25"))]), metadata=TRADING)
+    itself = on_behalf(f"enterprise:{holder.holder}")  # the holder surrenders its own units
     await registry.stub.Retire(pb.RetireRequest(idempotency_key=key(), account_id=holder.account_id,
-                                                quantity=q("10"), reason="履约清缴"), metadata=auth)
+                                                quantity=q("10"), reason="履约清缴"), metadata=itself)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await registry.stub.Retire(pb.RetireRequest(idempotency_key=key(), account_id=holder.account_id,
-                                                    quantity=q("66")), metadata=auth)
+                                                    quantity=q("66")), metadata=itself)
     assert reason(caught.value) == "INSUFFICIENT_FUNDS"
     instrument = await supply(registry, ENERGY)
     assert (instrument.issued.value, instrument.retired.value, instrument.outstanding.value) == (
         "100.000", "10.000", "90.000")
     history = (await registry.stub.GetAccountHistory(pb.GetAccountHistoryRequest(account_id=holder.account_id),
-                                                     metadata=auth)).operations
+                                                     metadata=REGULATOR)).operations
     assert [(o.type, [p.balance_after.value for p in o.postings if p.account_id == holder.account_id])
             for o in history] == [("issue", ["100.000"]), ("transfer", ["75.000"]), ("retire", ["65.000"])]
     transfer = history[1].postings
@@ -183,26 +189,28 @@ async def test_retire_reduces_supply_and_history_traces_every_unit(registry) -> 
 
 
 async def test_accounts_are_listed_by_holder_and_opened_once(registry) -> None:
-    auth = registry.auth()
-    (account,) = await funded_accounts(registry.stub, auth, ENERGY, ["1"], "tce", 3)
-    again = (await registry.stub.OpenAccount(pb.OpenAccountRequest(idempotency_key=key(), holder=account.holder,
-                                                                   instrument=ENERGY), metadata=auth)).account
+    (account,) = await funded_accounts(registry.stub, ENERGY, ["1"], "tce", 3)
+    again = await open_account(registry.stub, account.holder, ENERGY)
     assert again.account_id == account.account_id
-    listed = await registry.stub.ListAccounts(pb.ListAccountsRequest(holder=account.holder), metadata=auth)
+    listed = await registry.stub.ListAccounts(pb.ListAccountsRequest(holder=account.holder), metadata=TRADING)
     assert [a.account_id for a in listed.accounts] == [account.account_id]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await registry.stub.OpenAccount(pb.OpenAccountRequest(idempotency_key=key(), holder="nobody",
-                                                              instrument=ENERGY), metadata=auth)
+                                                              instrument=ENERGY), metadata=TRADING)
     assert "holder" in field_violations(caught.value)
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await registry.stub.DefineInstrument(pb.DefineInstrumentRequest(idempotency_key=key(), instrument=pb.Instrument(
-            code="CNY2", kind="cny", unit="yuan", scale=2)), metadata=auth)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # money is defined by the settlement bank, in fen
+        await define_instrument(registry.stub, "CNY2", "yuan", 2, "cny", auth=bearer(BANK_TELLER_KEY))
     assert "instrument.unit" in field_violations(caught.value)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # an enterprise opens accounts only for itself
+        await registry.stub.OpenAccount(pb.OpenAccountRequest(
+            idempotency_key=key(), holder=account.holder, instrument="CNY"),
+            metadata=on_behalf(f"enterprise:{await register_enterprise(registry.stub)}"))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_concurrent_transfers_never_overdraw(registry) -> None:
-    auth = registry.auth()
-    source, target = await funded_accounts(registry.stub, auth, ENERGY, ["10", "0"], "tce", 3)
+    auth = TRADING
+    source, target = await funded_accounts(registry.stub, ENERGY, ["10", "0"], "tce", 3)
     calls = [registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
         from_account_id=source.account_id, to_account_id=target.account_id, quantity=q("1"))]), metadata=auth)
         for _ in range(25)]

@@ -1,9 +1,11 @@
 """Property-based tests of the ledger on a real SQLite database: random sequences of issues, transfers,
-holds, posts, voids, retirements and retries keep conservation, non-negativity and idempotency."""
+holds, posts, voids, retirements, settlement deposits and withdrawals, and retries keep conservation,
+non-negativity and idempotency."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,14 +15,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.common.audit import AuditJournal
+from services.common.authz import Access, Kind, Policy, Subject
+from services.common.context import Principal, principal_var
 from services.common.db import make_engine, make_session_factory, migrate
 from services.common.errors import DomainError, IdempotencyConflict
 from services.common.events.outbox import Outbox
 from services.common.uow import UnitOfWork, utc_now
 from services.registry.adapters.db import tables
 from services.registry.adapters.db.repository import RegistryRepository
-from services.registry.app import MIGRATIONS
+from services.registry.app import MIGRATIONS, POLICY
 from services.registry.application import commands as c
+from services.registry.application.cash import CashMovements
 from services.registry.application.catalogue import Catalogue
 from services.registry.application.ledger import Ledger
 from services.registry.application.subjects import Subjects
@@ -48,9 +53,29 @@ operation = st.one_of(
     st.tuples(st.just("post"), st.integers(0, 20), st.integers(0, ACCOUNTS - 1), st.integers(1, 100)),
     st.tuples(st.just("void"), st.integers(0, 20)),
     st.tuples(st.just("retire"), st.integers(0, ACCOUNTS - 1), amounts),
+    st.tuples(st.just("deposit"), st.integers(0, ACCOUNTS - 1), st.integers(1, 500_000)),
+    st.tuples(st.just("withdraw"), st.integers(0, ACCOUNTS - 1), st.integers(1, 500_000)),
     st.tuples(st.just("retry"), st.integers(0, 50)),
     st.tuples(st.just("reuse_key"), st.integers(0, 50)),
 )
+
+
+@contextlib.contextmanager
+def _bank(actor: str):
+    """A principal of the settlement bank: one requests, another approves (the two-person rule)."""
+    subject = Subject(Kind.AGENCY, "BANK-P", frozenset({"settlement"}), actor)
+    token = principal_var.set(Principal(actor, subject=subject))
+    try:
+        yield
+    finally:
+        principal_var.reset(token)
+
+
+async def _move_cash(cash: CashMovements, key: str, kind: str, account_id: str, fen: int):
+    with _bank("bank:teller"):
+        movement = await cash.request(c.RequestCashMovement(key, kind, account_id, fen, f"ref-{key}"))
+    with _bank("bank:approver"):
+        return await cash.approve(c.ApproveCashMovement(f"{key}:approve", movement.movement_id))
 
 
 async def _scenario(database: Path, steps: list[tuple]) -> None:
@@ -63,11 +88,14 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
     def repositories(session):
         return RegistryRepository(session, lock_rows=False)
 
-    subjects, catalogue, ledger = Subjects(uow, repositories), Catalogue(uow, repositories, _Quiet()), \
-        Ledger(uow, repositories, _Quiet())
+    access = Access(Policy.load(POLICY))
+    subjects, catalogue = Subjects(uow, repositories, access), Catalogue(uow, repositories, _Quiet(), access)
+    ledger = Ledger(uow, repositories, _Quiet(), access)
+    cash_movements = CashMovements(ledger, access)
     await catalogue.ensure_standard_kinds(STANDARD_KINDS)
     await subjects.register_agency(c.RegisterAgency("a", "AG-I", "发改委", "330100", ("issuer",)))
-    await ledger.define_instrument(c.DefineInstrument("i", INSTRUMENT, "energy_use_right", "tce", 3))
+    await ledger.define_instrument(c.DefineInstrument("i", INSTRUMENT, "energy_use_right", "tce", 3,
+                                                      issuer_agency_id="AG-I"))
     from services.registry.application.ledger import CNY
     await ledger.ensure_instrument(CNY)
     rights, cash = [], []
@@ -77,7 +105,7 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
                                                                 "above", "10"))
         rights.append((await ledger.open_account(c.OpenAccount(f"r{n}", code, INSTRUMENT))).account_id)
         cash.append((await ledger.open_account(c.OpenAccount(f"c{n}", code, "CNY"))).account_id)
-        await ledger.issue(c.Issue(f"cash{n}", "AG-I", cash[-1], "100000"), may_issue_any=True)
+        await _move_cash(cash_movements, f"cash{n}", "deposit", cash[-1], 100000)
     holds: list[str] = []
     done: list[tuple[object, object, object]] = []  # (command, call, first result)
     deadline = datetime.now(UTC) + timedelta(hours=1)
@@ -85,8 +113,7 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
         kind = step[0]
         command, call = None, None
         if kind == "issue":
-            command, call = c.Issue(f"k{n}", "AG-I", rights[step[1]], step[2]), \
-                (lambda cmd: ledger.issue(cmd, may_issue_any=False))
+            command, call = c.Issue(f"k{n}", "AG-I", rights[step[1]], step[2]), ledger.issue
         elif kind == "transfer":
             command, call = c.Transfer(f"k{n}", (c.TransferLegCommand(rights[step[1]], rights[step[2]], step[3]),)), \
                 ledger.transfer
@@ -106,6 +133,12 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
             command, call = c.VoidHold(f"k{n}", holds[step[1] % len(holds)]), ledger.void_hold
         elif kind == "retire":
             command, call = c.Retire(f"k{n}", rights[step[1]], step[2]), ledger.retire
+        elif kind in ("deposit", "withdraw"):
+            try:
+                await _move_cash(cash_movements, f"k{n}", "deposit" if kind == "deposit" else "withdrawal",
+                                 cash[step[1]], step[2])
+            except DomainError:
+                pass
         elif kind == "retry" and done:
             command, call, first = done[step[1] % len(done)]
             assert await call(command) == first  # a retry returns the first result, changes nothing

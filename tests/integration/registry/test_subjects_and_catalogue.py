@@ -11,7 +11,9 @@ from yaosu.registry.v1 import registry_pb2 as pb
 
 from tests.integration.registry.helpers import enterprise, key, new_credit_code, q, setup_agency
 from tests.support.grpc_errors import field_violations, reason
-from tests.support.services import ISSUER_KEY, READER_KEY
+from tests.support.services import ISSUER_KEY, READER_KEY, on_behalf
+
+LAND_AGENCY = on_behalf("agency:AG-LAND", "grantor")  # the land bureau's user, through the gateway
 
 
 async def test_health_and_reflection_list_the_service(registry) -> None:
@@ -161,12 +163,12 @@ async def test_catalogue_kinds_are_data(registry) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await registry.stub.RegisterResource(pb.RegisterResourceRequest(idempotency_key=key(), resource=pb.Resource(
             kind="mining_right", name="示范矿", region_code="330109", quantity=q("1000", "t"),
-            allocation_mode=pb.ALLOCATION_MODE_MARKET, controller_agency_id="AG-LAND")), metadata=auth)
+            allocation_mode=pb.ALLOCATION_MODE_MARKET, controller_agency_id="AG-LAND")), metadata=LAND_AGENCY)
     assert "resource.attributes[mineral]" in field_violations(caught.value)
     made = await registry.stub.RegisterResource(pb.RegisterResourceRequest(idempotency_key=key(), resource=pb.Resource(
         kind="mining_right", name="示范矿", region_code="330109", quantity=q("1000", "t"),
         allocation_mode=pb.ALLOCATION_MODE_MARKET, controller_agency_id="AG-LAND",
-        attributes={"mineral": "建筑用石料"})), metadata=auth)
+        attributes={"mineral": "建筑用石料"})), metadata=LAND_AGENCY)
     assert made.resource.status == pb.RESOURCE_STATUS_REGISTERED
 
 
@@ -176,17 +178,17 @@ async def test_bad_resources_are_refused_precisely(registry) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await registry.stub.RegisterResource(pb.RegisterResourceRequest(idempotency_key=key(), resource=_parcel(
             quantity=q("0", "亩"), attributes={"land_use": "工业用地", "plot_ratio_min": "3",
-                                               "plot_ratio_max": "2", "term_years": "x"})), metadata=auth)
+                                               "plot_ratio_max": "2", "term_years": "x"})), metadata=LAND_AGENCY)
     violations = field_violations(caught.value)
     assert {"resource.quantity.value", "resource.attributes[plot_ratio_min]", "resource.attributes[term_years]",
             "resource.attributes"} <= set(violations)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await registry.stub.RegisterResource(pb.RegisterResourceRequest(
-            idempotency_key=key(), resource=_parcel(kind="no_such_kind")), metadata=auth)
+            idempotency_key=key(), resource=_parcel(kind="no_such_kind")), metadata=LAND_AGENCY)
     assert "resource.kind" in field_violations(caught.value)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await registry.stub.RegisterResource(pb.RegisterResourceRequest(
-            idempotency_key=key(), resource=_parcel(quantity=q("5", "tce"))), metadata=auth)
+            idempotency_key=key(), resource=_parcel(quantity=q("5", "tce"))), metadata=LAND_AGENCY)
     assert "resource.quantity.unit" in field_violations(caught.value)
     listed = await registry.stub.ListResources(pb.ListResourcesRequest(), metadata=auth)
     assert listed.page.total_size == 0
@@ -196,17 +198,17 @@ async def test_lifecycle_is_enforced_and_totals_add_up(registry) -> None:
     auth = registry.auth()
     await setup_agency(registry.stub, auth, "AG-LAND", (pb.AGENCY_ROLE_GRANTOR,))
     parcel = (await registry.stub.RegisterResource(pb.RegisterResourceRequest(
-        idempotency_key=key(), resource=_parcel()), metadata=auth)).resource
+        idempotency_key=key(), resource=_parcel()), metadata=LAND_AGENCY)).resource
     other = (await registry.stub.RegisterResource(pb.RegisterResourceRequest(
         idempotency_key=key(), resource=_parcel(quantity=q("10.5", "亩"), standard_land=False,
                                                 attributes={"land_use": "工业用地", "plot_ratio_min": "1",
                                                             "plot_ratio_max": "2", "term_years": "50"})),
-        metadata=auth)).resource
+        metadata=LAND_AGENCY)).resource
 
     async def move(resource_id, status, holder=""):
         return (await registry.stub.TransitionResource(pb.TransitionResourceRequest(
             idempotency_key=key(), resource_id=resource_id, to_status=status, reason="test", holder=holder),
-            metadata=auth)).resource
+            metadata=LAND_AGENCY)).resource
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await move(parcel.resource_id, pb.RESOURCE_STATUS_LISTED)  # registered → listed skips a step
@@ -237,8 +239,7 @@ async def test_lifecycle_is_enforced_and_totals_add_up(registry) -> None:
 
 async def test_issuer_role_may_issue_but_not_transfer(registry) -> None:
     from tests.integration.registry.helpers import funded_accounts
-    accounts = await funded_accounts(registry.stub, registry.auth(), "energy_use_right:330100:2025",
-                                     ["0", "0"], "tce", 3)
+    accounts = await funded_accounts(registry.stub, "energy_use_right:330100:2025", ["0", "0"], "tce", 3)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await registry.stub.Transfer(pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
             from_account_id=accounts[0].account_id, to_account_id=accounts[1].account_id, quantity=q("1"))]),

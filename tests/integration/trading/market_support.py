@@ -1,5 +1,6 @@
-"""A continuous market for tests: an instrument in the registry, funded buyers, sellers holding units,
-and the market configuration (all-day sessions so that tests run at any hour)."""
+"""A continuous market for tests: an instrument its issuing agency defines and issues in the registry,
+buyers the settlement bank funded, sellers holding units, and the market configuration (all-day sessions
+so that tests run at any hour)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as rpb
 from yaosu.trading.v1 import trading_pb2 as pb
 
-from tests.integration.registry.helpers import enterprise, new_credit_code
-from tests.integration.trading.support import admin, as_user, fen, key
+from tests.integration.trading.support import agency, bidder, fen, funded_enterprise, key, register_agency, regulator
 
 PREVIOUS_CLOSE = 100_00  # fen per tce
 
@@ -34,25 +34,21 @@ def new_instrument() -> str:
 
 async def market_world(registry_stub, instrument: str, sellers: int = 2, buyers: int = 2,
                        units: str = "1000", funds_fen: int = 10_000_000_00) -> tuple[list[str], list[str]]:
-    auth = admin()
     issuer = f"AG-{uuid.uuid4().hex[:8]}"
-    await registry_stub.RegisterAgency(rpb.RegisterAgencyRequest(idempotency_key=key(), agency=rpb.Agency(
-        agency_id=issuer, name="测试发改委", region_code="330100", roles=[rpb.AGENCY_ROLE_ISSUER])), metadata=auth)
+    await register_agency(registry_stub, issuer, "测试发改委", rpb.AGENCY_ROLE_ISSUER)
+    issuing = agency(issuer, "issuer")
     await registry_stub.DefineInstrument(rpb.DefineInstrumentRequest(idempotency_key=key(), instrument=rpb.Instrument(
-        code=instrument, kind="energy_use_right", unit="tce", scale=3, vintage=2025, region_code="330100")),
-        metadata=auth)
+        code=instrument, kind="energy_use_right", unit="tce", scale=3, vintage=2025, region_code="330100",
+        issuer_agency_id=issuer)), metadata=issuing)
 
     async def holder(units: str, cash: int) -> str:
-        code = new_credit_code()
-        await registry_stub.RegisterEnterprise(rpb.RegisterEnterpriseRequest(
-            idempotency_key=key(), enterprise=enterprise(code)), metadata=auth)
-        for inst, qty in ((instrument, units), ("CNY", str(cash))):
-            if qty and qty != "0":
-                account = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(
-                    idempotency_key=key(), holder=code, instrument=inst), metadata=auth)).account
-                await registry_stub.Issue(rpb.IssueRequest(
-                    idempotency_key=key(), issuer_agency_id=issuer, to_account_id=account.account_id,
-                    quantity=common_pb2.Quantity(value=qty)), metadata=auth)
+        code = await funded_enterprise(registry_stub, cash)
+        if units:  # the issuer issues the units into the holder's account
+            account = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(
+                idempotency_key=key(), holder=code, instrument=instrument), metadata=bidder(code))).account
+            await registry_stub.Issue(rpb.IssueRequest(
+                idempotency_key=key(), issuer_agency_id=issuer, to_account_id=account.account_id,
+                quantity=common_pb2.Quantity(value=units)), metadata=issuing)
         return code
 
     seller_codes = [await holder(units, funds_fen) for _ in range(sellers)]  # sellers may buy too
@@ -62,11 +58,11 @@ async def market_world(registry_stub, instrument: str, sellers: int = 2, buyers:
 
 async def balance(registry_stub, holder: str, instrument: str) -> str:
     found = await registry_stub.ListAccounts(rpb.ListAccountsRequest(holder=holder, instrument=instrument),
-                                             metadata=admin())
+                                             metadata=regulator())
     return found.accounts[0].balance.value if found.accounts else "0"
 
 
 async def place(stub, instrument: str, code: str, side: int, price: int, quantity: int, idem: str = ""):
     return await stub.PlaceOrder(pb.PlaceOrderRequest(
         idempotency_key=idem or key(), instrument=instrument, credit_code=code, side=side,
-        type=pb.ORDER_TYPE_LIMIT, price=fen(price), quantity=quantity), metadata=as_user(f"enterprise:{code}"))
+        type=pb.ORDER_TYPE_LIMIT, price=fen(price), quantity=quantity), metadata=bidder(code))

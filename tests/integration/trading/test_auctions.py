@@ -1,5 +1,7 @@
-"""拍卖 (English auction) over gRPC against a real registry: secret reserve under dual control, fewer
-registered bidders than the minimum at the start → cancelled (deposits voided, parcel available again),
+"""拍卖 (English auction) over gRPC against a real registry: announced ≥ 20 days before the start (39号令),
+secret reserve under dual control (two people of the grantor), at least three registered bidders (the
+policy's minimum; an auction asking for fewer is refused at publication), fewer registered bidders than
+the minimum at the start → cancelled (deposits voided, parcel available again),
 ascending bids ≥ current + increment, each valid bid restarting the countdown (anti-sniping) capped at the
 hard stop, award at the end, 成交确认书 and settlement like 挂牌.
 
@@ -17,10 +19,24 @@ from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as rpb
 from yaosu.trading.v1 import trading_pb2 as pb
 
-from tests.integration.trading.support import GRANTOR, admin, as_user, eventually, fen, key, land_world, ts
+from tests.integration.trading.support import (
+    ANNOUNCEMENT,
+    GRANTOR,
+    admin,
+    advance_to,
+    bidder,
+    eventually,
+    fen,
+    grantor,
+    key,
+    land_world,
+    regulator,
+    ts,
+)
+from tests.support.grpc_errors import reason
 
 
-async def english(stub, resource_id, start_at, *, min_bidders=2, reserve=1_015_000_00) -> pb.Listing:
+async def english(stub, resource_id, start_at, *, min_bidders=0, reserve=1_015_000_00) -> pb.Listing:
     listing = pb.Listing(
         mechanism=pb.MECHANISM_ENGLISH, agency_id=GRANTOR, resource_id=resource_id, title="测试地块拍卖出让",
         quantity=common_pb2.Quantity(value="50", unit="亩"),
@@ -29,29 +45,29 @@ async def english(stub, resource_id, start_at, *, min_bidders=2, reserve=1_015_0
                               hard_stop=ts(start_at + timedelta(seconds=900))),
         bidding_opens_at=ts(start_at), bidding_closes_at=ts(start_at + timedelta(seconds=900)))
     created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=listing),
-                                        metadata=admin())).listing
+                                        metadata=grantor())).listing
     lid = created.listing_id
     with pytest.raises(grpc.aio.AioRpcError) as unapproved:
-        await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=lid), metadata=admin())
+        await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=lid), metadata=grantor())
     assert unapproved.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     await stub.EnterReservePrice(pb.EnterReservePriceRequest(idempotency_key=key(), listing_id=lid,
                                                              reserve_price=fen(reserve)),
-                                 metadata=as_user(f"agency:{GRANTOR}"))
+                                 metadata=grantor("staff"))
     await stub.ApproveReservePrice(pb.ApproveReservePriceRequest(idempotency_key=key(), listing_id=lid),
-                                   metadata=admin())
+                                   metadata=grantor("supervisor"))
     return (await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=lid),
-                                      metadata=admin())).listing
+                                      metadata=grantor())).listing
 
 
 async def register(stub, lid, code):
     return (await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid,
                                                                credit_code=code),
-                                      metadata=as_user(f"enterprise:{code}"))).registration
+                                      metadata=bidder(code))).registration
 
 
 async def bid(stub, lid, code, amount):
     return (await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=lid, credit_code=code,
-                                                   price=fen(amount)), metadata=as_user(f"enterprise:{code}")))
+                                                   price=fen(amount)), metadata=bidder(code)))
 
 
 async def sale_state(stub, lid):
@@ -59,13 +75,13 @@ async def sale_state(stub, lid):
 
 
 async def test_anti_sniping_extension_hard_stop_award_and_settlement(registry, trading):
-    resource_id, (alice, bob) = await land_world(registry.stub, 2)
+    resource_id, (alice, bob, carol) = await land_world(registry.stub, 3)
     stub, clock = trading.stub, trading.clock
-    t0 = clock.now() + timedelta(seconds=60)
+    t0 = clock.now() + ANNOUNCEMENT
     lid = (await english(stub, resource_id, t0)).listing_id
-    for code in (alice, bob):
+    for code in (alice, bob, carol):  # carol registers and never bids
         await register(stub, lid, code)
-    clock.advance(60)  # t = 0: the timer starts the auction
+    advance_to(clock, t0, extra=0)  # t = 0: the timer starts the auction
     started = await eventually(lambda: _running(stub, lid, t0))
     assert _near(started.closes_at, t0 + timedelta(seconds=300))
     with pytest.raises(grpc.aio.AioRpcError) as late:  # registration closed at the start
@@ -93,7 +109,7 @@ async def test_anti_sniping_extension_hard_stop_award_and_settlement(registry, t
     assert result.clearing_price.fen == 1_020_000_00 and result.reserve_price.fen == 1_015_000_00
     trade = (await stub.ConfirmAward(pb.ConfirmAwardRequest(idempotency_key=key(), listing_id=lid,
                                                             credit_code=alice),
-                                     metadata=as_user(f"enterprise:{alice}"))).trade
+                                     metadata=bidder(alice))).trade
     await eventually(lambda: _settled(stub, trade.trade_id), timeout=20)
     resource = (await registry.stub.GetResource(rpb.GetResourceRequest(resource_id=resource_id),
                                                 metadata=admin())).resource
@@ -103,10 +119,12 @@ async def test_anti_sniping_extension_hard_stop_award_and_settlement(registry, t
 async def test_fewer_registered_than_min_bidders_cancels(registry, trading):
     resource_id, (alice,) = await land_world(registry.stub, 1)
     stub, clock = trading.stub, trading.clock
-    t0 = clock.now() + timedelta(seconds=60)
-    lid = (await english(stub, resource_id, t0, min_bidders=3)).listing_id
+    t0 = clock.now() + ANNOUNCEMENT
+    listing = await english(stub, resource_id, t0)
+    assert listing.rules.min_bidders == 3  # the policy's minimum, fixed with the publication
+    lid = listing.listing_id
     await register(stub, lid, alice)
-    clock.advance(61)
+    advance_to(clock, t0)
     result = await eventually(lambda: _result(stub, lid))
     assert result.outcome == "cancelled" and result.reason == "insufficient_bidders"
     await eventually(lambda: _resource_available(registry, resource_id))
@@ -130,8 +148,16 @@ async def _result(stub, lid):
         return None
 
 
+async def test_an_auction_for_fewer_than_three_bidders_is_refused_at_publication(registry, trading):
+    resource_id, _ = await land_world(registry.stub, 0)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await english(trading.stub, resource_id, trading.clock.now() + ANNOUNCEMENT, min_bidders=2)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION and reason(refused.value) == "MIN_BIDDERS_TOO_LOW"
+    assert "land.auction_min_bidders" in refused.value.details()
+
+
 async def _settled(stub, trade_id):
-    trade = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade_id), metadata=admin())).trade
+    trade = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade_id), metadata=regulator())).trade
     return trade.settlement_state == pb.SETTLEMENT_STATE_SETTLED
 
 
@@ -143,5 +169,5 @@ async def _resource_available(registry, resource_id):
 
 async def _held_zero(registry, code):
     accounts = (await registry.stub.ListAccounts(rpb.ListAccountsRequest(holder=code, instrument="CNY"),
-                                                 metadata=admin())).accounts
+                                                 metadata=regulator())).accounts
     return accounts[0].held.value == "0"

@@ -11,7 +11,20 @@ import nats
 from yaosu.trading.v1 import trading_pb2 as pb
 
 from services.common.events.envelope import parse
-from tests.integration.trading.support import admin, as_user, eventually, fen, key, land_world, published_listing
+from tests.integration.trading.support import (
+    admin,
+    bidder,
+    bidding_listing,
+    centre,
+    eventually,
+    fen,
+    grantor,
+    key,
+    land_world,
+    past_close,
+    published_listing,
+    regulator,
+)
 
 RESERVE = 1_234_567_89  # distinctive digits to search for
 
@@ -28,28 +41,29 @@ async def test_reserve_is_disclosed_by_no_read_path_before_the_decision(registry
     try:
         resource_id, (alice, bob) = await land_world(registry.stub, 2)
         stub, clock = trading.stub, trading.clock
-        listing = await published_listing(stub, resource_id, clock.now(), reserve_fen=RESERVE, start=1_000_000_00)
+        listing = await bidding_listing(trading, resource_id, reserve_fen=RESERVE, start=1_000_000_00)
         lid = listing.listing_id
         for code in (alice, bob):
             await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid, credit_code=code),
-                                      metadata=as_user(f"enterprise:{code}"))
+                                      metadata=bidder(code))
         await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=lid, credit_code=alice,
-                                               price=fen(1_000_000_00)), metadata=as_user(f"enterprise:{alice}"))
+                                               price=fen(1_000_000_00)), metadata=bidder(alice))
         await stub.UpdateListing(pb.UpdateListingRequest(idempotency_key=key(), listing=pb.Listing(
-            listing_id=lid, description="补充说明"), change_reason="补充公告"), metadata=admin())
+            listing_id=lid, description="补充说明"), change_reason="补充公告"), metadata=grantor())
         responses = []
-        for metadata in (admin(), as_user(f"enterprise:{alice}"), as_user("agency:AG-T-ZRZY")):
+        for metadata in (regulator(), bidder(alice), grantor(), centre()):
             responses += [
                 await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=metadata),
                 await stub.ListListings(pb.ListListingsRequest(), metadata=metadata),
                 await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=metadata),
                 await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=metadata),
                 await stub.ListRegistrations(pb.ListRegistrationsRequest(listing_id=lid), metadata=metadata),
-                await stub.GetRegistration(pb.GetRegistrationRequest(listing_id=lid, credit_code=alice),
-                                           metadata=metadata),
                 await stub.ListChangeNotices(pb.ListChangeNoticesRequest(listing_id=lid), metadata=metadata),
                 await stub.ListTrades(pb.ListTradesRequest(listing_id=lid), metadata=metadata),
             ]
+        for metadata in (bidder(alice), centre()):
+            responses.append(await stub.GetRegistration(pb.GetRegistrationRequest(listing_id=lid, credit_code=alice),
+                                                        metadata=metadata))
         for response in responses:
             assert str(RESERVE) not in str(response) and "1234567" not in str(response)
             assert RESERVE.to_bytes(8, "little").rstrip(b"\0") not in response.SerializeToString()
@@ -60,7 +74,7 @@ async def test_reserve_is_disclosed_by_no_read_path_before_the_decision(registry
             assert "1234567" not in str(data), subject
         assert "1234567" not in caplog.text
 
-        clock.advance(3 * 3600)  # one bidder below the reserve → unsold, and the reserve is disclosed
+        past_close(clock, listing)  # one bidder below the reserve → unsold, and the reserve is disclosed
         await eventually(lambda: _state(stub, lid, pb.LISTING_STATE_UNSOLD))
         result = (await stub.GetSaleResult(pb.GetSaleResultRequest(listing_id=lid), metadata=admin())).result
         assert result.reserve_price.fen == RESERVE and result.reason == "reserve_not_met"

@@ -1,6 +1,8 @@
 """Continuous markets over gRPC against a real registry: price band and block size refusals, self-trade
 prevention, cancel and amend priority, pre-trade balance checks, a trade settling DvP in the registry,
-idempotent retries, the book, the markets and the statistics."""
+idempotent retries, the book, the markets and the statistics. Only the enterprise itself orders; the
+other side of a book trade is shown to regulators only; an unknown order id and somebody else's answer
+alike."""
 
 from __future__ import annotations
 
@@ -19,7 +21,18 @@ from tests.integration.trading.market_support import (
     new_instrument,
     place,
 )
-from tests.integration.trading.support import admin, as_user, eventually, fen, key, trading_running
+from tests.integration.trading.support import (
+    admin,
+    bidder,
+    bidding_listing,
+    eventually,
+    fen,
+    key,
+    past_close,
+    published_listing,
+    regulator,
+    trading_running,
+)
 from tests.support.grpc_errors import reason
 
 BUY, SELL = pb.SIDE_BUY, pb.SIDE_SELL
@@ -32,6 +45,12 @@ async def market(database_url, nats_server, registry):
     async with trading_running(database_url, nats_server.url, registry.address,
                                markets_json=markets_json(instrument)) as trading:
         yield trading, instrument, sellers, buyers
+
+
+async def sellers(stub, placed) -> list[str]:
+    """The sellers of the trades an order made, as a regulator reads them (the buyer sees its side only)."""
+    return [(await stub.GetTrade(pb.GetTradeRequest(trade_id=t.trade_id), metadata=regulator())).trade.seller
+            for t in placed.trades]
 
 
 async def refused(call) -> grpc.aio.AioRpcError:
@@ -58,13 +77,15 @@ async def test_band_block_size_and_balances_are_checked_before_anything_is_recor
     assert reason(poor) == "INSUFFICIENT_FUNDS"
     foreign = await refused(stub.PlaceOrder(pb.PlaceOrderRequest(
         idempotency_key=key(), instrument=instrument, credit_code=s1, side=SELL, type=pb.ORDER_TYPE_LIMIT,
-        price=fen(PREVIOUS_CLOSE), quantity=1), metadata=as_user(f"enterprise:{b1}")))
+        price=fen(PREVIOUS_CLOSE), quantity=1), metadata=bidder(b1)))
     assert foreign.code() == grpc.StatusCode.PERMISSION_DENIED
     book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument), metadata=admin())
     assert [(x.price.fen, x.quantity) for x in book.bids] == [(PREVIOUS_CLOSE * 11 // 10, 10)] and not book.asks
     assert (book.band_low.fen, book.band_high.fen, book.open) == (9_000, 11_000, True)
-    orders = await stub.ListOrders(pb.ListOrdersRequest(instrument=instrument), metadata=admin())
+    orders = await stub.ListOrders(pb.ListOrdersRequest(instrument=instrument), metadata=regulator())
     assert [o.order_id for o in orders.orders] == [edge.order_id]
+    mine = await stub.ListOrders(pb.ListOrdersRequest(instrument=instrument), metadata=bidder(s1))
+    assert not mine.orders  # an enterprise lists its own orders only
 
 
 async def test_self_trade_prevention_cancel_and_amend_priority(market):
@@ -75,38 +96,43 @@ async def test_self_trade_prevention_cancel_and_amend_priority(market):
     # s1 also buys: its own resting ask is first in line, so the incoming remainder is cancelled (STP).
     own = await stub.PlaceOrder(pb.PlaceOrderRequest(
         idempotency_key=key(), instrument=instrument, credit_code=s1, side=BUY, type=pb.ORDER_TYPE_LIMIT,
-        price=fen(101_00), quantity=5), metadata=as_user(f"enterprise:{s1}"))
+        price=fen(101_00), quantity=5), metadata=bidder(s1))
     assert not own.trades and own.order.state == pb.ORDER_STATE_CANCELLED and own.order.reject_reason == "self_trade"
     # Amending the first order's quantity down keeps its priority …
     down = (await stub.AmendOrder(pb.AmendOrderRequest(idempotency_key=key(), order_id=first.order_id,
                                                        credit_code=s1, price=fen(101_00), quantity=8),
-                                  metadata=as_user(f"enterprise:{s1}"))).order
+                                  metadata=bidder(s1))).order
     assert down.quantity == 8
     taker = await place(stub, instrument, b1, BUY, 101_00, 3)
-    assert [t.seller for t in taker.trades] == [s1]
+    assert await sellers(stub, taker) == [s1]
     # … raising it loses priority: s2's order is now first.
     await stub.AmendOrder(pb.AmendOrderRequest(idempotency_key=key(), order_id=first.order_id, credit_code=s1,
-                                               price=fen(101_00), quantity=9), metadata=as_user(f"enterprise:{s1}"))
+                                               price=fen(101_00), quantity=9), metadata=bidder(s1))
     taker = await place(stub, instrument, b1, BUY, 101_00, 3)
-    assert [t.seller for t in taker.trades] == [s2]
+    assert await sellers(stub, taker) == [s2]
     cancelled = (await stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id=second.order_id,
                                                               credit_code=s2),
-                                        metadata=as_user(f"enterprise:{s2}"))).order
+                                        metadata=bidder(s2))).order
     assert cancelled.state == pb.ORDER_STATE_CANCELLED and cancelled.filled == 3
     again = await refused(stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id=second.order_id,
                                                                  credit_code=s2),
-                                           metadata=as_user(f"enterprise:{s2}")))
+                                           metadata=bidder(s2)))
     assert reason(again) == "ORDER_NOT_ACTIVE"
+    # Somebody else's order and an unknown one answer alike: no oracle of order ids.
     not_yours = await refused(stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id=first.order_id,
                                                                      credit_code=s2),
-                                               metadata=as_user(f"enterprise:{s2}")))
-    assert reason(not_yours) == "NOT_ORDER_OWNER"
+                                               metadata=bidder(s2)))
+    unknown = await refused(stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id="O-unknown",
+                                                                   credit_code=s2), metadata=bidder(s2)))
+    assert not_yours.code() == unknown.code() == grpc.StatusCode.NOT_FOUND
+    assert reason(not_yours) == reason(unknown)
+    assert not_yours.details().replace(first.order_id, "?") == unknown.details().replace("O-unknown", "?")
     book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument, depth=5), metadata=admin())
     assert [(x.price.fen, x.quantity, x.orders) for x in book.asks] == [(101_00, 9, 1)]
 
 
 async def test_a_trade_settles_dvp_in_the_registry_once(market, registry):
-    trading, instrument, (s1, _), (b1, _) = market
+    trading, instrument, (s1, s2), (b1, _) = market
     stub = trading.stub
     await place(stub, instrument, s1, SELL, 102_00, 30)
     retry_key = key()
@@ -115,12 +141,22 @@ async def test_a_trade_settles_dvp_in_the_registry_once(market, registry):
     assert replay == taken  # the retry gets the first answer; nothing traded twice
     (trade,) = taken.trades
     assert (trade.price.fen, trade.quantity.value, trade.amount.fen) == (102_00, "20", 20 * 102_00)
-    assert (trade.buyer_credit_code, trade.seller) == (b1, s1)
+    # Each party sees its own side; the counterparty's credit code only regulators.
+    assert (trade.buyer_credit_code, trade.seller) == (b1, "")
+    sold = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=bidder(s1))).trade
+    assert (sold.buyer_credit_code, sold.seller) == ("", s1)
+    listed = (await stub.ListTrades(pb.ListTradesRequest(instrument=instrument), metadata=bidder(s1))).trades
+    assert [(t.buyer_credit_code, t.seller) for t in listed] == [("", s1)]
+    watched = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=regulator())).trade
+    assert (watched.buyer_credit_code, watched.seller) == (b1, s1)
+    with pytest.raises(grpc.aio.AioRpcError) as other:  # a trade of others does not exist for a third party
+        await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=bidder(s2))
+    assert other.value.code() == grpc.StatusCode.NOT_FOUND
     conflict = await refused(place(stub, instrument, b1, BUY, 103_00, 21, idem=retry_key))
     assert reason(conflict) == "IDEMPOTENCY_KEY_REUSED"
 
     async def settled():
-        t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
+        t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=regulator())).trade
         return t if t.settlement_state == pb.SETTLEMENT_STATE_SETTLED else None
 
     done = await eventually(settled)
@@ -130,7 +166,7 @@ async def test_a_trade_settles_dvp_in_the_registry_once(market, registry):
     assert int(await balance(registry.stub, s1, "CNY")) == 10_000_000_00 + 20 * 102_00
     assert int(await balance(registry.stub, b1, "CNY")) == 10_000_000_00 - 20 * 102_00
 
-    stats = await stub.GetMarketStatistics(pb.GetMarketStatisticsRequest(), metadata=admin())
+    stats = await stub.GetMarketStatistics(pb.GetMarketStatisticsRequest(), metadata=regulator())
     (mine,) = [i for i in stats.instruments if i.instrument == instrument]
     assert (mine.trades, mine.volume, mine.value.fen, mine.vwap.fen, mine.high.fen, mine.low.fen) == \
         (1, 20, 20 * 102_00, 102_00, 102_00, 102_00)
@@ -160,7 +196,7 @@ async def test_block_trades_within_the_block_band_execute_when_both_sides_agree(
             return stub.PlaceOrder(pb.PlaceOrderRequest(
                 idempotency_key=key(), instrument=instrument, credit_code=code, side=side, type=pb.ORDER_TYPE_LIMIT,
                 price=fen(price), quantity=quantity, block=True, counterparty=counterparty),
-                metadata=as_user(f"enterprise:{code}"))
+                metadata=bidder(code))
 
         # ±30 %: 125.00 is outside the book band (±10 %) but inside the block band; 131.00 is outside both.
         outside = await refused(block(seller, SELL, 131_00, 100, buyer))
@@ -176,14 +212,14 @@ async def test_block_trades_within_the_block_band_execute_when_both_sides_agree(
         mismatch = await block(buyer, BUY, 124_00, 100, seller)  # another price: no agreement yet
         assert not mismatch.trades
         await stub.CancelOrder(pb.CancelOrderRequest(idempotency_key=key(), order_id=mismatch.order.order_id,
-                                                     credit_code=buyer), metadata=as_user(f"enterprise:{buyer}"))
+                                                     credit_code=buyer), metadata=bidder(buyer))
         agreed = await block(buyer, BUY, 125_00, 100, seller)
         (trade,) = agreed.trades
         assert (trade.price.fen, trade.quantity.value, trade.buyer_credit_code, trade.seller) == \
             (125_00, "100", buyer, seller)
 
         async def settled():
-            t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=admin())).trade
+            t = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade.trade_id), metadata=regulator())).trade
             return t.settlement_state == pb.SETTLEMENT_STATE_SETTLED
         await eventually(settled)
         assert float(await balance(registry.stub, buyer, instrument)) == 100
@@ -204,20 +240,20 @@ async def test_concurrent_orders_never_commit_more_than_the_balance(market):
 
 
 async def test_statistics_count_sales_by_state_and_single_bidder_sales(trading, registry):
-    from tests.integration.trading.support import land_world, published_listing
+    from tests.integration.trading.support import land_world
     stub, clock = trading.stub, trading.clock
     resource_id, (alice,) = await land_world(registry.stub, 1)
     other_id, _ = await land_world(registry.stub, 0)
-    sold = await published_listing(stub, resource_id, clock.now(), reserve_fen=1_000_000_00)
-    await published_listing(stub, other_id, clock.now(), reserve_fen=1_000_000_00, closes_in=timedelta(days=2))
+    await published_listing(stub, other_id, clock.now(), reserve_fen=1_000_000_00, listing_period=timedelta(days=40))
+    sold = await bidding_listing(trading, resource_id, reserve_fen=1_000_000_00)
     await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=sold.listing_id,
-                                                       credit_code=alice), metadata=as_user(f"enterprise:{alice}"))
+                                                       credit_code=alice), metadata=bidder(alice))
     await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=sold.listing_id, credit_code=alice,
-                                           price=fen(1_000_000_00)), metadata=as_user(f"enterprise:{alice}"))
-    clock.advance(3 * 3600)
+                                           price=fen(1_000_000_00)), metadata=bidder(alice))
+    past_close(clock, sold)
 
     async def decided():
-        stats = await stub.GetMarketStatistics(pb.GetMarketStatisticsRequest(), metadata=admin())
+        stats = await stub.GetMarketStatistics(pb.GetMarketStatisticsRequest(), metadata=regulator())
         return stats if stats.sales_by_state.get("awarded") == 1 else None
     stats = await eventually(decided)
     assert dict(stats.sales_by_state) == {"awarded": 1, "published": 1}

@@ -18,17 +18,17 @@ from yaosu.trading.v1 import trading_pb2 as pb
 from yaosu.trading.v1 import trading_pb2_grpc
 
 from tests.integration.trading.market_support import balance, market_world, markets_json, new_instrument, place
-from tests.integration.trading.support import admin, eventually
+from tests.integration.trading.support import admin, eventually, regulator
 from tests.integration.trading.test_recovery import ROOT, free_port, wait_serving
 from tests.support.registry import registry_running
-from tests.support.services import ADMIN_KEY, API_KEYS_JSON
+from tests.support.services import API_KEYS_JSON, TRADING_KEY
 
 ORDERS = 60
 
 
 def start(db_url: str, nats_url: str, registry_addr: str, port: int, instrument: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'gen'}:{ROOT}", DATABASE_URL=db_url, NATS_URL=nats_url,
-               GRPC_PORT=str(port), METRICS_PORT="0", API_KEYS_JSON=API_KEYS_JSON, SERVICE_API_KEY=ADMIN_KEY,
+               GRPC_PORT=str(port), METRICS_PORT="0", API_KEYS_JSON=API_KEYS_JSON, SERVICE_API_KEY=TRADING_KEY,
                REGISTRY_ADDR=registry_addr, SETTLEMENT_SECONDS="0.1", OUTBOX_POLL_SECONDS="0.05",
                MARKETS_JSON=markets_json(instrument), LOG_LEVEL="WARNING")
     return subprocess.Popen([sys.executable, "-m", "services.trading"], cwd=ROOT, env=env)
@@ -76,10 +76,10 @@ async def test_sigkill_mid_trading_day_rebuilds_the_book_without_doubles(tmp_pat
                 if i in acknowledged:
                     assert again.order.order_id == acknowledged[i]
             orders = (await stub.ListOrders(pb.ListOrdersRequest(instrument=instrument, page={"page_size": 500}),
-                                            metadata=admin())).orders
+                                            metadata=regulator())).orders
             assert len(orders) == ORDERS  # one order per key, none lost, none doubled
             trades = (await stub.ListTrades(pb.ListTradesRequest(instrument=instrument, page={"page_size": 500}),
-                                            metadata=admin())).trades
+                                            metadata=regulator())).trades
             assert len({t.trade_id for t in trades}) == len(trades) and trades
             traded = sum(int(t.quantity.value) for t in trades)
             assert sum(o.filled for o in orders) == 2 * traded  # every fill belongs to exactly one trade
@@ -95,7 +95,7 @@ async def test_sigkill_mid_trading_day_rebuilds_the_book_without_doubles(tmp_pat
             async def all_settled():
                 listed = (await stub.ListTrades(pb.ListTradesRequest(instrument=instrument,
                                                                      page={"page_size": 500}),
-                                                metadata=admin())).trades
+                                                metadata=regulator())).trades
                 return all(t.settlement_state == pb.SETTLEMENT_STATE_SETTLED for t in listed)
             await eventually(all_settled, timeout=30)
             bought = sum([Decimal(await balance(registry.stub, b, instrument)) for b in buyers], Decimal(0))

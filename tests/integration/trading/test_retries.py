@@ -7,7 +7,18 @@ import asyncio
 
 from yaosu.trading.v1 import trading_pb2 as pb
 
-from tests.integration.trading.support import admin, as_user, eventually, fen, key, land_listing, land_world
+from tests.integration.trading.support import (
+    admin,
+    bidder,
+    eventually,
+    fen,
+    grantor,
+    key,
+    land_listing,
+    land_world,
+    past_close,
+    to_bidding,
+)
 
 FAST = 10.0  # far below SQLite's busy timeout: a retry that waited on its own transaction would not make it
 
@@ -23,25 +34,27 @@ async def test_keyed_retries_answer_the_first_result(trading, registry):
     stub, clock = trading.stub, trading.clock
     resource_id, (alice,) = await land_world(registry.stub, 1)
     created = (await twice(stub.CreateListing, pb.CreateListingRequest(
-        idempotency_key=key(), listing=land_listing(resource_id, clock.now())), admin())).listing
+        idempotency_key=key(), listing=land_listing(resource_id, clock.now())), grantor())).listing
     lid = created.listing_id
     await stub.EnterReservePrice(pb.EnterReservePriceRequest(idempotency_key=key(), listing_id=lid,
                                                              reserve_price=fen(1_000_000_00)),
-                                 metadata=as_user("agency:AG-T-ZRZY"))
+                                 metadata=grantor("staff"))
     await stub.ApproveReservePrice(pb.ApproveReservePriceRequest(idempotency_key=key(), listing_id=lid),
-                                   metadata=admin())
-    await twice(stub.PublishListing, pb.PublishListingRequest(idempotency_key=key(), listing_id=lid), admin())
+                                   metadata=grantor("supervisor"))
+    listing = (await twice(stub.PublishListing, pb.PublishListingRequest(idempotency_key=key(), listing_id=lid),
+                           grantor())).listing
     await twice(stub.RegisterBidder, pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid,
-                                                              credit_code=alice), as_user(f"enterprise:{alice}"))
+                                                              credit_code=alice), bidder(alice))
+    to_bidding(clock, listing)
     await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=lid, credit_code=alice,
-                                           price=fen(1_000_000_00)), metadata=as_user(f"enterprise:{alice}"))
-    clock.advance(3 * 3600)
+                                           price=fen(1_000_000_00)), metadata=bidder(alice))
+    past_close(clock, listing)
 
     async def awarded():
         got = (await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=admin())).listing
         return got.state == pb.LISTING_STATE_AWARDED
     await eventually(awarded)
     confirm = pb.ConfirmAwardRequest(idempotency_key=key(), listing_id=lid, credit_code=alice)
-    first = (await stub.ConfirmAward(confirm, metadata=as_user(f"enterprise:{alice}"))).trade
-    again = (await asyncio.wait_for(stub.ConfirmAward(confirm, metadata=as_user(f"enterprise:{alice}")), FAST)).trade
+    first = (await stub.ConfirmAward(confirm, metadata=bidder(alice))).trade
+    again = (await asyncio.wait_for(stub.ConfirmAward(confirm, metadata=bidder(alice)), FAST)).trade
     assert again.trade_id == first.trade_id

@@ -1,7 +1,8 @@
 """招标 over gRPC against a real registry: sealed bids with a receipt (commitment digest) the bidder can
-recompute, amounts on no read path and in no event before the opening time, award at opening by price,
-deposits released, 成交确认书 and settlement like 挂牌; and the comprehensive-score rule (no evaluation
-score recorded → 0, so the price decides)."""
+recompute, amounts on no read path and in no event before the opening time — nor who bid, how many or
+when (no per-bid event, no count to anyone but the trading centre) —, award at opening by price (the
+receipts published with the result), deposits released, 成交确认书 and settlement like 挂牌; and the
+comprehensive-score rule (no evaluation score recorded → 0, so the price decides)."""
 
 from __future__ import annotations
 
@@ -17,33 +18,54 @@ from yaosu.trading.v1 import trading_pb2 as pb
 
 from services.common.events.envelope import parse
 from services.trading.domain.tender import commitment_digest
-from tests.integration.trading.support import GRANTOR, admin, as_user, eventually, fen, key, land_world, ts
+from tests.integration.trading.support import (
+    ANNOUNCEMENT,
+    GRANTOR,
+    admin,
+    bidder,
+    centre,
+    eventually,
+    fen,
+    grantor,
+    key,
+    land_world,
+    publish,
+    regulator,
+    to_bidding,
+    ts,
+)
 
 SECRETS = ("123456789", "123987654")
 
 
-async def tender(stub, resource_id, now, **rules) -> pb.Listing:
-    listing = pb.Listing(
+def tender_listing(resource_id, now, **rules) -> pb.Listing:
+    """A 招标 announced `now` (39号令: ≥ 20 days before submissions open), submissions for an hour, opened an
+    hour later."""
+    opens = now + ANNOUNCEMENT
+    return pb.Listing(
         mechanism=pb.MECHANISM_TENDER, agency_id=GRANTOR, resource_id=resource_id, title="测试地块招标出让",
         quantity=common_pb2.Quantity(value="50", unit="亩"),
         rules=pb.ListingRules(start_price=fen(100_000_000), deposit=fen(20_000_000), **rules),
-        bidding_opens_at=ts(now - timedelta(hours=1)), bidding_closes_at=ts(now + timedelta(hours=1)),
-        opening_at=ts(now + timedelta(hours=2)))
-    created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=listing),
-                                        metadata=admin())).listing
-    return (await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=created.listing_id),
-                                      metadata=admin())).listing
+        bidding_opens_at=ts(opens), bidding_closes_at=ts(opens + timedelta(hours=1)),
+        opening_at=ts(opens + timedelta(hours=2)))
+
+
+async def tender(trading, resource_id, **rules) -> pb.Listing:
+    """Published now; the clock moved to the opening of submissions."""
+    listing = await publish(trading.stub, tender_listing(resource_id, trading.clock.now(), **rules))
+    to_bidding(trading.clock, listing)
+    return listing
 
 
 async def register(stub, lid, code):
     return (await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid,
                                                                credit_code=code),
-                                      metadata=as_user(f"enterprise:{code}"))).registration
+                                      metadata=bidder(code))).registration
 
 
 async def bid(stub, lid, code, amount):
     return (await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=key(), listing_id=lid, credit_code=code,
-                                                   price=fen(amount)), metadata=as_user(f"enterprise:{code}"))).bid
+                                                   price=fen(amount)), metadata=bidder(code))).bid
 
 
 def _leaks(text: str) -> bool:
@@ -60,7 +82,7 @@ async def test_sealed_tender_opens_by_price_and_settles(registry, trading, nats_
     try:
         resource_id, (alice, bob, carol) = await land_world(registry.stub, 3)
         stub, clock = trading.stub, trading.clock
-        lid = (await tender(stub, resource_id, clock.now())).listing_id
+        lid = (await tender(trading, resource_id)).listing_id
         regs = {code: await register(stub, lid, code) for code in (alice, bob, carol)}
         assert all(r.deposit_state == "held" for r in regs.values())
         with pytest.raises(grpc.aio.AioRpcError) as low:
@@ -73,7 +95,7 @@ async def test_sealed_tender_opens_by_price_and_settles(registry, trading, nats_
         assert b2.receipt != a.receipt
 
         responses = []
-        for metadata in (admin(), as_user(f"enterprise:{carol}"), as_user(f"agency:{GRANTOR}")):
+        for metadata in (regulator(), bidder(carol), grantor(), centre()):
             responses += [await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=metadata),
                           await stub.ListListings(pb.ListListingsRequest(), metadata=metadata),
                           await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=metadata),
@@ -85,29 +107,46 @@ async def test_sealed_tender_opens_by_price_and_settles(registry, trading, nats_
                           await stub.ListTrades(pb.ListTradesRequest(listing_id=lid), metadata=metadata)]
         for response in responses:
             assert not _leaks(str(response)), response
+        # Who took part, how many and when: nobody but the trading centre, before the opening.
+        for metadata in (regulator(), bidder(carol), grantor()):
+            state = (await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=metadata)).state
+            assert state.registered_bidders == 0 and state.accepted_bids == 0
+            assert not (await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=metadata)).bids
+            listed = (await stub.ListRegistrations(pb.ListRegistrationsRequest(listing_id=lid), metadata=metadata))
+            # Each enterprise sees its own registration; the grantor and regulators none before the opening.
+            assert [r.credit_code for r in listed.registrations] == ([carol] if metadata == bidder(carol) else [])
+        watched = (await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=centre())).state
+        assert watched.registered_bidders == 3
+        submitted = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=centre())).bids
+        assert len(submitted) == 3 and all(b.sealed and not b.price.fen for b in submitted)
         own = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=alice),
-                                   metadata=as_user(f"enterprise:{alice}"))).bids
+                                   metadata=bidder(alice))).bids
         assert [x.price.fen for x in own] == [123_456_789]
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.GetSaleResult(pb.GetSaleResultRequest(listing_id=lid), metadata=admin())
-        await eventually(lambda: _count(seen, "trading.bid.sealed", 3))
 
         clock.advance(3600 + 60)  # submission closed, not yet opened: still sealed
         with pytest.raises(grpc.aio.AioRpcError) as late:
             await bid(stub, lid, carol, 130_000_000)
         assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        listed = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=admin())).bids
+        listed = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=centre())).bids
         assert not _leaks(str(listed))
-        for _subject, data in seen:
-            assert not _leaks(str(data))
+        # No event told anyone who registered or bid, or when: nothing of the sale since its publication.
+        assert [s for s, _ in seen if s != "trading.listing.published"] == []
 
         clock.advance(3600)
         result = await eventually(lambda: _result(stub, lid))
         assert result.outcome == "sold" and result.winner_credit_code == bob
         assert result.clearing_price.fen == 123_987_654 and result.bid_count == 2
+        # Opened: the receipts are published, so each bidder can check that its bid was counted.
+        opened = await eventually(lambda: _event(seen, "trading.tender.opened"))
+        assert a.receipt in opened["receipts"] and b2.receipt in opened["receipts"]
+        assert opened["registered_bidders"] == 3
+        counts = (await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=bidder(carol))).state
+        assert counts.registered_bidders == 3  # after the opening the count is public
         await eventually(lambda: _held(registry, alice, "0"))  # the loser's deposit released
         trade = (await stub.ConfirmAward(pb.ConfirmAwardRequest(idempotency_key=key(), listing_id=lid,
-                                                                credit_code=bob), metadata=as_user(f"enterprise:{bob}"))).trade
+                                                                credit_code=bob), metadata=bidder(bob))).trade
         assert trade.amount.fen == 123_987_654
         await eventually(lambda: _settled(stub, trade.trade_id), timeout=20)
         resource = (await registry.stub.GetResource(rpb.GetResourceRequest(resource_id=resource_id),
@@ -120,7 +159,7 @@ async def test_sealed_tender_opens_by_price_and_settles(registry, trading, nats_
 async def test_comprehensive_score_without_evaluation_scores_uses_zero(registry, trading):
     resource_id, (alice, bob) = await land_world(registry.stub, 2)
     stub, clock = trading.stub, trading.clock
-    lid = (await tender(stub, resource_id, clock.now(), award_rule="comprehensive", price_weight="0.6",
+    lid = (await tender(trading, resource_id, award_rule="comprehensive", price_weight="0.6",
                         evaluation_weight="0.4")).listing_id
     for code in (alice, bob):
         await register(stub, lid, code)
@@ -132,8 +171,8 @@ async def test_comprehensive_score_without_evaluation_scores_uses_zero(registry,
     assert result.winner_credit_code == alice and result.clearing_price.fen == 150_000_000
 
 
-async def _count(seen, subject, n):
-    return len([s for s, _ in seen if s == subject]) >= n
+async def _event(seen, subject):
+    return next((data for s, data in seen if s == subject), None)
 
 
 async def _result(stub, lid):
@@ -145,10 +184,10 @@ async def _result(stub, lid):
 
 async def _held(registry, code, value):
     accounts = (await registry.stub.ListAccounts(rpb.ListAccountsRequest(holder=code, instrument="CNY"),
-                                                 metadata=admin())).accounts
+                                                 metadata=regulator())).accounts
     return accounts[0].held.value == value
 
 
 async def _settled(stub, trade_id):
-    trade = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade_id), metadata=admin())).trade
+    trade = (await stub.GetTrade(pb.GetTradeRequest(trade_id=trade_id), metadata=regulator())).trade
     return trade.settlement_state == pb.SETTLEMENT_STATE_SETTLED

@@ -1,5 +1,6 @@
 """Uniform-price quota auction over gRPC against a real registry: guarantees held at registration, sealed
-bids (receipts only before the window closes, on every read path and in events), modify/withdraw, guarantee
+bids (before the window closes: the receipt to its bidder only — no event, no count, no time to anyone
+but the trading centre; the receipts published when cleared), modify/withdraw, guarantee
 refusal, purchase cap across affiliates, a tie at the clearing price broken by the published seed, results
 in two steps, DvP settlement from the issuer's reserve account, losers' guarantees voided.
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import urllib.request
 from datetime import timedelta
 
 import grpc
@@ -22,38 +24,44 @@ from yaosu.trading.v1 import trading_pb2 as pb
 
 from services.common.events.envelope import parse
 from services.trading.domain.clearing import tie_ranks
-from tests.integration.registry.helpers import enterprise, new_credit_code
-from tests.integration.trading.support import admin, as_user, eventually, fen, key, ts
+from tests.integration.trading.support import (
+    TRADING_CENTRE,
+    admin,
+    agency,
+    bidder,
+    centre,
+    eventually,
+    fen,
+    funded_enterprise,
+    key,
+    register_agency,
+    regulator,
+    ts,
+)
 
 ISSUER = "AG-T-FGW"
 INSTRUMENT = "energy_use_right:330100:2025"
 LOT = 100
 
 
+def issuing_agency() -> list[tuple[str, str]]:
+    return agency(ISSUER, "issuer")
+
+
 async def quota_world(registry_stub, bidders: int, reserve_units: int = 100_000) -> list[str]:
-    auth = admin()
-    await registry_stub.RegisterAgency(rpb.RegisterAgencyRequest(idempotency_key=f"ag:{ISSUER}", agency=rpb.Agency(
-        agency_id=ISSUER, name="测试发改委", region_code="330100", roles=[rpb.AGENCY_ROLE_ISSUER])), metadata=auth)
+    """The issuing agency with the instrument in its reserve account, and funded bidders."""
+    await register_agency(registry_stub, ISSUER, "测试发改委", rpb.AGENCY_ROLE_ISSUER)
+    await register_agency(registry_stub, TRADING_CENTRE, "测试公共资源交易中心", rpb.AGENCY_ROLE_TRADING_CENTRE)
     await registry_stub.DefineInstrument(rpb.DefineInstrumentRequest(idempotency_key=key(), instrument=rpb.Instrument(
-        code=INSTRUMENT, kind="energy_use_right", unit="tce", scale=3, vintage=2025, region_code="330100")),
-        metadata=auth)
-    reserve = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(idempotency_key=key(), holder=ISSUER,
-                                                                      instrument=INSTRUMENT), metadata=auth)).account
+        code=INSTRUMENT, kind="energy_use_right", unit="tce", scale=3, vintage=2025, region_code="330100",
+        issuer_agency_id=ISSUER)), metadata=issuing_agency())
+    reserve = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(
+        idempotency_key=key(), holder=ISSUER, instrument=INSTRUMENT), metadata=issuing_agency())).account
     await registry_stub.Issue(rpb.IssueRequest(idempotency_key=key(), issuer_agency_id=ISSUER,
                                                to_account_id=reserve.account_id,
-                                               quantity=common_pb2.Quantity(value=str(reserve_units))), metadata=auth)
-    codes = []
-    for _ in range(bidders):
-        code = new_credit_code()
-        await registry_stub.RegisterEnterprise(rpb.RegisterEnterpriseRequest(idempotency_key=key(),
-                                                                             enterprise=enterprise(code)), metadata=auth)
-        account = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(
-            idempotency_key=key(), holder=code, instrument="CNY"), metadata=auth)).account
-        await registry_stub.Issue(rpb.IssueRequest(idempotency_key=key(), issuer_agency_id=ISSUER,
-                                                   to_account_id=account.account_id,
-                                                   quantity=common_pb2.Quantity(value="100000000")), metadata=auth)
-        codes.append(code)
-    return codes
+                                               quantity=common_pb2.Quantity(value=str(reserve_units))),
+                              metadata=issuing_agency())
+    return [await funded_enterprise(registry_stub, 100_000_000) for _ in range(bidders)]
 
 
 async def auction(stub, now, affiliations=None, supply=10, cap=5) -> pb.Listing:
@@ -65,30 +73,38 @@ async def auction(stub, now, affiliations=None, supply=10, cap=5) -> pb.Listing:
                               affiliations=affiliations or {}, statistics_delay_seconds=600),
         bidding_opens_at=ts(now - timedelta(hours=1)), bidding_closes_at=ts(now + timedelta(hours=1)))
     created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=listing),
-                                        metadata=admin())).listing
+                                        metadata=issuing_agency())).listing
     return (await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=created.listing_id),
-                                      metadata=admin())).listing
+                                      metadata=issuing_agency())).listing
 
 
 async def register(stub, lid, code, guarantee):
     return (await stub.RegisterBidder(pb.RegisterBidderRequest(idempotency_key=key(), listing_id=lid, credit_code=code,
                                                                guarantee=fen(guarantee)),
-                                      metadata=as_user(f"enterprise:{code}"))).registration
+                                      metadata=bidder(code))).registration
 
 
-async def bid(stub, lid, code, price, lots, idem=None):
+async def bid(stub, lid, code, price, lots, idem=None, confirm=False):
     return (await stub.PlaceBid(pb.PlaceBidRequest(idempotency_key=idem or key(), listing_id=lid, credit_code=code,
-                                                   price=fen(price), quantity_lots=lots),
-                                metadata=as_user(f"enterprise:{code}"))).bid
+                                                   price=fen(price), quantity_lots=lots,
+                                                   confirm_high_price=confirm),
+                                metadata=bidder(code))).bid
+
+
+def metric(port: int, name: str, mechanism: str) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    found = re.search(rf'^{name}{{[^}}]*mechanism="{mechanism}"[^}}]*result="accepted"[^}}]*}} (\S+)$'
+                      if name == "trading_bids_total" else rf'^{name}{{mechanism="{mechanism}"}} (\S+)$', body, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 async def result_of(stub, lid):
-    return (await stub.GetSaleResult(pb.GetSaleResultRequest(listing_id=lid), metadata=admin())).result
+    return (await stub.GetSaleResult(pb.GetSaleResultRequest(listing_id=lid), metadata=regulator())).result
 
 
 async def balance(registry, holder, instrument):
     accounts = (await registry.stub.ListAccounts(rpb.ListAccountsRequest(holder=holder, instrument=instrument),
-                                                 metadata=admin())).accounts
+                                                 metadata=regulator())).accounts
     return accounts[0] if accounts else None
 
 
@@ -115,14 +131,18 @@ async def test_uniform_price_auction_end_to_end(registry, trading, nats_server):
         assert all(r.deposit_state == "held" for r in regs.values())
         assert (await balance(registry, c, "CNY")).held.value == "21091400"
 
-        first_a = await bid(stub, lid, a, 31_337, 4, idem="a-1")
-        assert (await bid(stub, lid, a, 31_337, 4, idem="a-1")).bid_id == first_a.bid_id  # idempotent
+        with pytest.raises(grpc.aio.AioRpcError) as collar:  # 313.37 > 3 × the public reserve of 100.00
+            await bid(stub, lid, a, 31_337, 4)
+        assert collar.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "PRICE_COLLAR" in str(
+            collar.value.trailing_metadata())
+        first_a = await bid(stub, lid, a, 31_337, 4, idem="a-1", confirm=True)
+        assert (await bid(stub, lid, a, 31_337, 4, idem="a-1", confirm=True)).bid_id == first_a.bid_id  # idempotent
         assert first_a.sealed and len(first_a.receipt) == 64 and first_a.price.fen == 31_337  # owner sees it
         await bid(stub, lid, d, 29_171, 3)
         b_bid = await bid(stub, lid, b, 26_000, 2)
         modified = (await stub.ModifyBid(pb.ModifyBidRequest(idempotency_key=key(), bid_id=b_bid.bid_id,
                                                              credit_code=b, price=fen(28_453), quantity_lots=3),
-                                         metadata=as_user(f"enterprise:{b}"))).bid
+                                         metadata=bidder(b))).bid
         assert modified.bid_id == b_bid.bid_id and modified.receipt != b_bid.receipt
         c_bid = await bid(stub, lid, c, 28_453, 3)
         extra = await bid(stub, lid, c, 25_111, 5)
@@ -136,13 +156,13 @@ async def test_uniform_price_auction_end_to_end(registry, trading, nats_server):
         assert below.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         withdrawn = (await stub.WithdrawBid(pb.WithdrawBidRequest(idempotency_key=key(), bid_id=extra.bid_id,
                                                                   credit_code=c),
-                                            metadata=as_user(f"enterprise:{c}"))).bid
+                                            metadata=bidder(c))).bid
         assert withdrawn.state == pb.BID_STATE_WITHDRAWN
         await bid(stub, lid, e, 20_777, 2)
 
         # Sealed: before the window closes no read path shows a price or quantity to anyone but the owner.
         responses = []
-        for metadata in (admin(), as_user(f"enterprise:{e}"), as_user(f"agency:{ISSUER}")):
+        for metadata in (regulator(), bidder(e), issuing_agency(), centre()):
             responses += [await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=metadata),
                           await stub.ListListings(pb.ListListingsRequest(), metadata=metadata),
                           await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=metadata),
@@ -150,15 +170,22 @@ async def test_uniform_price_auction_end_to_end(registry, trading, nats_server):
                           await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=a), metadata=metadata)]
         for response in responses:
             assert not _leaks(str(response)), response
+        for metadata in (regulator(), bidder(e), issuing_agency()):  # who bid, how many, when: the centre only
+            assert not (await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=metadata)).bids
+            state = (await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=metadata)).state
+            assert state.registered_bidders == 0
+        assert len((await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=centre())).bids) == 6
         own = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=c),
-                                   metadata=as_user(f"enterprise:{c}"))).bids
+                                   metadata=bidder(c))).bids
         assert {(x.price.fen, x.quantity_lots) for x in own if x.state == pb.BID_STATE_ACCEPTED} == {(28_453, 3)}
         with pytest.raises(grpc.aio.AioRpcError) as early:
             await result_of(stub, lid)
         assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        await eventually(lambda: _count(seen, "trading.bid.sealed", 6))
-        for subject, data in seen:
-            assert not _leaks(str(data)), (subject, data)
+        # No event tells who registered or bid, how many or when: nothing since the publication; nor does a
+        # metric move with the sealed bids (counted when the bids are opened).
+        assert [s for s, _ in seen if s != "trading.listing.published"] == []
+        assert metric(trading.metrics_port, "trading_bids_total", "uniform_price") == 0
+        assert metric(trading.metrics_port, "trading_price_collar_confirmations_total", "uniform_price") == 0
 
         # The window closes: cleared, the seed revealed, price and volume first.
         clock.advance(2 * 3600)
@@ -173,6 +200,11 @@ async def test_uniform_price_auction_end_to_end(registry, trading, nats_server):
         lots = {x.credit_code: x.lots for x in result.allocations}
         assert lots == {a: 4, d: 1, first: 3, second: 2}  # D cut by the affiliation cap; E lost
         amounts = {x.credit_code: x.amount.fen for x in result.allocations}
+        cleared = await eventually(lambda: _event(seen, "trading.auction.cleared"))
+        assert metric(trading.metrics_port, "trading_bids_total", "uniform_price") == 6  # incl. withdrawn
+        assert metric(trading.metrics_port, "trading_price_collar_confirmations_total", "uniform_price") == 1
+        assert first_a.receipt in cleared["receipts"] and modified.receipt in cleared["receipts"]
+        assert extra.receipt not in cleared["receipts"] and len(cleared["receipts"]) == 5  # withdrawn: out
         assert amounts[a] == 28_453 * 400 and amounts[second] == 28_453 * 200
 
         # Step two: full statistics after the configured delay.
@@ -190,7 +222,7 @@ async def test_uniform_price_auction_end_to_end(registry, trading, nats_server):
         assert (await balance(registry, e, "CNY")).held.value == "0"
         issuer = await balance(registry, ISSUER, "CNY")
         assert int(issuer.balance.value) == sum(amounts.values())
-        trades = (await stub.ListTrades(pb.ListTradesRequest(listing_id=lid), metadata=admin())).trades
+        trades = (await stub.ListTrades(pb.ListTradesRequest(listing_id=lid), metadata=regulator())).trades
         assert len(trades) == 4 and all(t.settlement_state == pb.SETTLEMENT_STATE_SETTLED for t in trades)
         assert (await stub.VerifyAuditJournal(pb.VerifyAuditJournalRequest(), metadata=admin())).intact
     finally:
@@ -221,8 +253,8 @@ def _leaks(text: str) -> bool:
     return any(re.search(rf"\b{p}(00)?\b", text) for p in SECRET_PRICES)
 
 
-async def _count(seen, subject, n):
-    return len([s for s, _ in seen if s == subject]) >= n
+async def _event(seen, subject):
+    return next((data for s, data in seen if s == subject), None)
 
 
 async def _decided(stub, lid):

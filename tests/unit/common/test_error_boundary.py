@@ -27,7 +27,7 @@ async def _serve(failure: Exception) -> tuple[GrpcServer, grpc.aio.Channel]:
     registry = new_registry()
     server = GrpcServer(register=lambda s: None, service_names=("test.Service",),
                         metrics=GrpcServerMetrics(registry),
-                        api_keys={key_digest("k"): PrincipalSpec(principal="t", roles=[])},
+                        api_keys={key_digest("k"): PrincipalSpec(principal="t", kind="service", roles=[])},
                         host="127.0.0.1", port=0)
     # A second generic handler named like a business service, so authentication applies.
     handler = grpc.method_handlers_generic_handler("test.Failing", {

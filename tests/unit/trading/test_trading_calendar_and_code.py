@@ -1,16 +1,13 @@
-"""Working-day calendar, 39号令 period checks, 统一交易标识码."""
-from datetime import date, datetime
+"""Working-day calendar, 39号令 period checks (policy data), the price collar, 统一交易标识码."""
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
-from services.trading.domain.calendar import (
-    LandSaleTimingRules,
-    WorkingDayCalendar,
-    check_announcement_lead,
-    check_listing_period,
-    results_publication_deadline,
-)
+from services.trading.app import load_sale_policy
+from services.trading.domain.calendar import WorkingDayCalendar, results_publication_deadline
 from services.trading.domain.errors import DomainError
+from services.trading.domain.periods import SalePolicy, check_collar, check_periods
 from services.trading.domain.trade_code import (
     TradeCodeFormat,
     check_unique,
@@ -24,7 +21,7 @@ CAL = WorkingDayCalendar(
     holidays=frozenset(date(2025, 10, d) for d in range(1, 9)),
     makeup_working_days=frozenset({date(2025, 9, 28), date(2025, 10, 11)}),
 )
-RULES = LandSaleTimingRules()
+POLICY = load_sale_policy()  # the bundled services/trading/sale_policy.yaml
 
 
 def test_working_days_respect_weekends_holidays_and_makeup_days():
@@ -36,24 +33,76 @@ def test_working_days_respect_weekends_holidays_and_makeup_days():
     assert CAL.listing_end_for(date(2025, 9, 29), 10) == date(2025, 10, 17)
 
 
+def land(mechanism: str = "listing", *, published: datetime, opens: datetime, closes: datetime,
+         min_bidders: int = 3, policy: SalePolicy = POLICY) -> None:
+    check_periods(policy, CAL, land=True, mechanism=mechanism, published_at=published, opens_at=opens,
+                  closes_at=closes, min_bidders=min_bidders)
+
+
 def test_listing_of_ten_working_days():
     opens = datetime(2025, 9, 29, 9, 0)
-    check_listing_period(RULES, CAL, opens, datetime(2025, 10, 17, 15, 0))
+    published = opens - timedelta(days=20)
+    land(published=published, opens=opens, closes=datetime(2025, 10, 17, 15, 0))
     with pytest.raises(DomainError) as err:
-        check_listing_period(RULES, CAL, opens, datetime(2025, 10, 16, 15, 0))  # 9 working days
+        land(published=published, opens=opens, closes=datetime(2025, 10, 16, 15, 0))  # 9 working days
     assert err.value.code == "LISTING_PERIOD_TOO_SHORT"
-    calendar_days = LandSaleTimingRules(listing_counts_working_days=False)
-    check_listing_period(calendar_days, CAL, opens, datetime(2025, 10, 8, 15, 0))  # 10 calendar days
+    assert "land.listing_min_days" in err.value.message and POLICY.version in err.value.message
+    calendar_days = SalePolicy.from_data({"version": "t", "land": {"announcement_min_days": 20, "listing_min_days": 10,
+                                                                   "listing_counts_working_days": False},
+                                          "price_collar": {"multiple": "3"}})
+    land(published=published, opens=opens, closes=datetime(2025, 10, 8, 15, 0), policy=calendar_days)  # 10 days
 
 
-def test_announcement_at_least_twenty_days_before():
-    starts = datetime(2025, 6, 21, 9, 0)
-    check_announcement_lead(RULES, date(2025, 6, 1), starts)
-    with pytest.raises(DomainError) as err:
-        check_announcement_lead(RULES, date(2025, 6, 2), starts)
+def test_announcement_at_least_twenty_days_before_counted_from_publication():
+    starts = datetime(2025, 6, 21, 1, 0, tzinfo=UTC)  # 09:00 in Hangzhou: days count on its calendar
+    closes = starts + timedelta(days=21)
+    land("tender", published=datetime(2025, 6, 1, 15, 30, tzinfo=UTC), opens=starts, closes=closes)  # 23:30 CST
+    with pytest.raises(DomainError) as err:  # 00:30 on 2 June in Hangzhou: 19 days
+        land("tender", published=datetime(2025, 6, 1, 16, 30, tzinfo=UTC), opens=starts, closes=closes)
     assert err.value.code == "ANNOUNCEMENT_TOO_SHORT"
+    assert "land.announcement_min_days" in err.value.message
+    # A sale whose bidding opened already (an announce_at in the past does not count): 0 days of notice.
+    with pytest.raises(DomainError) as late:
+        land(published=datetime(2025, 6, 21, 10, 0, tzinfo=UTC), opens=starts - timedelta(days=5), closes=closes)
+    assert late.value.code == "ANNOUNCEMENT_TOO_SHORT"
     # After Fri 26 Sep: 28 (make-up Sun), 29, 30 Sep, 9, 10, 11 (make-up Sat), 13, 14, 15, 16 Oct.
-    assert results_publication_deadline(RULES, CAL, date(2025, 9, 26)) == date(2025, 10, 16)
+    assert results_publication_deadline(CAL, date(2025, 9, 26)) == date(2025, 10, 16)
+
+
+def test_an_auction_needs_the_minimum_bidders_of_the_policy():
+    opens = datetime(2025, 6, 21, 9, 0)
+    land("english", published=opens - timedelta(days=20), opens=opens, closes=opens + timedelta(hours=2))
+    with pytest.raises(DomainError) as err:
+        land("english", published=opens - timedelta(days=20), opens=opens, closes=opens + timedelta(hours=2),
+             min_bidders=2)
+    assert err.value.code == "MIN_BIDDERS_TOO_LOW" and "land.auction_min_bidders" in err.value.message
+
+
+def test_quota_sales_have_no_national_period():
+    now = datetime(2025, 6, 21, 9, 0)
+    check_periods(POLICY, CAL, land=False, mechanism="uniform_price", published_at=now, opens_at=now,
+                  closes_at=now + timedelta(hours=2), min_bidders=0)
+
+
+def test_price_collar_needs_a_confirmation_above_the_multiple():
+    assert POLICY.collar_multiple == Decimal(3)
+    assert not check_collar(POLICY, 300_00, 100_00, confirmed=False)  # exactly 3×: no collar
+    with pytest.raises(DomainError) as err:
+        check_collar(POLICY, 300_01, 100_00, confirmed=False)
+    assert err.value.code == "PRICE_COLLAR" and "confirm_high_price" in err.value.message
+    assert check_collar(POLICY, 10**15, 100_00, confirmed=True)  # confirmed: passes, to be counted
+
+
+@pytest.mark.parametrize("data", [
+    {"land": {}, "price_collar": {"multiple": "3"}},                                   # no version
+    {"version": "x", "price_collar": {"multiple": "1"}},                               # a collar at the price
+    {"version": "x", "price_collar": {"multiple": "NaN"}},
+    {"version": "x", "land": {"announcement_min_days": -1}, "price_collar": {"multiple": "3"}},
+    {"version": "x", "land": {"announcement_days": 20}, "price_collar": {"multiple": "3"}},  # unknown rule
+])
+def test_a_malformed_sale_policy_is_refused_at_load(data):
+    with pytest.raises(ValueError):
+        SalePolicy.from_data(data)
 
 
 def test_trade_code_layout_round_trip_and_uniqueness():

@@ -7,33 +7,19 @@ from yaosu.common.v1 import common_pb2
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
 from yaosu.evaluation.v1 import evaluation_pb2_grpc
 
-from services.common.audit import AuditJournal
-from services.common.context import current_principal
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import InvalidArgument
 from services.common.proto_convert import page_after, page_size, page_token, timestamp
-from services.common.uow import UnitOfWork
 from services.evaluation.adapters.grpc import convert
 from services.evaluation.adapters.grpc.csv_rows import parse_csv
 from services.evaluation.adapters.report.renderer import HTML_TYPE, PDF_TYPE, ReportRenderer
 from services.evaluation.application import commands as c
-from services.evaluation.application.ingestion import Ingestion
+from services.evaluation.application.ingestion import MAX_ROWS, Ingestion
+from services.evaluation.application.journal import JournalCheck
 from services.evaluation.application.policies import Policies
 from services.evaluation.application.regrades import Regrades
 from services.evaluation.application.results import Results
 from services.evaluation.application.runs import Runs
 from services.evaluation.application.views import Page
-
-# Who may do what; reads are open to every authenticated principal.
-ADMINS = frozenset({"admin"})
-WRITERS = frozenset({"admin", "service"})
-SUBMITTERS = frozenset({"admin", "service", "data_provider"})
-APPROVERS = frozenset({"admin", "approver"})
-
-
-def _require(roles: frozenset[str]) -> None:
-    principal = current_principal()
-    if not principal.has(*roles):
-        raise PermissionDenied(f"{principal.name} may not do this")
 
 
 def _page(request_page) -> Page:
@@ -45,15 +31,15 @@ def _page_pb(found) -> common_pb2.PageResponse:
 
 
 class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
+    """Who may do what is decided by the use cases (services/evaluation/authorization.yaml)."""
+
     def __init__(self, policies: Policies, ingestion: Ingestion, runs: Runs, regrades: Regrades, results: Results,
-                 renderer: ReportRenderer, uow: UnitOfWork, journal: AuditJournal, on_verified) -> None:
+                 renderer: ReportRenderer, journal: JournalCheck) -> None:
         self.policies, self.ingestion, self.runs, self.regrades = policies, ingestion, runs, regrades
-        self.results, self.renderer = results, renderer
-        self.uow, self.journal, self.on_verified = uow, journal, on_verified
+        self.results, self.renderer, self.journal = results, renderer, journal
 
     # ------------------------------------------------------------ policies
     async def PublishPolicy(self, request, context):
-        _require(ADMINS)
         view = await self.policies.publish(c.PublishPolicy(request.idempotency_key, request.document))
         return pb.PublishPolicyResponse(policy=convert.policy_pb(view))
 
@@ -67,21 +53,20 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
 
     # ------------------------------------------------------------ indicator data
     async def SubmitIndicators(self, request_iterator, context):
-        _require(SUBMITTERS)
         rows, key, source = [], "", ""
         async for row in request_iterator:
             if not rows:
                 key, source = row.idempotency_key, row.source_department
             rows.append(c.RowInput(len(rows) + 1, row.credit_code.strip(), row.year, dict(row.values),
                                    row.source_department))
+            if len(rows) > MAX_ROWS:
+                break  # enough to be refused; the rest of the stream is not read
         report = await self.ingestion.submit(c.SubmitRows(key, "stream", tuple(rows), source))
         return pb.SubmitIndicatorsResponse(report=convert.report_pb(report))
 
     async def UploadIndicatorCsv(self, request, context):
-        _require(SUBMITTERS)
-        rows = parse_csv(request.content)
-        report = await self.ingestion.submit(c.SubmitRows(request.idempotency_key, "csv", tuple(rows),
-                                                          request.source_department))
+        report = await self.ingestion.submit_file(request.idempotency_key, request.source_department,
+                                                  lambda: parse_csv(request.content))
         return pb.UploadIndicatorCsvResponse(report=convert.report_pb(report))
 
     async def GetIndicatorValues(self, request, context):
@@ -92,7 +77,6 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
 
     # ------------------------------------------------------------ runs
     async def StartRun(self, request, context):
-        _require(WRITERS)
         view = await self.runs.start(c.StartRun(request.idempotency_key, request.jurisdiction, request.year,
                                                 request.policy_ref))
         return pb.StartRunResponse(run=convert.run_pb(view))
@@ -106,19 +90,16 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
         return pb.ListRunsResponse(runs=[convert.run_pb(v) for v in found.items], page=_page_pb(found))
 
     async def PublishRun(self, request, context):
-        _require(WRITERS)
         outcome = await self.runs.publish(c.PublishRun(request.idempotency_key, request.run_id))
         return pb.PublishRunResponse(run=convert.run_pb(outcome.run), classes_changed=outcome.classes_changed)
 
     async def RegradeEnterprise(self, request, context):
-        _require(APPROVERS)
         view = await self.regrades.propose(c.ProposeRegrade(request.idempotency_key, request.run_id,
                                                             request.credit_code, request.to_grade, request.reason,
                                                             request.evidence_ref))
         return pb.RegradeEnterpriseResponse(regrade=convert.regrade_pb(view))
 
     async def ApproveRegrade(self, request, context):
-        _require(APPROVERS)
         view, stored = await self.regrades.approve(c.ApproveRegrade(request.idempotency_key, request.regrade_id))
         return pb.ApproveRegradeResponse(regrade=convert.regrade_pb(view),
                                          result=convert.result_pb(stored.run_id, stored.policy_ref, stored.document))
@@ -166,9 +147,7 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
 
     # ------------------------------------------------------------ audit
     async def VerifyAuditJournal(self, request, context):
-        async with self.uow() as tx:
-            result = await self.journal.verify(tx.session)
-        self.on_verified(result.intact)
+        result = await self.journal.verify()
         return pb.VerifyAuditJournalResponse(intact=result.intact, entries_checked=result.entries_checked,
                                              first_broken_sequence=result.first_broken_sequence,
                                              problem=result.problem)

@@ -9,6 +9,7 @@ from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as pb
 from yaosu.registry.v1 import registry_pb2_grpc
 
+from services.common.errors import DependencyUnavailable
 from services.evaluation.application.ports import EnterpriseFacts
 
 SIZE = {pb.SIZE_CLASS_ABOVE: "above", pb.SIZE_CLASS_BELOW: "below"}
@@ -45,5 +46,6 @@ class RegistryDirectory:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return None
-            raise
+            raise DependencyUnavailable(f"the registry did not answer ({exc.code().name}); retry",
+                                        reason="REGISTRY_UNAVAILABLE") from None
         return facts(response.enterprise)

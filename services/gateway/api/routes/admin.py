@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
 from yaosu.registry.v1 import registry_pb2 as rpb
 
-from services.gateway.api.deps import AdminUser, ClientsDep, IdempotencyKey, SessionDep
+from services.gateway.api.authz import GuardDep
+from services.gateway.api.deps import ClientsDep, IdempotencyKey, SessionDep
 from services.gateway.api.errors import FieldError, ProblemError, problem_responses
 from services.gateway.api.schemas import ApiKeyCreate, ApiKeyPublic, UserCreate, UserPublic
 from services.gateway.db import users as crud
@@ -17,7 +18,7 @@ ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 429, 503, 504)
 
 
 @router.post("/users", response_model=UserPublic, status_code=201, responses=ERRORS)
-async def create_user(body: UserCreate, session: SessionDep, clients: ClientsDep, user: AdminUser,
+async def create_user(body: UserCreate, session: SessionDep, clients: ClientsDep, guard: GuardDep,
                       _key: IdempotencyKey) -> UserPublic:
     role = Role(body.role)
     if role is Role.ENTERPRISE:
@@ -25,7 +26,7 @@ async def create_user(body: UserCreate, session: SessionDep, clients: ClientsDep
             raise ProblemError(400, "an enterprise user needs a credit code",
                                errors=[FieldError(field="credit_code", message="required for enterprise users")])
         await clients.call(clients.registry.GetEnterprise, rpb.GetEnterpriseRequest(credit_code=body.credit_code),
-                           user=user)  # 404 when the registry does not know it
+                           user=guard.user)  # 404 when the registry does not know it
     try:
         row = await crud.create_user(session=session, username=body.username, password=body.password, role=role,
                                      credit_code=body.credit_code if role is Role.ENTERPRISE else "",
@@ -39,9 +40,9 @@ async def create_user(body: UserCreate, session: SessionDep, clients: ClientsDep
 
 
 @router.post("/api-keys", response_model=ApiKeyPublic, status_code=201, responses=ERRORS)
-async def create_api_key(body: ApiKeyCreate, session: SessionDep, clients: ClientsDep, user: AdminUser,
+async def create_api_key(body: ApiKeyCreate, session: SessionDep, clients: ClientsDep, guard: GuardDep,
                          _key: IdempotencyKey) -> ApiKeyPublic:
-    await clients.call(clients.registry.GetAgency, rpb.GetAgencyRequest(agency_id=body.agency_id), user=user)
+    await clients.call(clients.registry.GetAgency, rpb.GetAgencyRequest(agency_id=body.agency_id), user=guard.user)
     key, _ = await crud.create_api_key(session=session, agency_id=body.agency_id, label=body.label)
     await session.commit()
     return ApiKeyPublic(agency_id=body.agency_id, api_key=key)

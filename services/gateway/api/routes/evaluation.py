@@ -1,25 +1,25 @@
 """亩均论英雄 evaluation: an enterprise's result and 一企一单 report, agencies' indicator uploads, regulators'
 runs, results and roll-ups.
 
-Authorisation: an enterprise reads only its own result, report and indicator values; agencies holding the
-registry role data_provider upload indicator data (as themselves: the evaluation service records the agency
-as the source department); regulators and administrators read everything. Importing this module needs the
-generated evaluation contract (yaosu.evaluation.v1); the rest of the gateway includes it only when present.
+Who may call each route is the policy's (services/gateway/authorization.yaml): an enterprise reads only
+its own result, report and indicator values; the evaluating agency and regulators read all; agencies
+holding the registry role data_provider upload indicator data as themselves (the evaluation service
+records the agency as the source department). Importing this module needs the generated evaluation
+contract (yaosu.evaluation.v1); the rest of the gateway includes it only when present.
 """
-
 from __future__ import annotations
 
 from typing import Annotated, Literal
 from urllib.parse import quote
 
 import grpc
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from yaosu.evaluation.v1 import evaluation_pb2 as epb
-from yaosu.registry.v1 import registry_pb2 as rpb
 
-from services.gateway.api.common import PageDep, may_read_enterprise, page_out
-from services.gateway.api.deps import ClientsDep, CurrentUser, IdempotencyKey, RegulatorUser
+from services.gateway.api.authz import GuardDep
+from services.gateway.api.common import PageDep, page_out
+from services.gateway.api.deps import ClientsDep, IdempotencyKey
 from services.gateway.api.errors import FieldError, ProblemError, forbidden, problem_responses
 from services.gateway.api.schemas import (
     EvaluationResultPublic,
@@ -35,7 +35,7 @@ from services.gateway.api.schemas import (
     from_proto,
 )
 from services.gateway.clients import ServiceClients
-from services.gateway.identity import Role, User
+from services.gateway.identity import User
 
 router = APIRouter(tags=["evaluation"])
 agency_router = APIRouter(prefix="/agency", tags=["agency"])
@@ -55,8 +55,8 @@ def stub(clients: ServiceClients):
 
 # ---------------------------------------------------------------- helpers the portal uses
 async def latest_result(clients: ServiceClients, user: User, credit_code: str) -> EvaluationSummary | None:
-    """Class, score and measures of the latest published run with this enterprise; None when none is."""
-    may_read_enterprise(user, credit_code)
+    """Class, score and measures of the latest published run with this enterprise; None when none is.
+    The evaluation service answers only what its policy lets the user read."""
     try:
         reply = await clients.call(stub(clients).GetEnterpriseResult,
                                    epb.GetEnterpriseResultRequest(credit_code=credit_code), user=user)
@@ -120,25 +120,23 @@ async def indicator_trend(clients: ServiceClients, user: User, indicator: str,
 
 # ---------------------------------------------------------------- an enterprise's own
 @router.get("/enterprises/{credit_code}/evaluation", response_model=EvaluationResultPublic, responses=ERRORS)
-async def get_evaluation_result(credit_code: str, clients: ClientsDep, user: CurrentUser,
+async def get_evaluation_result(credit_code: str, clients: ClientsDep, guard: GuardDep,
                                 run_id: RunId = "") -> EvaluationResultPublic:
     """Scores per indicator, total, class, rank in its pool and the differentiated measures."""
-    may_read_enterprise(user, credit_code)
     reply = await clients.call(stub(clients).GetEnterpriseResult, epb.GetEnterpriseResultRequest(
-        credit_code=credit_code, run_id=run_id), user=user)
+        credit_code=credit_code, run_id=run_id), user=guard.user)
     return from_proto(EvaluationResultPublic, reply.result)
 
 
 @router.get("/enterprises/{credit_code}/report", response_class=Response, responses={
     200: {"content": {"text/html": {}, "application/pdf": {}}, "description": "the 一企一单 report"}, **ERRORS})
-async def get_enterprise_report(credit_code: str, clients: ClientsDep, user: CurrentUser, run_id: RunId = "",
+async def get_enterprise_report(credit_code: str, clients: ClientsDep, guard: GuardDep, run_id: RunId = "",
                                 report_format: Annotated[Literal["html", "pdf"], Query(alias="format")] = "html"
                                 ) -> Response:
     """The 一企一单 report as rendered by the evaluation service (HTML, or PDF with `format=pdf`)."""
-    may_read_enterprise(user, credit_code)
     reply = await clients.call(stub(clients).GetEnterpriseReport, epb.GetEnterpriseReportRequest(
         credit_code=credit_code, run_id=run_id,
-        format=epb.REPORT_FORMAT_PDF if report_format == "pdf" else epb.REPORT_FORMAT_HTML), user=user)
+        format=epb.REPORT_FORMAT_PDF if report_format == "pdf" else epb.REPORT_FORMAT_HTML), user=guard.user)
     media_type = reply.content_type or ("application/pdf" if report_format == "pdf" else "text/html; charset=utf-8")
     name = reply.file_name or f"{credit_code}.{report_format}"
     disposition = "attachment" if report_format == "pdf" else "inline"
@@ -151,33 +149,32 @@ async def get_enterprise_report(credit_code: str, clients: ClientsDep, user: Cur
 
 
 @router.get("/enterprises/{credit_code}/indicators", response_model=list[IndicatorValuePublic], responses=ERRORS)
-async def get_indicator_values(credit_code: str, clients: ClientsDep, user: CurrentUser,
+async def get_indicator_values(credit_code: str, clients: ClientsDep, guard: GuardDep,
                                year: Annotated[int, Query(ge=1990, le=2100)]) -> list[IndicatorValuePublic]:
     """The indicator values recorded for the enterprise-year, with their source department (provenance)."""
-    may_read_enterprise(user, credit_code)
     reply = await clients.call(stub(clients).GetIndicatorValues, epb.GetIndicatorValuesRequest(
-        credit_code=credit_code, year=year), user=user)
+        credit_code=credit_code, year=year), user=guard.user)
     return [from_proto(IndicatorValuePublic, v) for v in reply.values]
 
 
 # ---------------------------------------------------------------- regulators
 @router.get("/evaluation/runs", response_model=PageOf[EvaluationRunPublic], responses=ERRORS)
-async def list_runs(clients: ClientsDep, user: RegulatorUser, page: PageDep,
+async def list_runs(clients: ClientsDep, guard: GuardDep, page: PageDep,
                     year: Annotated[int, Query(ge=0, le=2100)] = 0,
                     status: Literal["completed", "published", "superseded"] | None = None) -> dict:
     reply = await clients.call(stub(clients).ListRuns, epb.ListRunsRequest(
-        page=page, year=year, status=RUN_STATUS.get(status or "", 0)), user=user)
+        page=page, year=year, status=RUN_STATUS.get(status or "", 0)), user=guard.user)
     return {"data": [from_proto(EvaluationRunPublic, r) for r in reply.runs], **page_out(reply)}
 
 
 @router.get("/evaluation/runs/{run_id}", response_model=EvaluationRunPublic, responses=ERRORS)
-async def get_run(run_id: str, clients: ClientsDep, user: RegulatorUser) -> EvaluationRunPublic:
-    reply = await clients.call(stub(clients).GetRun, epb.GetRunRequest(run_id=run_id), user=user)
+async def get_run(run_id: str, clients: ClientsDep, guard: GuardDep) -> EvaluationRunPublic:
+    reply = await clients.call(stub(clients).GetRun, epb.GetRunRequest(run_id=run_id), user=guard.user)
     return from_proto(EvaluationRunPublic, reply.run)
 
 
 @router.get("/evaluation/runs/{run_id}/results", response_model=PageOf[ResultSummaryPublic], responses=ERRORS)
-async def list_results(run_id: str, clients: ClientsDep, user: RegulatorUser, page: PageDep,
+async def list_results(run_id: str, clients: ClientsDep, guard: GuardDep, page: PageDep,
                        grade: Annotated[str, Query(pattern="^[ABCDT]?$")] = "",
                        region_code: Annotated[str, Query(max_length=6)] = "",
                        park: Annotated[str, Query(max_length=100)] = "",
@@ -187,54 +184,38 @@ async def list_results(run_id: str, clients: ClientsDep, user: RegulatorUser, pa
     reply = await clients.call(stub(clients).ListResults, epb.ListResultsRequest(
         page=page, run_id=run_id, grade=grade, region_code=region_code, park=park, industry_code=industry_code,
         size_class=size_class,
-        order=epb.RESULT_ORDER_TOTAL_DESC if order == "total_desc" else epb.RESULT_ORDER_UNSPECIFIED), user=user)
+        order=epb.RESULT_ORDER_TOTAL_DESC if order == "total_desc" else epb.RESULT_ORDER_UNSPECIFIED), user=guard.user)
     return {"data": [from_proto(ResultSummaryPublic, r) for r in reply.results], **page_out(reply)}
 
 
 @router.get("/evaluation/runs/{run_id}/rollups", response_model=RollupsPublic, responses=ERRORS)
-async def get_rollups(run_id: str, clients: ClientsDep, user: RegulatorUser,
+async def get_rollups(run_id: str, clients: ClientsDep, guard: GuardDep,
                       dimension: Dimension | None = None) -> RollupsPublic:
     """Per region, park or industry: firms, 亩均 indicators (ratio of sums), year-on-year change, class counts
     and shares, land in classes C/D, surcharges and reliefs, composite score and rank."""
     reply = await clients.call(stub(clients).GetRollups, epb.GetRollupsRequest(
-        run_id=run_id, dimension=dimension or ""), user=user)
+        run_id=run_id, dimension=dimension or ""), user=guard.user)
     return RollupsPublic(rollups=[from_proto(RollupPublic, r) for r in reply.rollups],
                          rankings={k: list(v.keys) for k, v in reply.rankings.items()})
 
 
 # ---------------------------------------------------------------- agencies: indicator data
-async def uploader(clients: ClientsDep, user: CurrentUser) -> User:
-    """Agencies with the registry role data_provider, and administrators (naming the source department)."""
-    if user.role is Role.ADMIN:
-        return user
-    if user.role is not Role.AGENCY:
-        raise forbidden("indicator data comes from agencies")
-    reply = await clients.call(clients.registry.GetAgency, rpb.GetAgencyRequest(agency_id=user.agency_id),
-                               user=user)
-    if rpb.AGENCY_ROLE_DATA_PROVIDER not in reply.agency.roles:
-        raise forbidden("only agencies with the registry role data_provider upload indicator data")
-    return user
-
-
 @agency_router.post("/indicators", response_model=SubmissionReportPublic, responses=UPLOAD_ERRORS)
-async def upload_indicators(clients: ClientsDep, user: Annotated[User, Depends(uploader)], key: IdempotencyKey,
+async def upload_indicators(clients: ClientsDep, guard: GuardDep, key: IdempotencyKey,
                             file: Annotated[UploadFile, File(description="UTF-8 CSV (BOM allowed) with a header: "
                                                                          "credit_code, year, then field names "
                                                                          "such as tax_paid, land_mu, energy_tce")],
                             source_department: Annotated[str, Form(max_length=64, description=(
-                                "administrators only: the agency the data comes from"))] = "") -> SubmissionReportPublic:
+                                "the agency the data comes from: only the calling agency itself"))] = ""
+                            ) -> SubmissionReportPublic:
     """Indicator data of the calling agency (registry role data_provider), one enterprise-year per row.
 
     Rows are matched by credit code against the registry and validated one by one: the answer is 200 with
     the row-level report (accepted rows recorded, refused rows with their field errors); nothing of a
     refused row is recorded. A retry with the same Idempotency-Key returns the first report."""
-    if user.role is Role.AGENCY:
-        if source_department and source_department != user.agency_id:
-            raise forbidden("an agency uploads only as itself")
-        source_department = user.agency_id
-    elif not source_department:
-        raise ProblemError(400, "name the source department", errors=[
-            FieldError(field="source_department", message="required for administrators")])
+    if source_department and source_department != guard.subject.id:
+        raise forbidden("an agency uploads only as itself")
+    source_department = guard.subject.id
     if file.content_type not in (None, "", "text/csv", "application/csv", "application/vnd.ms-excel",
                                  "text/plain", "application/octet-stream"):
         raise ProblemError(415, "upload a CSV file (text/csv)")
@@ -242,5 +223,5 @@ async def upload_indicators(clients: ClientsDep, user: Annotated[User, Depends(u
     if not content.strip():
         raise ProblemError(400, "the file is empty", errors=[FieldError(field="file", message="no rows")])
     reply = await clients.call(stub(clients).UploadIndicatorCsv, epb.UploadIndicatorCsvRequest(
-        idempotency_key=key, content=content, source_department=source_department), user=user, timeout=60.0)
+        idempotency_key=key, content=content, source_department=source_department), user=guard.user, timeout=60.0)
     return from_proto(SubmissionReportPublic, reply.report)

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 from yaosu.registry.v1 import registry_pb2 as rpb
 from yaosu.trading.v1 import trading_pb2 as tpb
 
+from services.gateway.api.authz import GuardDep
 from services.gateway.api.common import PageDep, page_out, timestamp
-from services.gateway.api.deps import ClientsDep, RegulatorUser
+from services.gateway.api.deps import ClientsDep
 from services.gateway.api.errors import ProblemError, problem_responses
 from services.gateway.api.schemas import (
     AuditVerificationPublic,
@@ -28,22 +29,22 @@ SETTLEMENT = {"executed": tpb.SETTLEMENT_STATE_EXECUTED, "settling": tpb.SETTLEM
 
 
 @router.get("/statistics", response_model=MarketStatisticsPublic, responses=ERRORS)
-async def market_statistics(clients: ClientsDep, user: RegulatorUser,
+async def market_statistics(clients: ClientsDep, guard: GuardDep,
                             since_hours: Annotated[int, Query(ge=1, le=24 * 366)] = 24) -> MarketStatisticsPublic:
     since = timestamp(datetime.now(UTC) - timedelta(hours=since_hours))
     reply = await clients.call(clients.trading.GetMarketStatistics,
-                               tpb.GetMarketStatisticsRequest(since=since), user=user)
+                               tpb.GetMarketStatisticsRequest(since=since), user=guard.user)
     return from_proto(MarketStatisticsPublic, reply)
 
 
 @router.get("/trades", response_model=PageOf[TradePublic], responses=ERRORS)
-async def list_all_trades(clients: ClientsDep, user: RegulatorUser, page: PageDep,
+async def list_all_trades(clients: ClientsDep, guard: GuardDep, page: PageDep,
                           settlement_state: Literal["executed", "settling", "settled", "failed"] | None = None,
                           instrument: Annotated[str, Query(max_length=120)] = "",
                           listing_id: Annotated[str, Query(max_length=64)] = "") -> dict:
     reply = await clients.call(clients.trading.ListTrades, tpb.ListTradesRequest(
         page=page, instrument=instrument, listing_id=listing_id,
-        settlement_state=SETTLEMENT.get(settlement_state or "", 0)), user=user)
+        settlement_state=SETTLEMENT.get(settlement_state or "", 0)), user=guard.user)
     return {"data": [from_proto(TradePublic, t) for t in reply.trades], **page_out(reply)}
 
 
@@ -62,10 +63,10 @@ async def verify(clients, user, service: str) -> AuditVerificationPublic:
 
 @router.get("/audit/{service}", response_model=AuditVerificationPublic, responses=ERRORS)
 async def verify_audit_journal(service: Literal["registry", "evaluation", "trading"], clients: ClientsDep,
-                               user: RegulatorUser) -> AuditVerificationPublic:
+                               guard: GuardDep) -> AuditVerificationPublic:
     """Walk the service's hash-chained audit journal end to end and report the first break, if any."""
     try:
-        return await verify(clients, user, service)
+        return await verify(clients, guard.user, service)
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
             raise ProblemError(503, f"the {service} service does not offer verification yet") from None

@@ -1,5 +1,6 @@
 // The portal's only script: calls /api/v1 with the session cookie and an Idempotency-Key, and follows
-// server-sent events. No framework, no build step.
+// server-sent events. No framework, no build step. Pages carry no inline script (the Content-Security-Policy
+// allows only this file): <body data-page="…" data-…> names what to start, see the end of this file.
 const yaosu = (() => {
   const fmt = (m) => (m && m.fen !== undefined) ? "¥" + (Number(m.fen) / 100).toLocaleString("zh-CN", {minimumFractionDigits: 2}) : "—";
   const $ = (id) => document.getElementById(id);
@@ -107,4 +108,11 @@ const yaosu = (() => {
     };
   }
   return {salePage, bookPage, agencyPage, api};
+})();
+
+(() => {
+  const page = document.body.dataset;
+  if (page.page === "sale") yaosu.salePage(page.listingId);
+  else if (page.page === "book") yaosu.bookPage(page.instrument);
+  else if (page.page === "agency") yaosu.agencyPage();
 })();

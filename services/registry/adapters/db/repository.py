@@ -13,6 +13,7 @@ from services.registry.adapters.db.tables import (
     MICRO,
     AccountRow,
     AgencyRow,
+    CashMovementRow,
     EnterpriseRow,
     HoldRow,
     InstrumentRow,
@@ -25,6 +26,7 @@ from services.registry.application.commands import EnterpriseFilter, ResourceFil
 from services.registry.application.views import (
     AccountView,
     AgencyView,
+    CashMovementView,
     CatalogueTotalView,
     EnterpriseView,
     HoldView,
@@ -203,8 +205,13 @@ class RegistryRepository:
     async def add_instrument(self, spec: InstrumentSpec) -> None:
         self.session.add(InstrumentRow(code=spec.code, kind=spec.kind, pollutant=spec.pollutant, vintage=spec.vintage,
                                        region_code=spec.region_code, unit=spec.unit, scale=spec.scale,
-                                       issued=0, retired=0))
+                                       issued=0, retired=0, issuer_agency_id=spec.issuer_agency_id))
         await self.session.flush()
+
+    async def issued(self, code: str) -> int:
+        """The instrument's issued total (read under the ledger's single writer)."""
+        return int((await self.session.execute(select(InstrumentRow.issued).where(InstrumentRow.code == code)))
+                   .scalar_one())
 
     async def change_supply(self, code: str, *, issued: int = 0, retired: int = 0) -> None:
         await self.session.execute(update(InstrumentRow).where(InstrumentRow.code == code).values(
@@ -214,7 +221,8 @@ class RegistryRepository:
         statement = select(AccountRow).where(AccountRow.account_id.in_(sorted(set(account_ids)))) \
             .order_by(AccountRow.account_id)
         rows = (await self.session.execute(self._for_update(statement))).scalars().all()
-        return {r.account_id: AccountState(r.account_id, r.holder, r.instrument, r.balance, r.held) for r in rows}
+        return {r.account_id: AccountState(r.account_id, r.holder, r.instrument, r.balance, r.held, r.holder_kind)
+                for r in rows}
 
     async def account_by_holder(self, holder: str, instrument: str) -> AccountView | None:
         statement = select(AccountRow, InstrumentRow).join(InstrumentRow, InstrumentRow.code == AccountRow.instrument) \
@@ -228,10 +236,12 @@ class RegistryRepository:
         found = (await self.session.execute(statement)).first()
         return _account(*found) if found else None
 
-    async def accounts(self, holder: str, instrument: str, page: Page) -> PageOf[AccountView]:
+    async def accounts(self, holder: str, instrument: str, page: Page, *, holder_kind: str = "") -> PageOf[AccountView]:
         conditions = []
         if holder:
             conditions.append(AccountRow.holder == holder)
+        if holder_kind:
+            conditions.append(AccountRow.holder_kind == holder_kind)
         if instrument:
             conditions.append(AccountRow.instrument == instrument)
         total = (await self.session.execute(select(func.count()).select_from(AccountRow).where(*conditions))).one()
@@ -242,10 +252,19 @@ class RegistryRepository:
         items = [_account(a, i) for a, i in rows[:page.size]]
         return PageOf(items, items[-1].account_id if len(rows) > page.size else "", _scalar(total))
 
-    async def add_account(self, account_id: str, holder: str, instrument: str, at: datetime) -> None:
-        self.session.add(AccountRow(account_id=account_id, holder=holder, instrument=instrument, balance=0, held=0,
-                                    opened_at=at))
+    async def add_account(self, account_id: str, holder: str, holder_kind: str, instrument: str,
+                          at: datetime) -> None:
+        self.session.add(AccountRow(account_id=account_id, holder=holder, holder_kind=holder_kind,
+                                    instrument=instrument, balance=0, held=0, opened_at=at))
         await self.session.flush()
+
+    async def holders(self, account_ids: set[str]) -> dict[str, tuple[str, str]]:
+        """account id → (holder, holder kind)."""
+        if not account_ids:
+            return {}
+        statement = select(AccountRow.account_id, AccountRow.holder, AccountRow.holder_kind).where(
+            AccountRow.account_id.in_(sorted(account_ids)))
+        return {a: (h, k) for a, h, k in (await self.session.execute(statement)).all()}
 
     async def hold_states(self, hold_ids: list[str]) -> dict[str, HoldState]:
         if not hold_ids:
@@ -335,6 +354,42 @@ class RegistryRepository:
         rows = (await self.session.execute(select(InstrumentRow))).scalars().all()
         return [(r.code, r.issued - r.retired, int(sums.get(r.code) or 0)) for r in rows]
 
+    # ------------------------------------------------------------ settlement money
+    async def add_cash_movement(self, view: CashMovementView) -> None:
+        self.session.add(CashMovementRow(
+            movement_id=view.movement_id, kind=view.kind, account_id=view.account_id, amount=view.amount_fen,
+            bank_agency_id=view.bank_agency_id, bank_reference=view.bank_reference, state=view.state,
+            requested_by=view.requested_by, requested_at=view.requested_at))
+        await self.session.flush()
+
+    async def cash_movement(self, movement_id: str, *, for_update: bool = False) -> CashMovementView | None:
+        statement = select(CashMovementRow).where(CashMovementRow.movement_id == movement_id)
+        row = (await self.session.execute(self._for_update(statement) if for_update else statement)).scalar()
+        return _cash_movement(row) if row else None
+
+    async def live_cash_movement(self, bank_agency_id: str, bank_reference: str) -> str:
+        """The pending or executed movement already recorded for this bank transfer, or ""."""
+        statement = select(CashMovementRow.movement_id).where(
+            CashMovementRow.bank_agency_id == bank_agency_id, CashMovementRow.bank_reference == bank_reference,
+            CashMovementRow.state != "rejected").limit(1)
+        return (await self.session.execute(statement)).scalar() or ""
+
+    async def decide_cash_movement(self, movement_id: str, state: str, decided_by: str, at: datetime,
+                                   operation_id: str = "", reason: str = "") -> None:
+        await self.session.execute(update(CashMovementRow).where(CashMovementRow.movement_id == movement_id).values(
+            state=state, decided_by=decided_by, decided_at=at, operation_id=operation_id, reason=reason))
+
+    async def cash_movements(self, state: str, account_id: str, bank_agency_id: str,
+                             page: Page) -> PageOf[CashMovementView]:
+        conditions = []
+        if state:
+            conditions.append(CashMovementRow.state == state)
+        if account_id:
+            conditions.append(CashMovementRow.account_id == account_id)
+        if bank_agency_id:
+            conditions.append(CashMovementRow.bank_agency_id == bank_agency_id)
+        return await self._page(CashMovementRow, CashMovementRow.movement_id, conditions, page, _cash_movement)
+
     # ------------------------------------------------------------ paging helper
     async def _page(self, model, key, conditions, page: Page, convert) -> PageOf:
         total = (await self.session.execute(select(func.count()).select_from(model).where(*conditions))).one()
@@ -372,17 +427,24 @@ def _resource(r: ResourceRow, unit: str) -> ResourceView:
 
 
 def _spec(r: InstrumentRow) -> InstrumentSpec:
-    return InstrumentSpec(r.code, r.kind, r.unit, r.scale, r.pollutant, r.vintage, r.region_code)
+    return InstrumentSpec(r.code, r.kind, r.unit, r.scale, r.pollutant, r.vintage, r.region_code,
+                          r.issuer_agency_id)
 
 
 def _instrument(r: InstrumentRow) -> InstrumentView:
     return InstrumentView(r.code, r.kind, r.pollutant, r.vintage, r.region_code, r.unit, r.scale,
-                          to_decimal(r.issued, r.scale), to_decimal(r.retired, r.scale))
+                          to_decimal(r.issued, r.scale), to_decimal(r.retired, r.scale), r.issuer_agency_id)
 
 
 def _account(a: AccountRow, i: InstrumentRow) -> AccountView:
     return AccountView(a.account_id, a.holder, a.instrument, i.unit, to_decimal(a.balance, i.scale),
-                       to_decimal(a.held, i.scale), _utc(a.opened_at))
+                       to_decimal(a.held, i.scale), _utc(a.opened_at), a.holder_kind)
+
+
+def _cash_movement(r: CashMovementRow) -> CashMovementView:
+    return CashMovementView(r.movement_id, r.kind, r.account_id, r.amount, r.bank_agency_id, r.bank_reference,
+                            r.state, r.requested_by, _utc(r.requested_at), r.decided_by, _utc(r.decided_at),
+                            r.operation_id, r.reason)
 
 
 def _hold(h: HoldRow, i: InstrumentRow) -> HoldView:

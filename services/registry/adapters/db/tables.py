@@ -83,6 +83,7 @@ class InstrumentRow(RegistryTable, table=True):
     scale: int
     issued: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
     retired: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
+    issuer_agency_id: str = Field(default="", max_length=64)  # empty for money, which is never issued
 
 
 class AccountRow(RegistryTable, table=True):
@@ -90,6 +91,7 @@ class AccountRow(RegistryTable, table=True):
     __table_args__ = (UniqueConstraint("holder", "instrument", name="uq_accounts_holder_instrument"),)
     account_id: str = Field(primary_key=True, max_length=64)
     holder: str = Field(index=True, max_length=64)
+    holder_kind: str = Field(default="enterprise", max_length=20)  # enterprise | agency: who owns it
     instrument: str = Field(foreign_key="instruments.code", max_length=128)
     balance: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
     held: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
@@ -130,6 +132,24 @@ class PostingRow(RegistryTable, table=True):
     balance_after: int = Field(sa_column=Column(BigInteger, nullable=False))
     counterparty_account_id: str = ""
     hold_id: str = ""
+
+
+class CashMovementRow(RegistryTable, table=True):
+    __tablename__ = "cash_movements"
+    __table_args__ = (Index("ix_cash_movements_bank_reference", "bank_agency_id", "bank_reference"),)
+    movement_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=10)
+    account_id: str = Field(foreign_key="accounts.account_id", index=True)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    bank_agency_id: str = Field(max_length=64)
+    bank_reference: str = Field(max_length=128)
+    state: str = Field(index=True, max_length=10)
+    requested_by: str = Field(max_length=200)
+    decided_by: str = Field(default="", max_length=200)
+    operation_id: str = Field(default="", max_length=64)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    requested_at: datetime = Field(sa_column=_ts(nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 metadata = RegistryTable.metadata

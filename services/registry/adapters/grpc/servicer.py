@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import grpc
-from sqlalchemy import select
 from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as pb
 from yaosu.registry.v1 import registry_pb2_grpc
 
-from services.common.audit import AuditJournal
-from services.common.context import current_principal
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import InvalidArgument
 from services.common.proto_convert import from_timestamp, page_after, page_size, page_token, quantity, timestamp
-from services.common.uow import UnitOfWork
 from services.registry.application import commands as c
+from services.registry.application.audit import AuditTrail
+from services.registry.application.cash import CashMovements
 from services.registry.application.catalogue import Catalogue
 from services.registry.application.ledger import Ledger
 from services.registry.application.subjects import Subjects
 from services.registry.application.views import (
     AccountView,
     AgencyView,
+    CashMovementView,
     EnterpriseView,
     HoldView,
     InstrumentView,
@@ -35,7 +34,8 @@ STATUS = {pb.SUBJECT_STATUS_ACTIVE: "active", pb.SUBJECT_STATUS_SUSPENDED: "susp
 STATUS_PB = {v: k for k, v in STATUS.items()}
 ROLE = {pb.AGENCY_ROLE_GRANTOR: "grantor", pb.AGENCY_ROLE_TRADING_CENTRE: "trading_centre",
         pb.AGENCY_ROLE_REGULATOR: "regulator", pb.AGENCY_ROLE_ISSUER: "issuer",
-        pb.AGENCY_ROLE_DATA_PROVIDER: "data_provider"}
+        pb.AGENCY_ROLE_DATA_PROVIDER: "data_provider", pb.AGENCY_ROLE_EVALUATOR: "evaluator",
+        pb.AGENCY_ROLE_SETTLEMENT: "settlement"}
 ROLE_PB = {v: k for k, v in ROLE.items()}
 MODE = {pb.ALLOCATION_MODE_MARKET: "market", pb.ALLOCATION_MODE_GUIDED: "guided",
         pb.ALLOCATION_MODE_ADMINISTRATIVE: "administrative"}
@@ -46,17 +46,11 @@ RSTATUS = {pb.RESOURCE_STATUS_REGISTERED: "registered", pb.RESOURCE_STATUS_AVAIL
 RSTATUS_PB = {v: k for k, v in RSTATUS.items()}
 HSTATUS_PB = {"pending": pb.HOLD_STATUS_PENDING, "posted": pb.HOLD_STATUS_POSTED, "voided": pb.HOLD_STATUS_VOIDED,
               "expired": pb.HOLD_STATUS_EXPIRED}
-
-# Who may change what. Reads are open to every authenticated principal; the gateway (a `service` with
-# `delegate`) does the per-object checks for end users.
-WRITERS = frozenset({"admin", "service"})
-ISSUERS = frozenset({"admin", "service", "issuer"})
-
-
-def _require(*roles: str) -> None:
-    principal = current_principal()
-    if not principal.has(*roles):
-        raise PermissionDenied(f"{principal.name} may not do this")
+CASH_KIND = {pb.CASH_MOVEMENT_KIND_DEPOSIT: "deposit", pb.CASH_MOVEMENT_KIND_WITHDRAWAL: "withdrawal"}
+CASH_KIND_PB = {v: k for k, v in CASH_KIND.items()}
+CASH_STATE = {pb.CASH_MOVEMENT_STATE_PENDING: "pending", pb.CASH_MOVEMENT_STATE_EXECUTED: "executed",
+              pb.CASH_MOVEMENT_STATE_REJECTED: "rejected"}
+CASH_STATE_PB = {v: k for k, v in CASH_STATE.items()}
 
 
 def _page(request_page) -> Page:
@@ -64,14 +58,12 @@ def _page(request_page) -> Page:
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
-    def __init__(self, subjects: Subjects, catalogue: Catalogue, ledger: Ledger, uow: UnitOfWork,
-                 journal: AuditJournal, on_verified) -> None:
-        self.subjects, self.catalogue, self.ledger = subjects, catalogue, ledger
-        self.uow, self.journal, self.on_verified = uow, journal, on_verified
+    def __init__(self, subjects: Subjects, catalogue: Catalogue, ledger: Ledger, cash: CashMovements,
+                 audit: AuditTrail) -> None:
+        self.subjects, self.catalogue, self.ledger, self.cash, self.audit = subjects, catalogue, ledger, cash, audit
 
     # ------------------------------------------------------------ subjects
     async def RegisterEnterprise(self, request, context):
-        _require(*WRITERS)
         e = request.enterprise
         view = await self.subjects.register_enterprise(c.RegisterEnterprise(
             request.idempotency_key, e.credit_code, e.name, e.industry_code, e.region_code, e.park,
@@ -89,13 +81,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                                           page=_page_pb(found))
 
     async def SetEnterpriseStatus(self, request, context):
-        _require(*WRITERS)
         view = await self.subjects.set_enterprise_status(c.SetEnterpriseStatus(
             request.idempotency_key, request.credit_code, STATUS.get(request.status, ""), request.reason))
         return pb.SetEnterpriseStatusResponse(enterprise=enterprise_pb(view))
 
     async def RegisterAgency(self, request, context):
-        _require(*WRITERS)
         a = request.agency
         view = await self.subjects.register_agency(c.RegisterAgency(
             request.idempotency_key, a.agency_id, a.name, a.region_code,
@@ -111,7 +101,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     # ------------------------------------------------------------ catalogue
     async def DefineResourceKind(self, request, context):
-        _require(*WRITERS)
         k = request.kind
         view = await self.catalogue.define_kind(c.DefineResourceKind(
             request.idempotency_key, k.code, k.name, k.unit, k.fungible, tuple(k.attribute_names)))
@@ -125,7 +114,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                             attribute_names=list(k.attribute_names)) for k in await self.catalogue.kinds()])
 
     async def RegisterResource(self, request, context):
-        _require(*WRITERS)
         r = request.resource
         view = await self.catalogue.register(c.RegisterResource(
             request.idempotency_key, r.resource_id, r.kind, r.name, r.region_code, r.park, r.quantity.value,
@@ -143,7 +131,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return pb.ListResourcesResponse(resources=[resource_pb(v) for v in found.items], page=_page_pb(found))
 
     async def TransitionResource(self, request, context):
-        _require(*WRITERS)
         view = await self.catalogue.transition(c.TransitionResource(
             request.idempotency_key, request.resource_id, RSTATUS.get(request.to_status, ""), request.reason,
             request.holder))
@@ -158,10 +145,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     # ------------------------------------------------------------ ledger
     async def DefineInstrument(self, request, context):
-        _require(*ISSUERS)
         i = request.instrument
         view = await self.ledger.define_instrument(c.DefineInstrument(
-            request.idempotency_key, i.code, i.kind, i.unit, i.scale, i.pollutant, i.vintage, i.region_code))
+            request.idempotency_key, i.code, i.kind, i.unit, i.scale, i.pollutant, i.vintage, i.region_code,
+            i.issuer_agency_id))
         return pb.DefineInstrumentResponse(instrument=instrument_pb(view))
 
     async def GetInstrument(self, request, context):
@@ -172,7 +159,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                                                        for v in await self.ledger.instruments(request.kind)])
 
     async def OpenAccount(self, request, context):
-        _require(*WRITERS)
         view = await self.ledger.open_account(c.OpenAccount(request.idempotency_key, request.holder,
                                                             request.instrument))
         return pb.OpenAccountResponse(account=account_pb(view))
@@ -185,14 +171,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return pb.ListAccountsResponse(accounts=[account_pb(v) for v in found.items], page=_page_pb(found))
 
     async def Issue(self, request, context):
-        _require(*ISSUERS)
         operation = await self.ledger.issue(c.Issue(
             request.idempotency_key, request.issuer_agency_id, request.to_account_id, request.quantity.value,
-            request.memo, request.quantity.unit), may_issue_any=current_principal().has("admin", "service"))
+            request.memo, request.quantity.unit))
         return pb.IssueResponse(operation=operation_pb(operation))
 
     async def Transfer(self, request, context):
-        _require(*WRITERS)
         operation = await self.ledger.transfer(c.Transfer(
             request.idempotency_key,
             tuple(c.TransferLegCommand(leg.from_account_id, leg.to_account_id, leg.quantity.value, leg.from_hold_id,
@@ -201,8 +185,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return pb.TransferResponse(operation=operation_pb(operation))
 
     async def CreateHold(self, request, context):
-        _require(*WRITERS)
-        deadline = from_timestamp(request.deadline)
+        try:
+            deadline = from_timestamp(request.deadline)
+        except (ValueError, OverflowError):
+            raise InvalidArgument.field("deadline", "is not a representable time") from None
         if deadline is None:
             raise InvalidArgument.field("deadline", "required")
         result = await self.ledger.create_hold(c.CreateHold(
@@ -211,14 +197,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return pb.CreateHoldResponse(hold=hold_pb(result.hold), operation=operation_pb(result.operation))
 
     async def PostHold(self, request, context):
-        _require(*WRITERS)
         result = await self.ledger.post_hold(c.PostHold(request.idempotency_key, request.hold_id,
                                                         request.to_account_id, request.quantity.value,
                                                         request.quantity.unit))
         return pb.PostHoldResponse(hold=hold_pb(result.hold), operation=operation_pb(result.operation))
 
     async def VoidHold(self, request, context):
-        _require(*WRITERS)
         result = await self.ledger.void_hold(c.VoidHold(request.idempotency_key, request.hold_id, request.reason))
         return pb.VoidHoldResponse(hold=hold_pb(result.hold), operation=operation_pb(result.operation))
 
@@ -226,7 +210,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return pb.GetHoldResponse(hold=hold_pb(await self.ledger.hold(request.hold_id)))
 
     async def Retire(self, request, context):
-        _require(*WRITERS)
         operation = await self.ledger.retire(c.Retire(request.idempotency_key, request.account_id,
                                                       request.quantity.value, request.reason, request.quantity.unit))
         return pb.RetireResponse(operation=operation_pb(operation))
@@ -235,29 +218,45 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         found = await self.ledger.history(request.account_id, _page(request.page))
         return pb.GetAccountHistoryResponse(operations=[operation_pb(o) for o in found.items], page=_page_pb(found))
 
+    # ------------------------------------------------------------ settlement money
+    async def RequestCashMovement(self, request, context):
+        view = await self.cash.request(c.RequestCashMovement(
+            request.idempotency_key, CASH_KIND.get(request.kind, ""), request.account_id, request.amount.fen,
+            request.bank_reference, request.amount.currency))
+        return pb.RequestCashMovementResponse(movement=cash_movement_pb(view))
+
+    async def ApproveCashMovement(self, request, context):
+        view = await self.cash.approve(c.ApproveCashMovement(request.idempotency_key, request.movement_id))
+        return pb.ApproveCashMovementResponse(movement=cash_movement_pb(view))
+
+    async def RejectCashMovement(self, request, context):
+        view = await self.cash.reject(c.RejectCashMovement(request.idempotency_key, request.movement_id,
+                                                           request.reason))
+        return pb.RejectCashMovementResponse(movement=cash_movement_pb(view))
+
+    async def GetCashMovement(self, request, context):
+        return pb.GetCashMovementResponse(movement=cash_movement_pb(await self.cash.movement(request.movement_id)))
+
+    async def ListCashMovements(self, request, context):
+        found = await self.cash.movements(CASH_STATE.get(request.state, ""), request.account_id,
+                                          _page(request.page))
+        return pb.ListCashMovementsResponse(movements=[cash_movement_pb(v) for v in found.items],
+                                            page=_page_pb(found))
+
     # ------------------------------------------------------------ audit
     async def VerifyAuditJournal(self, request, context):
-        async with self.uow() as tx:
-            result = await self.journal.verify(tx.session)
-        self.on_verified(result.intact)
+        result = await self.audit.verify()
         return pb.VerifyAuditJournalResponse(intact=result.intact, entries_checked=result.entries_checked,
                                              first_broken_sequence=result.first_broken_sequence,
                                              problem=result.problem)
 
     async def ListAuditEntries(self, request, context):
-        table = self.uow.tables.audit
-        after = int(page_after(request.page) or 0)
-        size = page_size(request.page)
-        statement = select(table).where(table.c.sequence > after)
-        if request.subject:
-            statement = statement.where(table.c.subject == request.subject)
-        async with self.uow() as tx:
-            rows = (await tx.session.execute(statement.order_by(table.c.sequence).limit(size + 1))).all()
-        entries = [pb.AuditEntry(sequence=r.sequence, previous_hash=r.previous_hash, entry_hash=r.entry_hash,
-                                 actor=r.actor, action=r.action, subject=r.subject, payload_digest=r.payload_digest,
-                                 at=timestamp(r.at)) for r in rows[:size]]
-        token = page_token(str(rows[size - 1].sequence)) if len(rows) > size else ""
-        return pb.ListAuditEntriesResponse(entries=entries, page=common_pb2.PageResponse(next_page_token=token))
+        found = await self.audit.entries(request.subject, _page(request.page))
+        entries = [pb.AuditEntry(sequence=e.sequence, previous_hash=e.previous_hash, entry_hash=e.entry_hash,
+                                 actor=e.actor, action=e.action, subject=e.subject, payload_digest=e.payload_digest,
+                                 at=timestamp(e.at)) for e in found.items]
+        return pb.ListAuditEntriesResponse(entries=entries, page=common_pb2.PageResponse(
+            next_page_token=page_token(found.next_after)))
 
 
 def _page_pb(found):
@@ -287,7 +286,17 @@ def resource_pb(v: ResourceView) -> pb.Resource:
 def instrument_pb(v: InstrumentView) -> pb.Instrument:
     return pb.Instrument(code=v.code, kind=v.kind, pollutant=v.pollutant, vintage=v.vintage,
                          region_code=v.region_code, unit=v.unit, scale=v.scale, issued=quantity(v.issued, v.unit),
-                         retired=quantity(v.retired, v.unit), outstanding=quantity(v.outstanding, v.unit))
+                         retired=quantity(v.retired, v.unit), outstanding=quantity(v.outstanding, v.unit),
+                         issuer_agency_id=v.issuer_agency_id)
+
+
+def cash_movement_pb(v: CashMovementView) -> pb.CashMovement:
+    return pb.CashMovement(movement_id=v.movement_id, kind=CASH_KIND_PB[v.kind], account_id=v.account_id,
+                           amount=common_pb2.Money(fen=v.amount_fen, currency="CNY"),
+                           bank_reference=v.bank_reference, state=CASH_STATE_PB[v.state],
+                           requested_by=v.requested_by, decided_by=v.decided_by, operation_id=v.operation_id,
+                           requested_at=timestamp(v.requested_at), decided_at=timestamp(v.decided_at),
+                           reason=v.reason)
 
 
 def account_pb(v: AccountView) -> pb.Account:

@@ -81,3 +81,13 @@ class GrpcRegistry:
     async def resource_status(self, resource_id: str) -> str:
         found = await self._call(self.stub.GetResource, pb.GetResourceRequest(resource_id=resource_id))
         return STATUS.get(found.resource.status, "unknown")
+
+    async def resource_controller(self, resource_id: str) -> str:
+        """The agency controlling a catalogue item (RegistryRefused NOT_FOUND if unknown)."""
+        found = await self._call(self.stub.GetResource, pb.GetResourceRequest(resource_id=resource_id))
+        return found.resource.controller_agency_id
+
+    async def instrument_scale(self, instrument: str) -> int:
+        """Decimal places the ledger keeps of the instrument (RegistryRefused NOT_FOUND if unknown)."""
+        found = await self._call(self.stub.GetInstrument, pb.GetInstrumentRequest(code=instrument))
+        return found.instrument.scale

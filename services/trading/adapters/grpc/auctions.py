@@ -3,17 +3,17 @@ its listing (or the requested mechanism) is one of them, and to the 挂牌 use c
 
 from __future__ import annotations
 
+from yaosu.common.v1 import common_pb2
 from yaosu.trading.v1 import trading_pb2 as pb
 
 from services.common.errors import RuleViolation
+from services.common.proto_convert import page_after, page_size, page_token
 from services.trading.adapters.grpc.servicer import (
     MECHANISM,
     TradingServicer,
     bid_pb,
-    caller,
     listing_pb,
     listing_spec,
-    manager,
     money,
     registration_pb,
     result_pb,
@@ -30,38 +30,38 @@ class AuctionServicer(TradingServicer):
     async def CreateListing(self, request, context):
         if MECHANISM.get(request.listing.mechanism, "") not in AUCTIONS:
             return await super().CreateListing(request, context)
-        view = await self.auctions.create_listing(request.idempotency_key, listing_spec(request.listing), manager())
+        view = await self.auctions.create_listing(request.idempotency_key, listing_spec(request.listing))
         return pb.CreateListingResponse(listing=listing_pb(view))
 
     async def PublishListing(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().PublishListing(request, context)
-        view = await self.auctions.publish_listing(request.idempotency_key, request.listing_id, manager())
+        view = await self.auctions.publish_listing(request.idempotency_key, request.listing_id)
         return pb.PublishListingResponse(listing=listing_pb(view))
 
     async def EnterReservePrice(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().EnterReservePrice(request, context)
         view = await self.auctions.enter_reserve(request.idempotency_key, request.listing_id,
-                                                 request.reserve_price.fen, manager())
+                                                 request.reserve_price.fen)
         return pb.EnterReservePriceResponse(listing=listing_pb(view))
 
     async def ApproveReservePrice(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().ApproveReservePrice(request, context)
-        view = await self.auctions.approve_reserve(request.idempotency_key, request.listing_id, manager())
+        view = await self.auctions.approve_reserve(request.idempotency_key, request.listing_id)
         return pb.ApproveReservePriceResponse(listing=listing_pb(view))
 
     async def GetListing(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().GetListing(request, context)
-        return pb.GetListingResponse(listing=listing_pb(await self.auctions.get_listing(request.listing_id, caller())))
+        return pb.GetListingResponse(listing=listing_pb(await self.auctions.get_listing(request.listing_id)))
 
     async def RegisterBidder(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().RegisterBidder(request, context)
         view = await self.auctions.register(request.idempotency_key, request.listing_id, request.credit_code,
-                                            request.guarantee.fen, caller())
+                                            request.guarantee.fen)
         return pb.RegisterBidderResponse(registration=registration_pb(view))
 
     async def CreateBid(self, request, context):
@@ -73,47 +73,39 @@ class AuctionServicer(TradingServicer):
     async def PlaceBid(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().PlaceBid(request, context)
-        c = caller()
         view = await self.auctions.place_bid(request.idempotency_key, request.listing_id, request.credit_code,
-                                             request.price.fen, request.quantity_lots, c)
-        state = await self.auctions.sale_state(request.listing_id, c)
+                                             request.price.fen, request.quantity_lots,
+                                             confirm_high_price=request.confirm_high_price)
+        state = await self.auctions.sale_state(request.listing_id)
         return pb.PlaceBidResponse(bid=bid_pb(view), state=sale_state_pb(state))
 
     async def ModifyBid(self, request, context):
-        listing_id = await self.auctions.owns_bid(request.bid_id)
-        if not listing_id:
-            raise RuleViolation("only sealed uniform-price bids are modified", reason="NOT_MODIFIABLE")
-        view = await self.auctions.place_bid(request.idempotency_key, listing_id, request.credit_code,
-                                             request.price.fen, request.quantity_lots, caller(),
-                                             bid_id=request.bid_id)
+        view = await self.auctions.modify_bid(request.idempotency_key, request.bid_id, request.credit_code,
+                                              request.price.fen, request.quantity_lots,
+                                              confirm_high_price=request.confirm_high_price)
         return pb.ModifyBidResponse(bid=bid_pb(view))
 
     async def WithdrawBid(self, request, context):
-        view = await self.auctions.withdraw_bid(request.idempotency_key, request.bid_id, request.credit_code,
-                                                caller())
+        view = await self.auctions.withdraw_bid(request.idempotency_key, request.bid_id, request.credit_code)
         return pb.WithdrawBidResponse(bid=bid_pb(view))
 
     async def ListBids(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().ListBids(request, context)
-        from yaosu.common.v1 import common_pb2
-
-        from services.common.proto_convert import page_after, page_size, page_token
         views = await self.auctions.list_bids(request.listing_id, request.credit_code,
-                                              int(page_after(request.page) or 0), page_size(request.page), caller())
+                                              int(page_after(request.page) or 0), page_size(request.page))
         token = page_token(str(views[-1]["sequence"])) if len(views) == page_size(request.page) else ""
         return pb.ListBidsResponse(bids=[bid_pb(v) for v in views], page=common_pb2.PageResponse(next_page_token=token))
 
     async def GetSaleState(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().GetSaleState(request, context)
-        return pb.GetSaleStateResponse(state=sale_state_pb(await self.auctions.sale_state(request.listing_id,
-                                                                                          caller())))
+        return pb.GetSaleStateResponse(state=sale_state_pb(await self.auctions.sale_state(request.listing_id)))
 
     async def GetSaleResult(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().GetSaleResult(request, context)
-        v = await self.auctions.sale_result(request.listing_id, caller())
+        v = await self.auctions.sale_result(request.listing_id)
         result = result_pb(v)
         result.volume_lots = v.get("volume_lots", 0)
         result.cover_ratio = v.get("cover_ratio", "")
@@ -124,6 +116,5 @@ class AuctionServicer(TradingServicer):
 
     async def DeclareDefault(self, request, context):
         if await self.auctions.owns(request.listing_id):
-            raise RuleViolation("default of an auction award is not handled by the service yet; cancel and "
-                                "re-list", reason="NOT_SUPPORTED")
+            await self.auctions.declare_default(request.listing_id)
         return await super().DeclareDefault(request, context)

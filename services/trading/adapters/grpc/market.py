@@ -7,8 +7,6 @@ import grpc
 from yaosu.common.v1 import common_pb2
 from yaosu.trading.v1 import trading_pb2 as pb
 
-from services.common.context import current_principal
-from services.common.errors import InvalidArgument, PermissionDenied
 from services.common.proto_convert import from_timestamp, page_after, page_size, page_token
 
 SIDE = {pb.SIDE_BUY: "buy", pb.SIDE_SELL: "sell"}
@@ -38,19 +36,6 @@ def _trades_pb(trades: list[dict]) -> list:
     return [trade_pb(t) for t in trades]
 
 
-def acting_for(credit_code: str) -> str:
-    """The caller (through the trading service's own permission check) acting for `credit_code`: an
-    enterprise user of the gateway acts only for itself. Returns the actor for the record."""
-    from services.trading.adapters.grpc.servicer import caller
-    c = caller()
-    if not credit_code:
-        raise InvalidArgument.field("credit_code", "required")
-    kind, _, ident = current_principal().on_behalf_of.partition(":")
-    if kind == "enterprise" and ident != credit_code:
-        raise PermissionDenied("an enterprise places and changes only its own orders")
-    return c.actor
-
-
 class MarketRpcs:
     market = None  # application.market.Markets, set by the composition root
 
@@ -61,36 +46,24 @@ class MarketRpcs:
 
     async def PlaceOrder(self, request, context):
         markets = await self._markets(context)
-        actor = acting_for(request.credit_code)
-        if request.side not in SIDE:
-            raise InvalidArgument.field("side", "SIDE_BUY or SIDE_SELL")
         result = await markets.place(request.idempotency_key, request.instrument, request.credit_code,
-                                     SIDE[request.side], TYPE.get(request.type, ""), request.price.fen,
-                                     request.quantity, actor, block=request.block,
-                                     counterparty=request.counterparty)
+                                     SIDE.get(request.side, ""), TYPE.get(request.type, ""), request.price.fen,
+                                     request.quantity, block=request.block, counterparty=request.counterparty)
         return pb.PlaceOrderResponse(order=order_pb(result["order"]), trades=_trades_pb(result["trades"]))
 
     async def CancelOrder(self, request, context):
         markets = await self._markets(context)
-        actor = acting_for(request.credit_code)
-        result = await markets.cancel(request.idempotency_key, request.order_id, request.credit_code, actor)
+        result = await markets.cancel(request.idempotency_key, request.order_id, request.credit_code)
         return pb.CancelOrderResponse(order=order_pb(result["order"]))
 
     async def AmendOrder(self, request, context):
         markets = await self._markets(context)
-        actor = acting_for(request.credit_code)
         result = await markets.amend(request.idempotency_key, request.order_id, request.credit_code,
-                                     request.price.fen, request.quantity, actor)
+                                     request.price.fen, request.quantity)
         return pb.AmendOrderResponse(order=order_pb(result["order"]), trades=_trades_pb(result["trades"]))
 
     async def ListOrders(self, request, context):
-        from services.trading.adapters.grpc.servicer import caller
         markets = await self._markets(context)
-        c = caller()
-        if not c.privileged and not request.credit_code:
-            raise InvalidArgument.field("credit_code", "required (an enterprise lists its own orders)")
-        if request.credit_code:
-            acting_for(request.credit_code)
         size = page_size(request.page)
         orders = await markets.list_orders(request.credit_code, request.instrument, request.open_only,
                                            page_after(request.page), size)
@@ -99,9 +72,8 @@ class MarketRpcs:
                                      page=common_pb2.PageResponse(next_page_token=token))
 
     async def GetOrderBook(self, request, context):
-        from services.trading.adapters.grpc.servicer import caller, ts
+        from services.trading.adapters.grpc.servicer import ts
         markets = await self._markets(context)
-        caller()
         b = await markets.book(request.instrument, request.depth)
         return pb.GetOrderBookResponse(
             instrument=b["instrument"],
@@ -114,9 +86,7 @@ class MarketRpcs:
             open=b["open"], server_time=ts(b["server_time"]))
 
     async def ListMarkets(self, request, context):
-        from services.trading.adapters.grpc.servicer import caller
         markets = await self._markets(context)
-        caller()
         return pb.ListMarketsResponse(markets=[pb.Market(
             instrument=m["instrument"], name=m["name"], unit=m["unit"], lot_size=m["lot_size"],
             previous_close=_money(m["previous_close_fen"]),
@@ -125,9 +95,7 @@ class MarketRpcs:
             for m in await markets.list_markets()])
 
     async def GetMarketStatistics(self, request, context):
-        from services.trading.adapters.grpc.servicer import caller
         markets = await self._markets(context)
-        caller()
         since = from_timestamp(request.since) if request.HasField("since") else None
         s = await markets.statistics(since)
         return pb.GetMarketStatisticsResponse(

@@ -1,5 +1,6 @@
-"""TradingService over gRPC: requests → use cases → responses. No business rules here; what a response
-may show (reserve, sealed amounts, identities) is decided by application/views.py."""
+"""TradingService over gRPC: requests → use cases → responses. No business rules and no authorization
+here: who may do what is checked by the use cases (services/trading/authorization.yaml) and what a
+response may show (reserve, sealed amounts, identities) by application/views.py and disclosure.py."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from yaosu.trading.v1 import trading_pb2 as pb
 from yaosu.trading.v1 import trading_pb2_grpc
 
 from services.common.audit import AuditJournal
-from services.common.context import current_principal
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import InvalidArgument
 from services.common.proto_convert import from_timestamp, page_after, page_size, page_token, timestamp
-from services.common.uow import UnitOfWork
 from services.trading.adapters.grpc.market import MarketRpcs
-from services.trading.application.trading import Caller, Trading
+from services.trading.application.trading import Trading
 
 MECHANISM = {pb.MECHANISM_LISTING: "listing", pb.MECHANISM_ENGLISH: "english", pb.MECHANISM_TENDER: "tender",
              pb.MECHANISM_UNIFORM_PRICE: "uniform_price"}
@@ -34,36 +33,6 @@ BID_PB = {"draft": pb.BID_STATE_DRAFT, "accepted": pb.BID_STATE_ACCEPTED, "refus
 SETTLE_PB = {"executed": pb.SETTLEMENT_STATE_EXECUTED, "settling": pb.SETTLEMENT_STATE_SETTLING,
              "settled": pb.SETTLEMENT_STATE_SETTLED, "failed": pb.SETTLEMENT_STATE_FAILED}
 SETTLE = {v: k for k, v in SETTLE_PB.items()}
-
-CALLERS = ("admin", "service", "delegate", "grantor", "issuer")
-AGENCY_ROLES = ("grantor", "issuer")
-
-
-def caller() -> Caller:
-    """Who is asking. The gateway (service+delegate) names the end user in x-on-behalf-of; an agency
-    principal calling directly manages only its own listings."""
-    p = current_principal()
-    if not p.has(*CALLERS):
-        raise PermissionDenied(f"{p.name} may not use the trading service")
-    if p.has("admin"):
-        return Caller(p.actor, True)
-    if p.has(*AGENCY_ROLES) and not p.has("service"):
-        return Caller(p.actor, True, p.name)
-    kind, _, ident = p.on_behalf_of.partition(":")
-    if kind == "agency":
-        # "agency:<id>/key:<n>": the agency is the part before "/"; the rest names which of its keys acted.
-        return Caller(p.actor, True, ident.split("/", 1)[0])
-    if kind in ("enterprise", "user"):
-        return Caller(p.actor, False)
-    return Caller(p.actor, True)  # another service (or a regulator through the gateway)
-
-
-def manager() -> Caller:
-    c = caller()
-    if not c.privileged:
-        raise PermissionDenied("only agencies and administrators manage listings")
-    return c
-
 
 def money(fen: int | None) -> common_pb2.Money | None:
     return None if fen is None else common_pb2.Money(fen=fen, currency="CNY")
@@ -201,12 +170,12 @@ def unimplemented(name: str):
 
 
 class TradingServicer(MarketRpcs, trading_pb2_grpc.TradingServiceServicer):
-    def __init__(self, trading: Trading, uow: UnitOfWork, journal: AuditJournal, on_verified) -> None:
-        self.trading, self.uow, self.journal, self.on_verified = trading, uow, journal, on_verified
+    def __init__(self, trading: Trading, journal: AuditJournal, on_verified) -> None:
+        self.trading, self.journal, self.on_verified = trading, journal, on_verified
 
     # ------------------------------------------------------------ listings
     async def CreateListing(self, request, context):
-        view = await self.trading.create_listing(request.idempotency_key, listing_spec(request.listing), manager())
+        view = await self.trading.create_listing(request.idempotency_key, listing_spec(request.listing))
         return pb.CreateListingResponse(listing=listing_pb(view))
 
     async def UpdateListing(self, request, context):
@@ -225,112 +194,104 @@ class TradingServicer(MarketRpcs, trading_pb2_grpc.TradingServiceServicer):
             if request.listing.HasField(name):
                 changes[name] = spec[name]
         view, notice = await self.trading.update_listing(request.idempotency_key, request.listing.listing_id,
-                                                         changes, request.change_reason, manager())
+                                                         changes, request.change_reason)
         return pb.UpdateListingResponse(listing=listing_pb(view), notice=notice_pb(notice) if notice else None)
 
     async def PublishListing(self, request, context):
-        view = await self.trading.publish_listing(request.idempotency_key, request.listing_id, manager())
+        view = await self.trading.publish_listing(request.idempotency_key, request.listing_id)
         return pb.PublishListingResponse(listing=listing_pb(view))
 
     async def CancelListing(self, request, context):
-        view = await self.trading.cancel_listing(request.idempotency_key, request.listing_id, request.reason,
-                                                 manager())
+        view = await self.trading.cancel_listing(request.idempotency_key, request.listing_id, request.reason)
         return pb.CancelListingResponse(listing=listing_pb(view))
 
     async def EnterReservePrice(self, request, context):
         view = await self.trading.enter_reserve(request.idempotency_key, request.listing_id,
-                                                request.reserve_price.fen, manager())
+                                                request.reserve_price.fen)
         return pb.EnterReservePriceResponse(listing=listing_pb(view))
 
     async def ApproveReservePrice(self, request, context):
-        view = await self.trading.approve_reserve(request.idempotency_key, request.listing_id, manager())
+        view = await self.trading.approve_reserve(request.idempotency_key, request.listing_id)
         return pb.ApproveReservePriceResponse(listing=listing_pb(view))
 
     async def GetListing(self, request, context):
-        return pb.GetListingResponse(listing=listing_pb(await self.trading.get_listing(request.listing_id, caller())))
+        return pb.GetListingResponse(listing=listing_pb(await self.trading.get_listing(request.listing_id)))
 
     async def ListListings(self, request, context):
         filters = {"mechanism": MECHANISM.get(request.mechanism, ""), "state": STATE.get(request.state, ""),
                    "agency_id": request.agency_id, "instrument": request.instrument}
-        views, total = await self.trading.list_listings(filters, page_after(request.page), page_size(request.page),
-                                                        caller())
+        views, total = await self.trading.list_listings(filters, page_after(request.page), page_size(request.page))
         token = page_token(views[-1]["listing_id"]) if len(views) == page_size(request.page) else ""
         return pb.ListListingsResponse(listings=[listing_pb(v) for v in views],
                                        page=common_pb2.PageResponse(next_page_token=token, total_size=total))
 
     async def ListChangeNotices(self, request, context):
-        notices = await self.trading.change_notices(request.listing_id, caller())
+        notices = await self.trading.change_notices(request.listing_id)
         return pb.ListChangeNoticesResponse(notices=[notice_pb(n) for n in notices])
 
     # ------------------------------------------------------------ registration
     async def RegisterBidder(self, request, context):
-        view = await self.trading.register(request.idempotency_key, request.listing_id, request.credit_code, caller())
+        view = await self.trading.register(request.idempotency_key, request.listing_id, request.credit_code)
         return pb.RegisterBidderResponse(registration=registration_pb(view))
 
     async def GetRegistration(self, request, context):
-        view = await self.trading.registration(request.listing_id, request.credit_code, caller())
+        view = await self.trading.registration(request.listing_id, request.credit_code)
         return pb.GetRegistrationResponse(registration=registration_pb(view))
 
     async def ListRegistrations(self, request, context):
         views = await self.trading.registrations(request.listing_id, page_after(request.page),
-                                                 page_size(request.page), caller())
+                                                 page_size(request.page))
         token = page_token(views[-1]["bidder_number"]) if len(views) == page_size(request.page) else ""
         return pb.ListRegistrationsResponse(registrations=[registration_pb(v) for v in views],
                                             page=common_pb2.PageResponse(next_page_token=token))
 
     async def ConfirmContinue(self, request, context):
-        view = await self.trading.confirm_continue(request.idempotency_key, request.listing_id, request.credit_code,
-                                                   caller())
+        view = await self.trading.confirm_continue(request.idempotency_key, request.listing_id, request.credit_code)
         return pb.ConfirmContinueResponse(registration=registration_pb(view))
 
     # ------------------------------------------------------------ bids
     async def CreateBid(self, request, context):
         view = await self.trading.create_bid(request.idempotency_key, request.listing_id, request.credit_code,
-                                             request.price.fen, caller())
+                                             request.price.fen)
         return pb.CreateBidResponse(bid=bid_pb(view))
 
     async def SubmitBid(self, request, context):
-        c = caller()
-        view = await self.trading.submit_bid(request.idempotency_key, request.bid_id, request.credit_code, c)
-        state = await self.trading.sale_state(view["listing_id"], c)
+        view = await self.trading.submit_bid(request.idempotency_key, request.bid_id, request.credit_code,
+                                             confirm_high_price=request.confirm_high_price)
+        state = await self.trading.sale_state(view["listing_id"])
         return pb.SubmitBidResponse(bid=bid_pb(view), state=sale_state_pb(state))
 
     async def PlaceBid(self, request, context):
         view = await self.trading.place_bid(request.idempotency_key, request.listing_id, request.credit_code,
-                                            request.price.fen, caller())
+                                            request.price.fen, confirm_high_price=request.confirm_high_price)
         return pb.PlaceBidResponse(bid=bid_pb(view))
 
     async def ListBids(self, request, context):
         after = page_after(request.page)
         views = await self.trading.list_bids(request.listing_id, request.credit_code, int(after or 0),
-                                             page_size(request.page), caller())
+                                             page_size(request.page))
         token = page_token(str(views[-1]["sequence"])) if len(views) == page_size(request.page) else ""
         return pb.ListBidsResponse(bids=[bid_pb(v) for v in views], page=common_pb2.PageResponse(next_page_token=token))
 
     async def GetSaleState(self, request, context):
-        return pb.GetSaleStateResponse(state=sale_state_pb(await self.trading.sale_state(request.listing_id,
-                                                                                         caller())))
+        return pb.GetSaleStateResponse(state=sale_state_pb(await self.trading.sale_state(request.listing_id)))
 
     async def GetSaleResult(self, request, context):
-        return pb.GetSaleResultResponse(result=result_pb(await self.trading.sale_result(request.listing_id,
-                                                                                        caller())))
+        return pb.GetSaleResultResponse(result=result_pb(await self.trading.sale_result(request.listing_id)))
 
     # ------------------------------------------------------------ awards and trades
     async def ConfirmAward(self, request, context):
-        trade = await self.trading.confirm_award(request.idempotency_key, request.listing_id, request.credit_code,
-                                                 caller())
+        trade = await self.trading.confirm_award(request.idempotency_key, request.listing_id, request.credit_code)
         return pb.ConfirmAwardResponse(trade=trade_pb(trade))
 
     async def DeclareDefault(self, request, context):
-        result = await self.trading.declare_default(request.idempotency_key, request.listing_id, request.reason,
-                                                    manager())
+        result = await self.trading.declare_default(request.idempotency_key, request.listing_id, request.reason)
         return pb.DeclareDefaultResponse(result=result_pb(result))
 
     async def GetTrade(self, request, context):
-        return pb.GetTradeResponse(trade=trade_pb(await self.trading.trade(request.trade_id, caller())))
+        return pb.GetTradeResponse(trade=trade_pb(await self.trading.trade(request.trade_id)))
 
     async def ListTrades(self, request, context):
-        caller()
         filters = {"credit_code": request.credit_code, "instrument": request.instrument,
                    "state": SETTLE.get(request.settlement_state, ""), "listing_id": request.listing_id}
         trades, total = await self.trading.trades(filters, page_after(request.page), page_size(request.page))
@@ -340,9 +301,7 @@ class TradingServicer(MarketRpcs, trading_pb2_grpc.TradingServiceServicer):
 
     # ------------------------------------------------------------ record
     async def VerifyAuditJournal(self, request, context):
-        caller()
-        async with self.uow() as tx:
-            result = await self.journal.verify(tx.session)
+        result = await self.trading.verify_audit_journal(self.journal)
         self.on_verified(result.intact)
         return pb.VerifyAuditJournalResponse(intact=result.intact, entries_checked=result.entries_checked,
                                              first_broken_sequence=result.first_broken_sequence,
