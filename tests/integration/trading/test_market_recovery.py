@@ -41,6 +41,18 @@ def order_spec(i: int, sellers: list[str], buyers: list[str]) -> tuple[str, int,
     return buyers[i // 2 % 2], pb.SIDE_BUY, 100_00 + (i % 7) * 10, 2 + i % 5
 
 
+async def retried(call, *args, attempts: int = 50, **kwargs):
+    """A client as the API asks: UNAVAILABLE or ABORTED are retried with the same idempotency key (a
+    restarted service may still be reconnecting to the registry)."""
+    for attempt in range(attempts):
+        try:
+            return await call(*args, **kwargs)
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.1)
+
+
 async def test_sigkill_mid_trading_day_rebuilds_the_book_without_doubles(tmp_path, nats_server):
     async with registry_running(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}", nats_server.url) as registry:
         instrument = new_instrument()
@@ -72,7 +84,7 @@ async def test_sigkill_mid_trading_day_rebuilds_the_book_without_doubles(tmp_pat
             await wait_serving(stub)
             for i in range(ORDERS):  # every client retries with its key: acknowledged ones are replayed
                 code, side, price, quantity = order_spec(i, sellers, buyers)
-                again = await place(stub, instrument, code, side, price, quantity, idem=f"order-{i}")
+                again = await retried(place, stub, instrument, code, side, price, quantity, idem=f"order-{i}")
                 if i in acknowledged:
                     assert again.order.order_id == acknowledged[i]
             orders = (await stub.ListOrders(pb.ListOrdersRequest(instrument=instrument, page={"page_size": 500}),
