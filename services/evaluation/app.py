@@ -15,6 +15,7 @@ from services.common.authz import Policy as AccessPolicy
 from services.common.events.inbox import Inbox
 from services.common.grpc_client import open_channel
 from services.common.host import Infrastructure, ServiceDefinition, ServiceHost
+from services.common.journal_check import JournalCheck
 from services.common.logging import configure_logging
 from services.common.metrics import GrpcClientMetrics
 from services.common.periodic import Periodic
@@ -25,7 +26,6 @@ from services.evaluation.adapters.registry.consumer import registry_consumer
 from services.evaluation.adapters.registry.directory import RegistryDirectory
 from services.evaluation.adapters.report.renderer import ReportRenderer
 from services.evaluation.application.ingestion import Ingestion
-from services.evaluation.application.journal import JournalCheck
 from services.evaluation.application.policies import Policies
 from services.evaluation.application.regrades import Regrades
 from services.evaluation.application.replica import EnterpriseReplica

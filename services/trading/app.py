@@ -15,6 +15,7 @@ from services.common.audit import AuditJournal
 from services.common.authz import Access, Policy
 from services.common.grpc_client import open_channel
 from services.common.host import Infrastructure, ServiceDefinition, ServiceHost
+from services.common.journal_check import JournalCheck
 from services.common.logging import configure_logging
 from services.common.metrics import GrpcClientMetrics
 from services.common.periodic import Periodic
@@ -93,7 +94,8 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         def on_verified(intact: bool) -> None:
             infra.audit_metrics.verify_ok.set(1 if intact else 0)
 
-        servicer = AuctionServicer(trading, AuditJournal(infra.tables), on_verified, auctions=auctions)
+        servicer = AuctionServicer(trading, JournalCheck(infra.uow, AuditJournal(infra.tables), access, on_verified),
+                                   auctions=auctions)
         servicer.market = markets
         register(server, servicer)
         settlement_loop = SettlementLoop(settlement, settings.settlement_seconds)

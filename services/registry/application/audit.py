@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
-from services.common.audit import AuditJournal, VerifyResult
-from services.common.authz import Access
-from services.common.uow import UnitOfWork
+from services.common.journal_check import JournalCheck
 from services.registry.application.views import Page, PageOf
 
 
@@ -26,20 +23,8 @@ class AuditEntryView:
     at: datetime
 
 
-class AuditTrail:
-    def __init__(self, uow: UnitOfWork, journal: AuditJournal, access: Access,
-                 on_verified: Callable[[bool], None]) -> None:
-        self.uow = uow
-        self.journal = journal
-        self.access = access
-        self.on_verified = on_verified
-
-    async def verify(self) -> VerifyResult:
-        self.access.require("VerifyAuditJournal")
-        async with self.uow() as tx:
-            result = await self.journal.verify(tx.session)
-        self.on_verified(result.intact)
-        return result
+class AuditTrail(JournalCheck):
+    """Verify the chain (JournalCheck) and page through its entries."""
 
     async def entries(self, subject: str, page: Page) -> PageOf[AuditEntryView]:
         self.access.require("ListAuditEntries")

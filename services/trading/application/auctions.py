@@ -528,8 +528,7 @@ class Auctions:
             repo = TradingRepository(tx.session)
             regs = [x for x in await repo.registrations(listing_id) if x["state"] == "qualified"]
             # The sealed bids that stand (a later submission supersedes, a withdrawal removes).
-            sealed_bids = len([b for b in await repo.bids(listing_id, limit=100_000) if b["state"] == "accepted"]) \
-                if disclosed and not english else 0
+            sealed_bids = await repo.count_bids(listing_id, "accepted") if disclosed and not english else 0
         # A sealed sale tells nobody but the trading centre how many registered or bid until it is opened.
         registered = len(regs) if disclosed else 0
         now = self.clock()

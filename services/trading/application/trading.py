@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.common.audit import AuditJournal
 from services.common.authz import Access, Kind, Owner
 from services.common.context import current_principal
 from services.common.errors import (
@@ -765,11 +764,6 @@ class Trading:
         async with self.uow() as tx:
             trades, total = await TradingRepository(tx.session).trades(after=after, limit=limit, **filters)
         return [self.disclosure.trade(t) for t in trades], total
-
-    async def verify_audit_journal(self, journal: AuditJournal):
-        self.access.require("VerifyAuditJournal")
-        async with self.uow() as tx:
-            return await journal.verify(tx.session)
 
     # ------------------------------------------------------------ timers
     async def fire_due_timers(self) -> int:

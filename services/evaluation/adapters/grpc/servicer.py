@@ -8,13 +8,13 @@ from yaosu.evaluation.v1 import evaluation_pb2 as pb
 from yaosu.evaluation.v1 import evaluation_pb2_grpc
 
 from services.common.errors import InvalidArgument
+from services.common.journal_check import JournalCheck
 from services.common.proto_convert import page_after, page_size, page_token, timestamp
 from services.evaluation.adapters.grpc import convert
 from services.evaluation.adapters.grpc.csv_rows import parse_csv
 from services.evaluation.adapters.report.renderer import HTML_TYPE, PDF_TYPE, ReportRenderer
 from services.evaluation.application import commands as c
 from services.evaluation.application.ingestion import MAX_ROWS, Ingestion
-from services.evaluation.application.journal import JournalCheck
 from services.evaluation.application.policies import Policies
 from services.evaluation.application.regrades import Regrades
 from services.evaluation.application.results import Results

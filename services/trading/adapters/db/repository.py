@@ -165,6 +165,10 @@ class TradingRepository:
         query = query.where(bids.c.sequence > after).order_by(bids.c.sequence, bids.c.created_at).limit(limit)
         return [row_dict(r) for r in (await self.session.execute(query)).all()]
 
+    async def count_bids(self, listing_id: str, state: str) -> int:
+        query = select(func.count()).select_from(bids).where(bids.c.listing_id == listing_id, bids.c.state == state)
+        return (await self.session.execute(query)).scalar_one()
+
     async def update_bid(self, bid_id: str, **values: Any) -> None:
         await self.session.execute(update(bids).where(bids.c.bid_id == bid_id).values(**values))
 

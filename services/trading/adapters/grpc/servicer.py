@@ -11,8 +11,8 @@ from yaosu.common.v1 import common_pb2
 from yaosu.trading.v1 import trading_pb2 as pb
 from yaosu.trading.v1 import trading_pb2_grpc
 
-from services.common.audit import AuditJournal
 from services.common.errors import InvalidArgument
+from services.common.journal_check import JournalCheck
 from services.common.proto_convert import from_timestamp, page_after, page_size, page_token, timestamp
 from services.trading.adapters.grpc.market import MarketRpcs
 from services.trading.application.trading import Trading
@@ -170,8 +170,8 @@ def unimplemented(name: str):
 
 
 class TradingServicer(MarketRpcs, trading_pb2_grpc.TradingServiceServicer):
-    def __init__(self, trading: Trading, journal: AuditJournal, on_verified) -> None:
-        self.trading, self.journal, self.on_verified = trading, journal, on_verified
+    def __init__(self, trading: Trading, journal: JournalCheck) -> None:
+        self.trading, self.journal = trading, journal
 
     # ------------------------------------------------------------ listings
     async def CreateListing(self, request, context):
@@ -301,8 +301,7 @@ class TradingServicer(MarketRpcs, trading_pb2_grpc.TradingServiceServicer):
 
     # ------------------------------------------------------------ record
     async def VerifyAuditJournal(self, request, context):
-        result = await self.trading.verify_audit_journal(self.journal)
-        self.on_verified(result.intact)
+        result = await self.journal.verify()
         return pb.VerifyAuditJournalResponse(intact=result.intact, entries_checked=result.entries_checked,
                                              first_broken_sequence=result.first_broken_sequence,
                                              problem=result.problem)
