@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 DEPARTMENTS = {
     "AG-330100-SW": ("tax_paid",),
     "AG-330100-TJ": ("value_added", "sales", "main_revenue", "rd_expense", "avg_employees",
-                     "years_since_production", "adjustment.HNTE", "adjustment.SRDI_N", "adjustment.RENT1"),
+                     "years_since_production", "adjustment.HNTE", "adjustment.SRDI_N", "adjustment.RENT"),
     "AG-330100-DL": ("kwh",),
     "AG-330100-FGW": ("energy_tce",),
     "AG-330100-STHJ": ("pollutant_t", "cod_t", "water_t", "veto.V_ENV_RED", "downgrade.G_ENV_PENALTY"),
@@ -55,11 +55,11 @@ def _firm_year(rng: random.Random, base: dict, year_index: int) -> dict[str, str
     if rng.random() < 0.04:
         values["adjustment.SRDI_N"] = "1"
     if rng.random() < 0.05:
-        values["adjustment.RENT1"] = str(rng.randint(2, 3))
+        values["adjustment.RENT"] = str(rng.randint(1, 3))  # tenants; the deduction follows the size class
     if rng.random() < 0.015:
         values["veto.V_ENV_RED"] = "1"
     if rng.random() < 0.02:
-        values["downgrade.G_ENV_PENALTY"] = "1"
+        values["downgrade.G_ENV_PENALTY"] = f"{rng.uniform(2, 40):.2f}"  # the year's penalties, 万元
     return values
 
 

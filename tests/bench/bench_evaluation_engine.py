@@ -59,7 +59,7 @@ def generate(rows: int = ROWS, seed: int = SEED) -> EnterpriseColumns:
         flags={"major_project_under_construction": rng.random(rows) < 0.002},
         adjustment_counts={"HNTE": (rng.random(rows) < 0.1).astype(np.int32),
                            "SRDI_N": (rng.random(rows) < 0.03).astype(np.int32),
-                           "RENT1": rng.poisson(0.2, rows).astype(np.int32)},
+                           "RENT": rng.poisson(0.2, rows).astype(np.int32)},
         veto=rng.random(rows) < 0.003,
         downgrade_count=(rng.random(rows) < 0.01).astype(np.int8),
         prior_consecutive_d=np.where(rng.random(rows) < 0.04, rng.integers(1, 5, rows), 0).astype(np.int16),

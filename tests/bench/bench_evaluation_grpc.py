@@ -1,8 +1,10 @@
 """Bench: a 50,000-enterprise county through the evaluation service over gRPC on SQLite.
 
 Setup (not timed): a real registry and a NatsServer; the county is bulk-loaded into the registry's database;
-the evaluation service learns it its normal way (the ListEnterprises backfill at start).
-Timed: ingestion of 50k enterprise-year rows by the client-streaming SubmitIndicators, StartRun, PublishRun.
+the evaluation service learns it its normal way (the ListEnterprises backfill at start); the client has its
+50k enterprise-year rows ready as column batches of BATCH rows.
+Timed: ingestion of the 50k rows by the bulk upload (client-streaming SubmitIndicatorBatches), StartRun,
+PublishRun. Ingestion is printed beside its target (issue 11: ≥ 50,000 rows/s through gRPC).
 
 Run: PYTHONPATH=gen:. .venv/bin/python -m tests.bench.bench_evaluation_grpc
 """
@@ -29,6 +31,8 @@ from tests.integration.evaluation.support import EVALUATOR, STATS_AGENCY, evalua
 from tests.support.registry import registry_running
 
 ENTERPRISES = 50_000
+BATCH = 5_000  # rows per IndicatorBatch message
+INGEST_TARGET = 50_000  # rows/s through gRPC
 COUNTY = "330110"
 PARKS = [f"余杭园区{n:02d}" for n in range(12)]
 INDUSTRIES = ["C1713", "C2221", "C2614", "C2927", "C3130", "C3360", "C3484", "C3670", "C3825", "C3971"]
@@ -69,6 +73,22 @@ def indicator_rows(rng: random.Random, enterprises: list[dict]) -> list[pb.Indic
     return rows
 
 
+def column_batches(rows: list[pb.IndicatorRow], key: str) -> list[pb.IndicatorBatch]:
+    """The same rows as the bulk upload carries them: columns of BATCH rows ("" where a row has no value)."""
+    batches = []
+    for start in range(0, len(rows), BATCH):
+        part = rows[start:start + BATCH]
+        columns: dict[str, list[str]] = {}
+        for index, item in enumerate(part):
+            for field, value in item.values.items():
+                columns.setdefault(field, [""] * len(part))[index] = value
+        batches.append(pb.IndicatorBatch(
+            idempotency_key=key if not start else "", credit_codes=[r.credit_code for r in part],
+            years=[r.year for r in part],
+            columns=[pb.IndicatorColumn(field=field, values=cells) for field, cells in columns.items()]))
+    return batches
+
+
 async def _bench() -> None:
     rng = random.Random(SEED)
     with tempfile.TemporaryDirectory() as scratch:
@@ -99,12 +119,14 @@ async def _bench() -> None:
 
 
 async def _timed(stub, rows: list[pb.IndicatorRow], backfill: float) -> None:
+    batches = column_batches(rows, uuid.uuid4().hex)
+
     async def stream():
-        for item in rows:
-            yield item
+        for batch in batches:
+            yield batch
 
     t0 = time.perf_counter()
-    report = (await stub.SubmitIndicators(stream(), metadata=STATS_AGENCY, timeout=600)).report
+    report = (await stub.SubmitIndicatorBatches(stream(), metadata=STATS_AGENCY, timeout=600)).report
     t1 = time.perf_counter()
     run = (await stub.StartRun(pb.StartRunRequest(idempotency_key=uuid.uuid4().hex, jurisdiction=COUNTY, year=2024),
                                metadata=EVALUATOR, timeout=600)).run
@@ -115,7 +137,12 @@ async def _timed(stub, rows: list[pb.IndicatorRow], backfill: float) -> None:
     assert report.rows_accepted == ENTERPRISES, (report.rows_accepted, report.rows_refused)
     assert run.enterprises == ENTERPRISES
     counts = {c.grade: c.count for c in run.class_counts}
-    print(f"evaluation.grpc.50k  {t3 - t0:.2f} s  (ingest {t1 - t0:.2f} s · {ENTERPRISES / (t1 - t0):,.0f} rows/s "
+    rate = ENTERPRISES / (t1 - t0)
+    verdict = "met" if rate >= INGEST_TARGET else f"not met: {INGEST_TARGET / rate:.1f}× too slow"
+    print(f"evaluation.grpc.50k.ingest  {rate:,.0f} rows/s  (target ≥ {INGEST_TARGET:,} rows/s: {verdict}; "
+          f"{ENTERPRISES} rows in {t1 - t0:.2f} s by SubmitIndicatorBatches, {BATCH} rows a batch, "
+          f"{report.values_recorded} values)")
+    print(f"evaluation.grpc.50k  {t3 - t0:.2f} s  (ingest {t1 - t0:.2f} s · {rate:,.0f} rows/s "
           f"· {report.values_recorded} values; run {t2 - t1:.2f} s; publish {t3 - t2:.2f} s, "
           f"{published.classes_changed} classified events)")
     print(f"evaluation.grpc.50k.classes  {counts}  (start-up backfill of {ENTERPRISES} enterprises: {backfill:.2f} s)")

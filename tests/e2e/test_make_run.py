@@ -21,6 +21,7 @@ import nats
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from yaosu.common.v1 import common_pb2
+from yaosu.evaluation.v1 import evaluation_pb2, evaluation_pb2_grpc
 from yaosu.registry.v1 import registry_pb2, registry_pb2_grpc
 from yaosu.trading.v1 import trading_pb2, trading_pb2_grpc
 
@@ -59,6 +60,24 @@ def _assert_prometheus_sees_the_suite(services: dict) -> None:
         time.sleep(1)
     rules = _query(port, "/api/v1/rules")["data"]["groups"]
     assert all(rule["health"] == "ok" for group in rules for rule in group["rules"]), rules
+
+
+def _assert_the_demo_city_has_a_total(services: dict, keys: dict) -> None:
+    """The demo jurisdiction, evaluated under the default policy: the latest published run rolls its six
+    districts up into the city total 330100 (issue 11 item 9), split by size class."""
+    metadata = [("authorization", f"Bearer {keys['regulator']}")]
+    with grpc.insecure_channel(f"127.0.0.1:{services['evaluation']['grpc_port']}") as channel:
+        evaluation = evaluation_pb2_grpc.EvaluationServiceStub(channel)
+        runs = evaluation.ListRuns(evaluation_pb2.ListRunsRequest(status=evaluation_pb2.RUN_STATUS_PUBLISHED),
+                                   metadata=metadata, timeout=10).runs
+        latest = max(runs, key=lambda run: run.year)
+        rollups = evaluation.GetRollups(evaluation_pb2.GetRollupsRequest(run_id=latest.run_id, dimension="region"),
+                                        metadata=metadata, timeout=10).rollups
+    total = rollups[0]
+    assert (total.key, total.level, total.parent) == ("330100", "city", ""), total
+    districts = [r for r in rollups if r.parent == "330100"]
+    assert len(districts) == 6 and total.firms == sum(d.firms for d in districts)
+    assert {r.key for r in rollups} >= {"330100/above_size", "330100/below_size"}
 
 
 def _refused(call, request, key: str) -> grpc.RpcError:
@@ -186,6 +205,7 @@ def test_devstack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert "http_requests_total" in httpx.get(f"http://127.0.0.1:{gateway['metrics_port']}/metrics", timeout=5).text
         assert httpx.get(f"http://127.0.0.1:{gateway['http_port']}/metrics", timeout=5).status_code == 404
         _assert_the_reproducers_are_refused(services, keys, data, endpoints["nats_url"])
+        _assert_the_demo_city_has_a_total(services, keys)
         if shutil.which("promtool"):
             checked = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
             assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -62,6 +62,22 @@ async def test_each_service_publishes_only_its_own_events(guarded_nats):
         await registry.close()
 
 
+async def test_evaluation_publishes_its_run_events_and_nobody_forges_them(guarded_nats):
+    evaluation = await nats.connect(guarded_nats.url_for("evaluation"), allow_reconnect=False, error_cb=_ignore)
+    trading = await nats.connect(guarded_nats.url_for("trading"), allow_reconnect=False, error_cb=_ignore)
+    try:
+        js = evaluation.jetstream()
+        await topology.apply(js)
+        for subject in ("evaluation.run.completed", "evaluation.run.published", "evaluation.enterprise.classified"):
+            assert (await js.publish(subject, b"{}", timeout=5)).stream == "EVALUATION"
+        with pytest.raises((NatsTimeout, NoStreamResponseError, nats.errors.Error)):
+            await trading.jetstream().publish("evaluation.run.published", b"{}", timeout=2)
+        assert (await js.stream_info("EVALUATION")).state.messages == 3
+    finally:
+        await evaluation.close()
+        await trading.close()
+
+
 async def test_the_gateway_publishes_no_events(guarded_nats):
     gateway = await nats.connect(guarded_nats.url_for("gateway"), allow_reconnect=False, error_cb=_ignore)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -28,6 +29,29 @@ class SubmitRows:
     kind: str  # stream | csv | demo
     rows: tuple[RowInput, ...]
     source_department: str = ""  # default for rows that name none
+
+
+@dataclass(frozen=True)
+class IndicatorBatch:
+    """Rows in columns, as the bulk upload carries them: every column has one cell per row ("" where a row
+    supplies no value for that field)."""
+
+    credit_codes: Sequence[str]
+    years: Sequence[int]
+    columns: Mapping[str, Sequence[str]]
+    source_departments: Sequence[str] = ()  # one per row; none: every row is the submission's own
+    row_numbers: Sequence[int] = ()  # as the client counts them (e.g. CSV lines); none: 1, 2, … on
+
+
+@dataclass(frozen=True)
+class SubmissionRequest:
+    """What makes two submissions the same request for their idempotency key: the kind, the resolved source
+    department and the digest of the rows as sent (services/evaluation/application/batches.py)."""
+
+    idempotency_key: str
+    kind: str  # batches | stream | csv | demo
+    source_department: str
+    content_digest: str
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def result_from_document(doc: dict[str, Any]) -> EnterpriseResult:
         park=doc["park"], industry_code=doc["industry_code"], industry_division=doc["industry_division"],
         size_class=doc["size_class"], status=doc["status"],
         pool=None if pool is None else PoolKey(pool["region_code"], pool["year"], pool["size_class"],
-                                               pool["industry_group"]),
+                                               pool["industry_group"], pool.get("roster", "")),
         profile=doc["profile"], raw={name: _d(value) for name, value in doc["raw"].items()},
         indicators=tuple(IndicatorResult(
             i["indicator"], i["unit"], i["direction"], Decimal(i["weight"]), _d(i["value"]), _d(i["benchmark"]),

@@ -20,8 +20,8 @@ from services.evaluation.application.policies import Policies
 from services.evaluation.application.results import regrade_view
 from services.evaluation.application.views import RegradeView, StoredResult
 from services.evaluation.domain import ManualOverride, OverrideError, apply_override
-from services.evaluation.domain.numbers import DECIMAL_CONTEXT, round_half_up
 from services.evaluation.domain.results import STATUS_GRADED, STATUS_NOT_GRADED
+from services.evaluation.domain.rollups import class_shares, rollup_keys_of
 
 PENDING = "(second approver pending)"
 MAX_REASON, MAX_EVIDENCE_REF = 2000, 500
@@ -157,24 +157,20 @@ class Regrades:
         return run, row
 
     async def _adjust_rollups(self, repo, run_id: str, before, after) -> None:
-        """Move the firm between classes in its region, park and industry roll-ups (indicators unchanged)."""
+        """Move the firm between classes in every unit it counts in: its region and the units above up to the
+        run's total, its park, its industry, and their size-class splits (indicators unchanged)."""
         if before.status not in (STATUS_GRADED, STATUS_NOT_GRADED):
             return
         land = before.raw.get("land_mu") or Decimal(0)
-        for dimension, key in (("region", before.region_code), ("park", before.park),
-                               ("industry", before.industry_division)):
-            if not key:
-                continue
+        for dimension, key in rollup_keys_of(before):
             stored = await repo.rollup(run_id, dimension, key)
-            if stored is None:
+            if stored is None:  # above the run's total, or a unit of a run stored before it existed
                 continue
             doc = json.loads(stored.document)
             counts = doc["class_counts"]
             counts[before.final_class] -= 1
             counts[after.final_class] += 1
-            firms = Decimal(doc["firms"])
-            doc["class_shares"] = {grade: documents.to_document(
-                round_half_up(DECIMAL_CONTEXT.divide(Decimal(n), firms), 4)) for grade, n in counts.items()}
+            doc["class_shares"] = documents.to_document(class_shares(counts, doc["firms"]))
             land_c_d = Decimal(doc["land_in_c_d_mu"])
             land_c_d += land * ((after.final_class in "CD") - (before.final_class in "CD"))
             doc["land_in_c_d_mu"] = documents.to_document(land_c_d)

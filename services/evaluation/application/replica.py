@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from services.common.errors import DependencyUnavailable
@@ -16,6 +17,13 @@ from services.evaluation.application.ports import EnterpriseDirectory, Enterpris
 log = logging.getLogger(__name__)
 
 CONSUMER = "evaluation-registry"
+
+
+@dataclass
+class Lookups:
+    """How many codes missing from the replica one submission may still ask the registry about."""
+
+    remaining: int
 
 
 def _row(facts: EnterpriseFacts, at) -> dict[str, Any]:
@@ -61,21 +69,25 @@ class EnterpriseReplica:
             await tx.commit()
         return "ack"
 
-    async def match(self, codes: Sequence[str], lookup_limit: int) -> dict[str, Any]:
-        """Replica rows by credit code; codes the replica lacks are asked of the registry (bounded).
-        Malformed codes are neither queried nor asked: they match nothing."""
+    async def match(self, codes: Sequence[str], lookups: int | Lookups) -> dict[str, Any]:
+        """Status and size class by credit code; codes the replica lacks are asked of the registry, at most `lookups`
+        (a number, or what a submission has left of its allowance, which this spends). Malformed codes are
+        neither queried nor asked: they match nothing."""
+        allowance = lookups if isinstance(lookups, Lookups) else Lookups(lookups)
         codes = sorted({c for c in codes if is_credit_code(c)})
         async with self.uow() as tx:
-            found = await self.repositories(tx.session).enterprises_by_code(codes)
-        missing = [c for c in codes if c not in found][:lookup_limit]
+            found = await self.repositories(tx.session).enterprise_standings(codes)
+        missing = [c for c in codes if c not in found][:max(allowance.remaining, 0)]
         if not missing or self.directory is None:
             return found
         learned = []
         for code in missing:
+            allowance.remaining -= 1
             try:
                 facts = await self.directory.lookup(code)
             except DependencyUnavailable:  # the registry being away leaves codes unknown, not the call failed
                 log.warning("registry lookup failed; codes stay unknown", exc_info=True)
+                allowance.remaining = 0
                 break
             if facts is not None:
                 learned.append(facts)

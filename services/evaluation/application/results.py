@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from services.common.authz import Access, Owner
 from services.common.errors import InvalidArgument, NotFound, RuleViolation
@@ -24,9 +25,10 @@ from services.evaluation.application.views import (
     ResultSummaryView,
     StoredResult,
 )
-from services.evaluation.domain import SALE_KINDS, canonical, decide_eligibility, improvement_hints
+from services.evaluation.domain import SALE_KINDS, Policy, canonical, decide_eligibility, improvement_hints
+from services.evaluation.domain.numbers import canonical_text
+from services.evaluation.domain.rollups import DIMENSIONS, LEVEL_ORDER
 
-DIMENSIONS = ("region", "park", "industry")
 # Offset pages of results ordered by total: an offset beyond any run's size is not a token we issued.
 MAX_OFFSET_DIGITS = 9
 
@@ -123,7 +125,7 @@ class Results:
             rows = await repo.rollups(run_id, dimension)
         rankings = {k: v for k, v in json.loads(run.rankings).items()
                     if not dimension or k.startswith(dimension + ":")}
-        return [json.loads(r.document) for r in rows], rankings
+        return sorted((json.loads(r.document) for r in rows), key=_rollup_order), rankings
 
     async def report_data(self, credit_code: str, run_id: str = "") -> ReportData:
         self._enterprise_read("GetEnterpriseReport", credit_code, run_id)
@@ -151,7 +153,7 @@ class Results:
                     "size_class": result.size_class,
                     "land_held_mu": enterprise.land_held_mu if enterprise is not None else ""}
         return ReportData(stored.document, run, identity, history, hints, value_views, regrades,
-                          policy.publicity.days)
+                          policy.publicity.days, class_cut(policy, result))
 
     async def values(self, credit_code: str, year: int) -> list[IndicatorValueView]:
         """Every recorded value of an enterprise-year with its source; `effective` marks what runs use."""
@@ -191,6 +193,30 @@ class Results:
         return Eligibility(decision.allowed, decision.condition or "", decision.priority or 0,
                            decision.price_coefficient, Decimal(surcharge), decision.grade, decision.managed_as,
                            decision.rule, current.policy_ref, current.run_id, current.year)
+
+
+def _rollup_order(doc: dict) -> tuple:
+    """Dimension, level from the top down (the run's total first), all firms before the splits, rank."""
+    level = doc.get("level", "")
+    depth = LEVEL_ORDER.index(level) if level in LEVEL_ORDER else len(LEVEL_ORDER)
+    return doc["dimension"], depth, doc.get("size_class", ""), doc["rank"] or 0, doc["key"]
+
+
+def class_cut(policy: Policy, result) -> dict[str, Any]:
+    """The class-cut rule of the firm's pool as the policy states it (the report says which applies)."""
+    classification = policy.classification
+    rounding = classification.rounding.model_dump()
+    cut: dict[str, Any] = {"method": classification.method, "rounding": rounding,
+                           "min_pool_size": classification.min_pool_size_for_shares}
+    if classification.method == "two_stage":
+        stages = classification.two_stage
+        cut |= {"top": canonical(stages.top.model_dump()), "bottom": canonical(stages.bottom.model_dump()),
+                "rest": stages.rest}
+    elif result.pool is not None:
+        shares = policy.shares_of(result.pool.size_class, result.pool.roster)
+        cut["shares"] = {label: canonical_text(getattr(shares, label) * 100) for label in ("A", "B", "C", "D")}
+        cut["shares"]["A_B"] = canonical_text((shares.A + shares.B) * 100)
+    return cut
 
 
 def _value_views(rows) -> list[IndicatorValueView]:

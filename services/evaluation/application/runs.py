@@ -17,7 +17,7 @@ from services.common.errors import FieldViolation, InvalidArgument, NotFound, Ru
 from services.common.uow import UnitOfWork, utc_now
 from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import PublishRun, StartRun
-from services.evaluation.application.events import classified, emit_many, run_completed
+from services.evaluation.application.events import classified, run_completed, run_published
 from services.evaluation.application.inputs import (
     effective_values,
     enterprise_years,
@@ -139,6 +139,7 @@ class Runs:
                 "run_id": run_id, "jurisdiction": cmd.jurisdiction, "year": cmd.year, "policy_ref": run.policy_ref,
                 "input_digest": run.input_digest, "output_digest": run.output_digest, "enterprises": len(results),
                 "class_counts": counts, "prior_run_id": view.prior_run_id})
+            await tx.emit(run_completed(view))
             await tx.remember(cmd, "start_run", view, RunView)
             await tx.commit()
         return view
@@ -178,16 +179,12 @@ class Runs:
             await repo.supersede(row.region_prefix, row.year, cmd.run_id)
             await repo.update_run(cmd.run_id, status="published", published_at=tx.now)
             await repo.upsert_current(updates)
-            counts = json.loads(row.class_counts)
-            await tx.emit(run_completed(cmd.run_id, {
-                "run_id": cmd.run_id, "jurisdiction": row.jurisdiction, "year": row.year,
-                "policy_ref": row.policy_ref, "input_digest": row.input_digest, "output_digest": row.output_digest,
-                "enterprises": row.enterprises, "class_counts": counts, "classes_changed": len(changes),
-                "published_at": tx.now.isoformat()}))
-            await emit_many(tx, changes)
+            published = run_view(await repo.run(cmd.run_id))
+            await tx.emit(run_published(published, len(changes), tx.now))
+            await tx.emit_many(changes)
             await tx.audit("run.publish", cmd.run_id, {"run_id": cmd.run_id, "output_digest": row.output_digest,
                                                        "classes_changed": len(changes)})
-            outcome = PublishOutcome(run_view(await repo.run(cmd.run_id)), len(changes))
+            outcome = PublishOutcome(published, len(changes))
             await tx.remember(cmd, "publish_run", outcome, PublishOutcome)
             await tx.commit()
         await self.refresh_gauge()

@@ -44,8 +44,9 @@ class SubmissionReport:
     rows_accepted: int
     rows_refused: int
     values_recorded: int
-    rows: tuple[RowOutcome, ...]
+    rows: tuple[RowOutcome, ...]  # every row, or only the refused ones when refused_only
     recorded_at: datetime
+    refused_only: bool = False  # the bulk upload answers with the refused rows; the others were accepted
 
 
 @dataclass(frozen=True)
@@ -162,3 +163,4 @@ class ReportData:
     values: list[IndicatorValueView]
     regrades: list[RegradeView] = field(default_factory=list)
     publicity_days: int = 5
+    class_cut: dict[str, Any] = field(default_factory=dict)  # how the firm's pool was cut into classes

@@ -25,6 +25,18 @@ def mean(values: Sequence[Decimal]) -> Decimal | None:
     return DECIMAL_CONTEXT.divide(sum(values, ZERO), Decimal(len(values)))
 
 
+def winsorized_mean(values: Sequence[Decimal], limit: Decimal) -> Decimal | None:
+    """Mean after winsorizing each tail (§7.2 `pool_mean_winsorized_5_95`): the ⌊n·limit⌋ lowest values are
+    raised to the next one and the ⌊n·limit⌋ highest lowered to the one before, as
+    scipy.stats.mstats.winsorize(limits=(limit, limit)) does. One outlier cannot move the benchmark."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    cut = int(len(ordered) * limit)  # ⌊n·limit⌋, limit ≥ 0
+    low, high = ordered[cut], ordered[len(ordered) - 1 - cut]
+    return mean([min(max(value, low), high) for value in ordered])
+
+
 def median(values: Sequence[Decimal]) -> Decimal | None:
     if not values:
         return None

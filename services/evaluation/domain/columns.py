@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .policy import RAW_FIELDS, SIZE_CLASSES, Policy
-from .records import EnterpriseYear, PriorYear, validate_records
+from .records import EnterpriseYear, PriorYear, fired_downgrades, validate_records
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,6 @@ def columns_from_records(
     flags = sorted({flag for r in records for flag in r.flags})
     items = [item.id for item in policy.adjustments.items]
     veto_ids = {rule.id for rule in policy.adjustments.vetoes_to_D}
-    downgrade_ids = {rule.id for rule in policy.adjustments.downgrade_one_class}
     prior_d = prior.consecutive_d_years if prior is not None else {}
     return EnterpriseColumns(
         credit_order=credit_order,
@@ -82,6 +81,6 @@ def columns_from_records(
             item: np.array([r.adjustment_facts.get(item, 0) for r in records], dtype=np.int32) for item in items
         },
         veto=np.array([bool(r.vetoes & veto_ids) for r in records], dtype=bool),
-        downgrade_count=np.array([len(r.downgrades & downgrade_ids) for r in records], dtype=np.int8),
+        downgrade_count=np.array([len(fired_downgrades(policy, r)) for r in records], dtype=np.int8),
         prior_consecutive_d=np.array([prior_d.get(r.credit_code, 0) for r in records], dtype=np.int16),
     )

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from . import benchmarks as bm
-from .classification import class_counts, one_class_down
+from .classification import class_counts, one_class_down, two_stage_labels
 from .digest import input_digest, sha256_of
 from .errors import InputError, RowViolation
 from .measures import measures_for
 from .numbers import DECIMAL_CONTEXT, HUNDRED, ZERO, canonical_text, round_half_up
 from .placement import Placement, place
-from .policy import CLASS_ORDER, RAW_FIELDS, Policy, Profile
-from .records import EnterpriseYear, PriorYear, validate_records
+from .policy import CLASS_ORDER, MISSING_CAUSES, RAW_FIELDS, WINSORIZE_LIMITS, Policy, Profile
+from .records import EnterpriseYear, PriorYear, fired_downgrades, validate_records
 from .results import (
     STATUS_GRADED,
     STATUS_NOT_GRADED,
@@ -34,7 +34,7 @@ from .results import (
     RuleFiring,
 )
 from .rollups import build_rollups
-from .scoring import adjustment_points, indicator_value, pool_average_score, score_indicator
+from .scoring import adjustment_points, indicator_value, pool_average_score, score_indicator, score_min_max
 
 
 @dataclass(slots=True)
@@ -70,7 +70,9 @@ def run_evaluation(
     members: dict[PoolKey, list[_Scored]] = defaultdict(list)
     for placement in placements:
         if placement.pool is not None:
-            members[placement.pool].append(_Scored(placement, {}))
+            # a graded placement's own rules (the tenant list) lead its record; T reasons join after scoring
+            rules = list(placement.rules) if placement.status == STATUS_GRADED else []
+            members[placement.pool].append(_Scored(placement, {}, rules=rules))
 
     rejected: list[RowViolation] = []
     row_of = {id(record): row for row, record in enumerate(records)}
@@ -103,10 +105,16 @@ def prior_year_from_run(run: EvaluationRun) -> PriorYear:
         final_classes={r.credit_code: r.final_class for r in run.results if r.final_class},
         consecutive_d_years={r.credit_code: r.consecutive_d_years for r in run.results},
         pool_means={
-            (pool.key.region_code, pool.key.size_class, pool.key.industry_group, indicator): mean
+            pool.key.prior_key(indicator): mean
             for pool in run.pools
             for indicator, mean in pool.means.items()
             if mean is not None
+        },
+        pool_benchmarks={
+            pool.key.prior_key(indicator): benchmark
+            for pool in run.pools
+            for indicator, benchmark in pool.benchmarks.items()
+            if benchmark is not None
         },
         rollups={(rollup.dimension, rollup.key): dict(rollup.indicators) for rollup in run.rollups},
     )
@@ -116,7 +124,7 @@ def prior_year_from_run(run: EvaluationRun) -> PriorYear:
 
 
 def _evaluate_pool(policy, pool, pool_members, prior, rejected, row_of) -> PoolSummary:
-    profile_name, profile = policy.profile_of(pool.size_class)
+    profile_name, profile = policy.profile_of(pool.size_class, pool.roster)
     graded = [item for item in pool_members if item.placement.status == STATUS_GRADED]
     for item in pool_members:
         item.values = {
@@ -129,13 +137,12 @@ def _evaluate_pool(policy, pool, pool_members, prior, rejected, row_of) -> PoolS
     _score(policy, profile, benchmarks, pool_members, graded, rejected, row_of)
     for item in pool_members:
         _adjust(policy, profile, item)
-    counts = class_counts(len(graded), policy.classification.shares[pool.size_class],
-                          policy.classification.min_pool_size_for_shares)
     ranked = sorted(graded, key=lambda item: _rank_key(policy, item))
+    labels = _initial_labels(policy, pool, ranked)
     lowest_total: dict[str, Decimal] = {}
-    for rank, item in enumerate(ranked, start=1):
+    for rank, (item, label) in enumerate(zip(ranked, labels, strict=True), start=1):
         item.rank = rank
-        item.initial_class = counts.label_for_rank(rank)
+        item.initial_class = label
         lowest_total[item.initial_class] = item.total  # ranked best first, so the last one stays
     for item in ranked:
         item.gap = _gap(item, lowest_total)
@@ -144,12 +151,29 @@ def _evaluate_pool(policy, pool, pool_members, prior, rejected, row_of) -> PoolS
         if item.placement.status == STATUS_NOT_GRADED:
             item.initial_class = "T"
             item.rules.extend(item.placement.rules)
-            _apply_vetoes(policy, item, "T")
+            _apply_hard_rules(policy, item)
     final_counts = {label: 0 for label in (*CLASS_ORDER, "T")}
     for item in pool_members:
         final_counts[item.final_class or "T"] += 1
+    share_counts = {label: labels.count(label) for label in CLASS_ORDER}
     return PoolSummary(pool, len(graded), len(pool_members) - len(graded), benchmarks, means,
-                       counts.as_dict(), final_counts, lowest_total)
+                       share_counts, final_counts, lowest_total)
+
+
+def _initial_labels(policy: Policy, pool: PoolKey, ranked: list[_Scored]) -> list[str]:
+    """Classes by rank before hard rules: rank shares, or two-stage re-ranking (§1.3f)."""
+    classification = policy.classification
+    if classification.method == "two_stage":
+        stages = classification.two_stage
+
+        def sums(names):
+            return [sum((i.score for i in item.indicators if i.indicator in names), ZERO) for item in ranked]
+
+        return two_stage_labels(sums(stages.top.rerank_by), sums(stages.bottom.rerank_by), stages,
+                                classification.rounding, classification.min_pool_size_for_shares)
+    counts = class_counts(len(ranked), policy.shares_of(pool.size_class, pool.roster),
+                          classification.min_pool_size_for_shares, classification.rounding)
+    return [counts.label_for_rank(rank) for rank in range(1, len(ranked) + 1)]
 
 
 def _benchmark(policy: Policy, profile: Profile, pool: PoolKey, name: str, graded, prior) -> Decimal | None:
@@ -157,9 +181,15 @@ def _benchmark(policy: Policy, profile: Profile, pool: PoolKey, name: str, grade
     definition = policy.indicators[name]
     if method == "fixed":
         return profile.fixed_benchmarks[name]
+    key = pool.prior_key(name)
+    if policy.benchmark.source_year == "prior_year":
+        published = prior.pool_benchmarks.get(key) if prior is not None else None
+        if published is None:
+            raise InputError([RowViolation(-1, "", "prior.pool_benchmarks",
+                                           f"no published prior-year benchmark of {name} for pool {pool.label()}")])
+        return published
     present = [item for item in graded if item.values[name] is not None]
     if method == "multiple_of_prior_year_mean":
-        key = (pool.region_code, pool.size_class, pool.industry_group, name)
         value = prior.pool_means.get(key) if prior is not None else None
         if value is None:
             raise InputError([RowViolation(-1, "", "prior.pool_means",
@@ -169,6 +199,8 @@ def _benchmark(policy: Policy, profile: Profile, pool: PoolKey, name: str, grade
                                    [item.record.raw(definition.den) for item in present], definition.scale)
     elif method == "pool_mean":
         value = bm.mean([item.values[name] for item in present])
+    elif method in WINSORIZE_LIMITS:
+        value = bm.winsorized_mean([item.values[name] for item in present], WINSORIZE_LIMITS[method])
     else:
         value = bm.median([item.values[name] for item in present])
     return bm.apply_multiplier(value, policy.benchmark.multiplier)
@@ -180,25 +212,31 @@ def _score(policy, profile, benchmarks, pool_members, graded, rejected, row_of) 
     for name, weight in sorted(profile.weights.items()):
         definition = policy.indicators[name]
         outcomes = {}
+        graded_values = [v for item in graded if (v := item.values[name]) is not None]
+        low, high = (min(graded_values), max(graded_values)) if graded_values else (None, None)
         for item in pool_members:
             value = item.values[name]
-            if value is not None:
+            if value is None:
+                continue
+            if scoring.function == "min_max":
+                outcomes[id(item)] = score_min_max(value, low, high, weight, definition.direction, scoring)
+            else:
                 outcomes[id(item)] = score_indicator(value, benchmarks[name], weight, definition.direction, scoring)
-        rule = policy.missing_rule(name)
         average = None
-        if rule == "pool_average_score":
+        if any(policy.missing_rule(name, cause) == "pool_average_score" for cause in MISSING_CAUSES):
             average = pool_average_score([outcomes[id(i)].score for i in graded if id(i) in outcomes], places)
         # Ascending, so a percentile is two bisections instead of a pass over the pool (O(n log n) per pool).
         ranked_values = sorted(v for item in graded if (v := item.values[name]) is not None)
         for item in pool_members:
             outcome = outcomes.get(id(item))
             if outcome is None:
+                cause, field_name, message = _missing_cause(item.record, definition)
+                rule = policy.missing_rule(name, cause)
                 if rule == "reject":
-                    field_name, message = _missing_field(item.record, definition)
                     rejected.append(RowViolation(row_of.get(id(item.record), -1), item.record.credit_code,
                                                  field_name, f"{message}; {name} cannot be computed"))
-                score = average if average is not None else round_half_up(ZERO, places)
-                item.rules.append(RuleFiring(f"scoring.missing.{name}", "missing_value", f"{name}: {rule}"))
+                score = average if rule == "pool_average_score" and average is not None else round_half_up(ZERO, places)
+                item.rules.append(RuleFiring(f"scoring.missing.{name}", "missing_value", f"{name}: {rule} ({message})"))
                 item.indicators.append(IndicatorResult(name, definition.unit, definition.direction, weight, None,
                                                        benchmarks[name], None, score, False, rule, None))
             else:
@@ -210,12 +248,13 @@ def _score(policy, profile, benchmarks, pool_members, graded, rejected, row_of) 
             item.raw_total += item.indicators[-1].score
 
 
-def _missing_field(record: EnterpriseYear, definition) -> tuple[str, str]:
+def _missing_cause(record: EnterpriseYear, definition) -> tuple[str, str, str]:
+    """(cause, field, message) of an indicator without a value; a missing numerator decides first."""
     if record.raw(definition.num) is None:
-        return definition.num, "missing numerator"
+        return "no_numerator", definition.num, "missing numerator"
     if record.raw(definition.den) is None:
-        return definition.den, "missing denominator"
-    return definition.den, "denominator is 0"
+        return "no_denominator", definition.den, "missing denominator"
+    return "zero_denominator", definition.den, "denominator is 0"
 
 
 def _value_percentile(value: Decimal, ranked_values: list[Decimal], direction: str) -> Decimal:
@@ -237,11 +276,11 @@ def _adjust(policy: Policy, profile: Profile, item: _Scored) -> None:
     bonus = deductions = ZERO
     for adjustment in settings.items:
         count = item.record.adjustment_facts.get(adjustment.id, 0)
-        points = adjustment_points(adjustment.points, count, adjustment.per_unit, adjustment.free_units,
-                                   adjustment.first_unit_points)
+        points = adjustment_points(adjustment, count, item.record.size_class, item.raw_total,
+                                   policy.scoring.rounding)
         if count:
             applied.append(AppliedAdjustment(adjustment.id, count, points))
-        if points > 0:
+        if adjustment.is_bonus:
             bonus += points
         else:
             deductions += points
@@ -286,35 +325,43 @@ def _gap(item: _Scored, lowest_total: dict[str, Decimal]) -> Decimal | None:
 
 
 def _apply_hard_rules(policy: Policy, item: _Scored) -> None:
-    """§7.3 step 6 after the share cut: absolute floor → vetoes → downgrades."""
+    """§7.3 step 6 after the share cut: absolute floor → vetoes → downgrades. A T firm (never ranked) meets
+    only the rules `scope.T_hard_rules` lets reach it; its downgrade starts from the class it is managed as."""
     label = item.initial_class
-    for floor in policy.adjustments.absolute_floor:
-        value = item.values.get(floor.indicator)
-        if floor.indicator not in item.values:
-            definition = policy.indicators[floor.indicator]
-            value = indicator_value(definition, item.record.raw(definition.num), item.record.raw(definition.den))
-        if value is not None and value < floor.lt and CLASS_ORDER.index(label) < CLASS_ORDER.index(floor.to_class):
-            item.rules.append(RuleFiring(floor.id, "absolute_floor", f"{floor.indicator} {canonical_text(value)} < {canonical_text(floor.lt)}",
-                                         label, floor.to_class))
-            label = floor.to_class
+    ranked = label != "T"
+    reach = policy.scope.T_hard_rules
+    if ranked or reach.absolute_floor:
+        for floor in policy.adjustments.absolute_floor:
+            value = item.values.get(floor.indicator)
+            if floor.indicator not in item.values:
+                definition = policy.indicators[floor.indicator]
+                value = indicator_value(definition, item.record.raw(definition.num), item.record.raw(definition.den))
+            if value is not None and value < floor.lt and (
+                    label == "T" or CLASS_ORDER.index(label) < CLASS_ORDER.index(floor.to_class)):
+                item.rules.append(RuleFiring(floor.id, "absolute_floor",
+                                             f"{floor.indicator} {canonical_text(value)} < {canonical_text(floor.lt)}",
+                                             label, floor.to_class))
+                label = floor.to_class
     item.final_class = label
-    _apply_vetoes(policy, item, label)
+    if ranked or reach.vetoes_to_D:
+        for rule in policy.adjustments.vetoes_to_D:
+            if rule.id in item.record.vetoes:
+                item.rules.append(RuleFiring(rule.id, "veto", rule.desc or rule.id, item.final_class, "D"))
+                item.final_class = "D"
     label = item.final_class
-    fired = [rule for rule in policy.adjustments.downgrade_one_class if rule.id in item.record.downgrades]
+    if not (ranked or reach.downgrade_one_class):
+        return
+    fired = fired_downgrades(policy, item.record)
     steps = len(fired) if policy.adjustments.downgrades_stack else min(1, len(fired))
     for rule in fired[:steps]:
-        lower = one_class_down(label)
-        item.rules.append(RuleFiring(rule.id, "downgrade", rule.desc or rule.id, label, lower))
+        lower = one_class_down(policy.scope.T_treated_as if label == "T" else label)
+        detail = rule.desc or rule.id
+        if rule.amount_at_least is not None:
+            amount = item.record.downgrade_amounts[rule.id]
+            detail += f": {canonical_text(amount)} {rule.amount_unit} ≥ {canonical_text(rule.amount_at_least)}"
+        item.rules.append(RuleFiring(rule.id, "downgrade", detail, label, lower))
         label = lower
     item.final_class = label
-
-
-def _apply_vetoes(policy: Policy, item: _Scored, label: str) -> None:
-    item.final_class = label
-    for rule in policy.adjustments.vetoes_to_D:
-        if rule.id in item.record.vetoes:
-            item.rules.append(RuleFiring(rule.id, "veto", rule.desc or rule.id, item.final_class, "D"))
-            item.final_class = "D"
 
 
 def _industry_ranks(members: dict[PoolKey, list[_Scored]]) -> dict[int, tuple[int, int]]:
@@ -359,7 +406,7 @@ def _result(policy, placement: Placement, item: _Scored | None, industry_ranks, 
     consecutive_d = previous + 1 if final == "D" else 0
     pool_size = ranked_sizes[placement.pool] if item.rank else None
     industry_rank, industry_size = industry_ranks.get(id(placement), (None, None))
-    profile_name, _ = policy.profile_of(record.size_class)
+    profile_name, _ = policy.profile_of(record.size_class, placement.pool.roster)
     return EnterpriseResult(
         **common, profile=profile_name, indicators=tuple(item.indicators), raw_total=item.raw_total,
         bonus=item.bonus, deductions=item.deductions, adjustments=item.adjustments, total=item.total,

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import FieldViolation, PolicyError
 from .numbers import within_bounds
@@ -23,6 +23,7 @@ SIZE_CLASSES: tuple[SizeClass, ...] = ("above_size", "below_size")
 ClassLabel = Literal["A", "B", "C", "D"]
 CLASS_ORDER: tuple[str, ...] = ("A", "B", "C", "D")
 GRADE_LABELS: tuple[str, ...] = ("A", "B", "C", "D", "T")
+TENANT_ROSTER = "tenant"  # the pool roster of Cixi's 租赁企业 list
 
 RawField = Literal[
     "tax_paid",
@@ -41,9 +42,16 @@ RawField = Literal[
 RAW_FIELDS: tuple[str, ...] = RawField.__args__  # type: ignore[attr-defined]
 
 BenchmarkMethod = Literal[
-    "pool_aggregate_ratio", "pool_mean", "pool_median", "fixed", "multiple_of_prior_year_mean"
+    "pool_aggregate_ratio", "pool_mean", "pool_mean_winsorized_5_95", "pool_median", "fixed",
+    "multiple_of_prior_year_mean",
 ]
+# Share of each tail a winsorized mean clips, by method name (§7.2 names the 5th/95th percentiles).
+WINSORIZE_LIMITS = {"pool_mean_winsorized_5_95": Decimal("0.05")}
 MissingRule = Literal["zero_score_and_flag", "pool_average_score", "reject"]
+# Why an indicator has no value: its numerator is not reported, its denominator is not reported, or the
+# denominator is declared 0 (§1.4: Huangyan's pool-average rule is for a firm with no emission figure).
+MissingCause = Literal["no_numerator", "no_denominator", "zero_denominator"]
+MISSING_CAUSES: tuple[str, ...] = MissingCause.__args__  # type: ignore[attr-defined]
 SaleKind = Literal["new_industrial_land", "energy_use_increment", "emission_increment"]
 
 Positive = Annotated[Decimal, Field(gt=0)]
@@ -126,11 +134,31 @@ class NotGradedRule(_Document):
         return f"not_graded.flag.{self.flag}"
 
 
+class NotGradedHardRules(_Document):
+    """Which hard rules reach a firm in class T (不定等级), which is never ranked. A veto's reach is a policy
+    choice: by default a T firm with a veto becomes D, while the absolute floor and downgrades (which
+    presume a rank) leave it in T. A downgrade of a T firm starts from the class it is managed as."""
+
+    vetoes_to_D: bool = True
+    absolute_floor: bool = False
+    downgrade_one_class: bool = False
+
+
+class TenantList(_Document):
+    """Firms without titled industrial land ranked on their own 租赁企业 list (Cixi 2024), per size class, with a
+    profile whose indicators do not divide by land. Without it a tenant is set aside with no class."""
+
+    profile: str
+    shares: ClassShares | None = None  # None: the size class's shares
+
+
 class Scope(_Document):
     include: list[ScopeRule] = Field(min_length=1)
     separate_lists: list[Literal["tenant_no_land"]] = Field(default_factory=list)
+    tenant_list: TenantList | None = None
     not_graded_T: list[NotGradedRule] = Field(default_factory=list)
     T_treated_as: ClassLabel = "B"
+    T_hard_rules: NotGradedHardRules = Field(default_factory=NotGradedHardRules)
 
 
 class IndicatorDef(_Document):
@@ -149,45 +177,117 @@ class Profile(_Document):
 
 
 class Benchmark(_Document):
+    """How a pool's benchmark B is set. `source_year: prior_year` (Huai'an) takes B as the prior year's
+    published run set it for the same pool and indicator, as published (its multiplier already in it)."""
+
     method: BenchmarkMethod
     alternatives: list[BenchmarkMethod] = Field(default_factory=list)
     multiplier: Positive = Decimal(1)
     source_year: Literal["same_as_evaluation", "prior_year"] = "same_as_evaluation"
 
 
+class MissingByCause(_Document):
+    """The treatment of a missing value per cause; a cause left out takes `scoring.missing.default`."""
+
+    no_numerator: MissingRule | None = None
+    no_denominator: MissingRule | None = None
+    zero_denominator: MissingRule | None = None
+
+
 class Scoring(_Document):
-    function: Literal["ratio"] = "ratio"
+    """`ratio` (§1.3a, the Zhejiang mainstream): w × clip(x/B, floor, cap). `min_max` (§1.3b, Jingde):
+    w × [f + (100 − f) × (x − min)/(max − min)] / 100 over the pool's graded firms, f = min_max_floor_pct."""
+
+    function: Literal["ratio", "min_max"] = "ratio"
+    min_max_floor_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(20)
     floor_ratio: NonNegative = Decimal(0)
     cap_ratio: Positive | None = None
     rounding: int = Field(default=2, ge=0, le=6)
     weights_total: Positive = Decimal(100)
-    missing: dict[str, MissingRule] = Field(default_factory=lambda: {"default": "zero_score_and_flag"})
+    # indicator (or "default") -> one rule for every cause, or a rule per cause
+    missing: dict[str, MissingRule | MissingByCause] = Field(
+        default_factory=lambda: {"default": "zero_score_and_flag"})
     implausible_zero_penalty: Annotated[Decimal, Field(le=0)] = Decimal(0)
     implausible_zero_fields: list[RawField] = Field(default_factory=lambda: ["energy_tce", "pollutant_t"])
     alt_lower_better_linear: bool = False
 
 
 class AdjustmentItem(_Document):
-    """A bonus (加分, points > 0) or deduction (扣分, points < 0), counted per fact."""
+    """A bonus (加分, > 0) or deduction (扣分, < 0) for a fact, in exactly one of three forms:
+
+    - `points`: flat points for a yes/no fact, or per unit when `per_unit` (count × points);
+    - `percent`: a share of the firm's indicator total (Lishui 加减分比例), per fact or per unit;
+    - `schedule`: points by the firm's size class and the unit's ordinal (Wenling rental: the first tenant,
+      the second, …; the last entry repeats for every further unit). A size class the schedule does not
+      name cannot carry the item: such a fact is refused at ingestion.
+    """
 
     id: RuleId
     desc: str = ""
-    points: Decimal
+    points: Decimal | None = None
+    percent: Decimal | None = None
     per_unit: bool = False
-    free_units: int = Field(default=0, ge=0)  # Wenling: first rented-out tenant costs nothing
-    first_unit_points: Decimal | None = None  # Wenling 规下: -10 for the first tenant, -5 each further
+    schedule: dict[SizeClass, Annotated[list[Decimal], Field(min_length=1, max_length=100)]] | None = None
 
-    @field_validator("points")
+    @model_validator(mode="before")
     @classmethod
-    def _non_zero(cls, points: Decimal) -> Decimal:
-        if points == 0:
-            raise ValueError("points must be non-zero (positive = bonus, negative = deduction)")
-        return points
+    def _legacy_unit_points(cls, data: Any) -> Any:
+        """Documents of 2025.1 wrote a per-unit schedule as `free_units` / `first_unit_points`: read them as
+        the same schedule for every size class, so a past run stays reproducible under its own document."""
+        if not isinstance(data, Mapping) or not ({"free_units", "first_unit_points"} & data.keys()):
+            return data
+        data = dict(data)
+        free, first = data.pop("free_units", 0) or 0, data.pop("first_unit_points", None)
+        if data.get("per_unit") and data.get("points") is not None and isinstance(free, int) and 0 <= free <= 98:
+            points = data.pop("points")
+            data.pop("per_unit")
+            steps = [0] * free + ([first, points] if first is not None else [points])
+            data["schedule"] = {size_class: steps for size_class in SIZE_CLASSES}
+        return data
+
+    @field_validator("points", "percent")
+    @classmethod
+    def _non_zero(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value == 0:
+            raise ValueError("must be non-zero (positive = bonus, negative = deduction)")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _one_sign(cls, schedule: dict[str, list[Decimal]] | None) -> dict[str, list[Decimal]] | None:
+        for size_class, steps in (schedule or {}).items():
+            if not any(steps) or (any(step > 0 for step in steps) and any(step < 0 for step in steps)):
+                raise ValueError(f"{size_class}: a schedule is all bonus (≥ 0) or all deduction (≤ 0), not all 0")
+        return schedule
+
+    @property
+    def form(self) -> str:
+        return "schedule" if self.schedule is not None else "percent" if self.percent is not None else "points"
+
+    @property
+    def is_bonus(self) -> bool:
+        if self.schedule is not None:
+            return any(step > 0 for steps in self.schedule.values() for step in steps)
+        return (self.percent if self.percent is not None else self.points) > 0
+
+    def applies_to(self, size_class: str) -> bool:
+        """Whether a firm of `size_class` may carry this fact (schedules name their size classes)."""
+        return self.schedule is None or size_class in self.schedule
 
 
 class NamedRule(_Document):
     id: RuleId
     desc: str = ""
+
+
+class DowngradeRule(_Document):
+    """One class down for a fact of the year; with `amount_at_least` the fact is an amount (e.g. the year's
+    environmental administrative penalties in 万元) and the rule fires only at or above it."""
+
+    id: RuleId
+    desc: str = ""
+    amount_at_least: NonNegative | None = None
+    amount_unit: str = "万元"
 
 
 class AbsoluteFloor(_Document):
@@ -208,7 +308,7 @@ class Adjustments(_Document):
     bonus_cap_points: NonNegative | None = None
     items: list[AdjustmentItem] = Field(default_factory=list)
     vetoes_to_D: list[NamedRule] = Field(default_factory=list)
-    downgrade_one_class: list[NamedRule] = Field(default_factory=list)
+    downgrade_one_class: list[DowngradeRule] = Field(default_factory=list)
     downgrades_stack: bool = False  # False: any number of downgrade facts costs one class
     absolute_floor: list[AbsoluteFloor] = Field(default_factory=list)
     manual_override: ManualOverridePolicy = Field(default_factory=ManualOverridePolicy)
@@ -226,13 +326,55 @@ class IndustrySplit(_Document):
     other_group: str = "other"
 
 
+ShareRoundingMode = Literal["floor", "ceil", "half_up"]
+
+
+class ShareRounding(_Document):
+    """How a share becomes a count of firms at each class boundary (n × share rounded): the A count, the A+B
+    count and the D count; C takes the rest. The default never over-awards A, gives a pool at the minimum
+    size at least one D and ends B where A+B rounds half up (n = 100 at 20/40/35/5 → 20/40/35/5)."""
+
+    A: ShareRoundingMode = "floor"
+    A_B: ShareRoundingMode = "half_up"
+    D: ShareRoundingMode = "ceil"
+
+
+class TwoStageCut(_Document):
+    """One end of a two-stage ranking: the `candidates` share of the pool by total score is re-ranked by the
+    sum of its scores on `rerank_by`, and the best (top) or worst (bottom) `share` of the whole pool take
+    `label`."""
+
+    candidates: Annotated[Decimal, Field(gt=0, le=1)]
+    rerank_by: list[str] = Field(min_length=1)
+    share: Annotated[Decimal, Field(ge=0, le=1)]
+    label: ClassLabel
+
+
+class TwoStage(_Document):
+    """Henan Anyang 2018 (§1.3f): A = the top 15 % of all after re-ranking the top half by 亩均税收 + 研发强度
+    scores; the bottom class = the bottom 10 % after re-ranking the bottom half by 单位能耗/污染排放 scores;
+    everyone else `rest`. Candidate counts round half up; label counts follow `rounding.A` (top) and
+    `rounding.D` (bottom, nobody below the minimum pool size)."""
+
+    top: TwoStageCut
+    bottom: TwoStageCut
+    rest: ClassLabel = "B"
+
+
 class Classification(_Document):
-    method: Literal["rank_share"] = "rank_share"
+    method: Literal["rank_share", "two_stage"] = "rank_share"
     tie_break: list[str] = Field(default_factory=lambda: ["credit_code"])
-    shares: dict[SizeClass, ClassShares]
-    rounding: Literal["floor_for_A_ceil_for_D"] = "floor_for_A_ceil_for_D"
+    shares: dict[SizeClass, ClassShares] = Field(default_factory=dict)
+    two_stage: TwoStage | None = None
+    rounding: ShareRounding = Field(default_factory=ShareRounding)
     min_pool_size_for_shares: int = Field(default=20, ge=1)
     industry_split: IndustrySplit | None = None
+
+    @field_validator("rounding", mode="before")
+    @classmethod
+    def _named_default(cls, rounding: Any) -> Any:
+        # The name earlier documents used for the default rounding.
+        return {} if rounding == "floor_for_A_ceil_for_D" else rounding
 
 
 class Publicity(_Document):
@@ -295,6 +437,7 @@ class Policy(_Document):
     jurisdiction: Jurisdiction
     evaluation_year: int = Field(ge=2000, le=2100)
     provenance: str = ""
+    changes: str = ""  # what this version changes against the previous one
     scope: Scope
     indicators: dict[str, IndicatorDef] = Field(min_length=1)
     profiles: dict[str, Profile] = Field(min_length=1)
@@ -318,21 +461,43 @@ class Policy(_Document):
     def ref(self) -> str:
         return f"{self.policy_id}@{self.version}"
 
-    def profile_of(self, size_class: str) -> tuple[str, Profile]:
-        name = self.profile_for[size_class]  # type: ignore[index]
+    def profile_of(self, size_class: str, roster: str = "") -> tuple[str, Profile]:
+        """The profile scoring a pool: the size class's, or the tenant list's (roster "tenant")."""
+        if roster == TENANT_ROSTER and self.scope.tenant_list is not None:
+            name = self.scope.tenant_list.profile
+        else:
+            name = self.profile_for[size_class]  # type: ignore[index]
         return name, self.profiles[name]
+
+    def shares_of(self, size_class: str, roster: str = "") -> ClassShares:
+        tenant_list = self.scope.tenant_list
+        if roster == TENANT_ROSTER and tenant_list is not None and tenant_list.shares is not None:
+            return tenant_list.shares
+        return self.classification.shares[size_class]  # type: ignore[index]
 
     def benchmark_method_of(self, profile: Profile) -> str:
         return profile.benchmark_method or self.benchmark.method
 
-    def missing_rule(self, indicator: str) -> str:
-        return self.scoring.missing.get(indicator, self.scoring.missing.get("default", "zero_score_and_flag"))
+    def adjustment_item(self, item_id: str) -> AdjustmentItem | None:
+        return next((item for item in self.adjustments.items if item.id == item_id), None)
+
+    def missing_rule(self, indicator: str, cause: str) -> str:
+        """The treatment of `indicator` when it has no value for `cause` (one of MISSING_CAUSES)."""
+        default = self.scoring.missing.get("default", "zero_score_and_flag")
+        if isinstance(default, MissingByCause):
+            default = getattr(default, cause) or "zero_score_and_flag"
+        rule = self.scoring.missing.get(indicator, default)
+        if isinstance(rule, MissingByCause):
+            return getattr(rule, cause) or default
+        return rule
 
     def scored_indicators(self) -> tuple[str, ...]:
         """Every indicator weighted by some profile in use, in a stable order."""
         names: set[str] = set()
-        for profile_name in self.profile_for.values():
-            names.update(self.profiles[profile_name].weights)
+        in_use = [*self.profile_for.values(), *([self.scope.tenant_list.profile] if self.scope.tenant_list else [])]
+        for profile_name in in_use:
+            if profile_name in self.profiles:
+                names.update(self.profiles[profile_name].weights)
         return tuple(sorted(names))
 
 
@@ -399,12 +564,41 @@ def _cross_reference_problems(policy: Policy):  # noqa: C901 - one flat list of 
     for size_class, profile_name in policy.profile_for.items():
         if profile_name not in policy.profiles:
             yield FieldViolation(f"profile_for.{size_class}", f"unknown profile {profile_name!r}")
-    for size_class in policy.profile_for:
-        if size_class not in policy.classification.shares:
-            yield FieldViolation(f"classification.shares.{size_class}", "missing shares for a graded size class")
+    classification = policy.classification
+    if classification.method == "rank_share":
+        for size_class in policy.profile_for:
+            if size_class not in classification.shares:
+                yield FieldViolation(f"classification.shares.{size_class}", "missing shares for a graded size class")
+    elif classification.two_stage is None:
+        yield FieldViolation("classification.two_stage", "required when the method is two_stage")
+    else:
+        profiles_in_use = {name: policy.profiles[name] for name in policy.profile_for.values() if name in policy.profiles}
+        for end in ("top", "bottom"):
+            cut: TwoStageCut = getattr(classification.two_stage, end)
+            if cut.share > cut.candidates:
+                yield FieldViolation(f"classification.two_stage.{end}.share", "cannot exceed candidates")
+            for index, indicator in enumerate(cut.rerank_by):
+                for name, profile in profiles_in_use.items():
+                    if indicator not in profile.weights:
+                        yield FieldViolation(f"classification.two_stage.{end}.rerank_by.{index}",
+                                             f"{indicator!r} is not scored by profile {name}")
     for rule_index, rule in enumerate(policy.scope.include):
         if rule.size_class not in policy.profile_for:
             yield FieldViolation(f"scope.include.{rule_index}.size_class", "no profile_for this size class")
+    if (tenant_list := policy.scope.tenant_list) is not None:
+        if "tenant_no_land" not in policy.scope.separate_lists:
+            yield FieldViolation("scope.tenant_list", "needs tenant_no_land in scope.separate_lists")
+        if tenant_list.profile not in policy.profiles:
+            yield FieldViolation("scope.tenant_list.profile", f"unknown profile {tenant_list.profile!r}")
+        else:
+            for indicator in policy.profiles[tenant_list.profile].weights:
+                if indicator in indicators and indicators[indicator].den == "land_mu":
+                    yield FieldViolation(f"profiles.{tenant_list.profile}.weights.{indicator}",
+                                         "a tenant has no titled land: the tenant list cannot divide by land_mu")
+        if tenant_list.shares is not None:
+            total = sum((tenant_list.shares.A, tenant_list.shares.B, tenant_list.shares.C, tenant_list.shares.D))
+            if total != 1:
+                yield FieldViolation("scope.tenant_list.shares", f"shares sum to {total}, expected 1")
     for rule_index, rule in enumerate(policy.scope.not_graded_T):
         if rule.condition_count() != 1:
             yield FieldViolation(f"scope.not_graded_T.{rule_index}", "exactly one condition per rule")
@@ -421,6 +615,7 @@ def _cross_reference_problems(policy: Policy):  # noqa: C901 - one flat list of 
                 yield FieldViolation(f"profiles.{name}.weights.{indicator}", "unknown indicator")
             elif (
                 indicators[indicator].direction == "lower_better"
+                and policy.scoring.function == "ratio"
                 and cap is None
                 and not policy.scoring.alt_lower_better_linear
             ):
@@ -437,6 +632,14 @@ def _cross_reference_problems(policy: Policy):  # noqa: C901 - one flat list of 
                     yield FieldViolation(
                         f"profiles.{name}.fixed_benchmarks.{indicator}", "required when the benchmark method is fixed"
                     )
+    if policy.benchmark.source_year == "prior_year":
+        if policy.benchmark.multiplier != 1:
+            yield FieldViolation("benchmark.multiplier", "must be 1 with source_year prior_year: the prior year's "
+                                                         "published benchmark already carries its multiplier")
+        for name, profile in policy.profiles.items():
+            if (method := policy.benchmark_method_of(profile)) in ("fixed", "multiple_of_prior_year_mean"):
+                yield FieldViolation(f"profiles.{name}.benchmark_method",
+                                     f"{method} names its own source; source_year prior_year cannot apply to it")
     if cap is not None and cap <= policy.scoring.floor_ratio:
         yield FieldViolation("scoring.cap_ratio", "must be greater than floor_ratio")
     for key in policy.scoring.missing:
@@ -445,7 +648,16 @@ def _cross_reference_problems(policy: Policy):  # noqa: C901 - one flat list of 
 
     places = policy.scoring.rounding
     for index, item in enumerate(policy.adjustments.items):
-        for field_name, value in (("points", item.points), ("first_unit_points", item.first_unit_points)):
+        forms = [name for name in ("points", "percent", "schedule") if getattr(item, name) is not None]
+        if len(forms) != 1:
+            yield FieldViolation(f"adjustments.items.{index}", "exactly one of points, percent or schedule")
+            continue
+        if item.schedule is not None and item.per_unit:
+            yield FieldViolation(f"adjustments.items.{index}.per_unit", "a schedule already counts units")
+        steps = [("points", item.points)] if item.points is not None else [
+            (f"schedule.{size}.{n}", step) for size, listed in (item.schedule or {}).items()
+            for n, step in enumerate(listed)]
+        for field_name, value in steps:
             if value is not None and value != value.quantize(Decimal(1).scaleb(-places)):
                 yield FieldViolation(
                     f"adjustments.items.{index}.{field_name}", f"more than {places} decimals (scoring.rounding)"

@@ -6,12 +6,12 @@ electricity in kWh, employees in persons (annual average).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .errors import InputError, RowViolation
-from .policy import RAW_FIELDS, SIZE_CLASSES, Policy
+from .policy import RAW_FIELDS, SIZE_CLASSES, DowngradeRule, Policy
 
 # Denominators may never be negative; numerators may (tax refunds, losses) and are clamped to 0 when scored.
 NON_NEGATIVE_FIELDS = (
@@ -53,7 +53,9 @@ class EnterpriseYear:
     flags: frozenset[str] = frozenset()  # facts matched by scope.not_graded_T[].flag
     adjustment_facts: Mapping[str, int] = field(default_factory=dict)  # item id -> count (1 for yes/no items)
     vetoes: frozenset[str] = frozenset()  # ids of adjustments.vetoes_to_D that apply this year
-    downgrades: frozenset[str] = frozenset()  # ids of adjustments.downgrade_one_class that apply
+    downgrades: frozenset[str] = frozenset()  # ids of yes/no adjustments.downgrade_one_class facts
+    # rule id -> the year's amount for a downgrade rule with a threshold (e.g. environmental penalties, 万元)
+    downgrade_amounts: Mapping[str, Decimal] = field(default_factory=dict)
 
     def raw(self, name: str) -> Decimal | None:
         return getattr(self, name)
@@ -76,6 +78,8 @@ class PriorYear:
     consecutive_d_years: Mapping[str, int] = field(default_factory=dict)  # credit code -> years in D so far
     # (region_code, size_class, industry_group or "", indicator) -> mean of firm values in that pool
     pool_means: Mapping[tuple[str, str, str, str], Decimal] = field(default_factory=dict)
+    # same key -> the benchmark the prior run published (benchmark.source_year: prior_year)
+    pool_benchmarks: Mapping[tuple[str, str, str, str], Decimal] = field(default_factory=dict)
     # (dimension, unit key) -> indicator -> ratio-of-sums value, for year-on-year change
     rollups: Mapping[tuple[str, str], Mapping[str, Decimal | None]] = field(default_factory=dict)
 
@@ -84,9 +88,9 @@ def validate_records(policy: Policy, records: Sequence[EnterpriseYear]) -> None:
     """Raise InputError listing every bad row/field; return quietly when the input is usable."""
     problems: list[RowViolation] = []
     first_row: dict[tuple[str, int], int] = {}
-    known_items = {item.id for item in policy.adjustments.items}
+    known_items = {item.id: item for item in policy.adjustments.items}
     known_vetoes = {rule.id for rule in policy.adjustments.vetoes_to_D}
-    known_downgrades = {rule.id for rule in policy.adjustments.downgrade_one_class}
+    known_downgrades = {rule.id: rule for rule in policy.adjustments.downgrade_one_class}
     for row, record in enumerate(records):
         code = record.credit_code
 
@@ -124,13 +128,38 @@ def validate_records(policy: Policy, records: Sequence[EnterpriseYear]) -> None:
                 bad("adjustment_facts", f"unknown adjustment item {item_id!r}")
             elif not isinstance(count, int) or count < 0:
                 bad("adjustment_facts", f"count for {item_id!r} must be a non-negative integer")
+            elif count and not known_items[item_id].applies_to(record.size_class):
+                bad("adjustment_facts", f"adjustment item {item_id!r} does not apply to a {record.size_class} firm")
         _unknown(record.vetoes, known_vetoes, "vetoes", bad)
         _unknown(record.downgrades, known_downgrades, "downgrades", bad)
+        _unknown(record.downgrade_amounts, known_downgrades, "downgrade_amounts", bad)
+        for rule_id in sorted(record.downgrades & known_downgrades.keys()):
+            if known_downgrades[rule_id].amount_at_least is not None:
+                bad("downgrades", f"{rule_id} is decided by an amount in {known_downgrades[rule_id].amount_unit}, "
+                                  "not a yes/no fact")
+        for rule_id, amount in sorted(record.downgrade_amounts.items()):
+            rule = known_downgrades.get(rule_id)
+            if rule is not None and rule.amount_at_least is None:
+                bad("downgrade_amounts", f"{rule_id} is a yes/no fact, not an amount")
+            elif not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+                bad("downgrade_amounts", f"amount for {rule_id} must be a finite non-negative Decimal")
     if problems:
         raise InputError(problems)
 
 
-def _unknown(ids: Iterable[str], known: set[str], field_name: str, bad) -> None:
+def fired_downgrades(policy: Policy, record: EnterpriseYear) -> list[DowngradeRule]:
+    """The downgrade rules a record's facts trigger, in policy order (an amount rule at or above its threshold)."""
+    fired = []
+    for rule in policy.adjustments.downgrade_one_class:
+        if rule.amount_at_least is None:
+            if rule.id in record.downgrades:
+                fired.append(rule)
+        elif (amount := record.downgrade_amounts.get(rule.id)) is not None and amount >= rule.amount_at_least:
+            fired.append(rule)
+    return fired
+
+
+def _unknown(ids: Iterable[str], known: Container[str], field_name: str, bad) -> None:
     for rule_id in sorted(ids):
         if rule_id not in known:
             bad(field_name, f"unknown rule id {rule_id!r}")

@@ -18,10 +18,17 @@ class PoolKey:
     year: int
     size_class: str
     industry_group: str = ""  # "" unless classification.industry_split is configured
+    roster: str = ""  # "" for the main lists, "tenant" for the 租赁企业 list (scope.tenant_list)
 
     def label(self) -> str:
         group = f"/{self.industry_group}" if self.industry_group else ""
-        return f"{self.region_code}/{self.year}/{self.size_class}{group}"
+        roster = f"/{self.roster}" if self.roster else ""
+        return f"{self.region_code}/{self.year}/{self.size_class}{group}{roster}"
+
+    def prior_key(self, indicator: str) -> tuple[str, str, str, str]:
+        """The same pool in another year (PriorYear.pool_means / pool_benchmarks)."""
+        group = f"{self.industry_group}#{self.roster}" if self.roster else self.industry_group
+        return (self.region_code, self.size_class, group, indicator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +134,20 @@ class PoolSummary:
 
 @dataclass(frozen=True, slots=True)
 class Rollup:
-    """Region / park / industry aggregate (domain §3.2): ratios of sums, never means of ratios."""
+    """A unit above the firm (domain §3.2): ratios of sums, never means of ratios.
+
+    Units form the administrative tree parks → districts/counties → city (→ province when a run spans
+    cities), see `hierarchy`; industries hang under the run's total. Each unit also comes split by size
+    class (规上/规下): the same figures over the unit's firms of one size class."""
 
     dimension: str  # region | park | industry
-    key: str
+    key: str  # unique in the dimension: `unit`, or "<unit>/<size_class>" for a size-class split
     year: int
+    level: str  # region: province | city | county | other; park: park; industry: division
+    unit: str  # GB/T 2260 code, park name or GB/T 4754 division
+    size_class: str  # "" = all firms; above_size (规上) | below_size (规下) = the split
+    parent: str  # key of the unit this one rolls up into ("" at the top); a park's parent is a region
+    name: str  # display name where the system knows it (parks), "" otherwise (show the code)
     firms: int
     sums: Mapping[str, Decimal]
     indicators: Mapping[str, Decimal | None]
@@ -142,7 +158,9 @@ class Rollup:
     electricity_surcharge_yuan: Decimal
     land_use_tax_relief_yuan: Decimal
     composite_score: Decimal | None
-    rank: int | None  # among peer units of the same dimension and year
+    rank: int | None  # among the units of its peer group, 1 = best
+    peer_group: str  # the rankings entry: same dimension, level, size class and year
+    peers: int  # units in the peer group
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +171,7 @@ class EvaluationRun:
     results: tuple[EnterpriseResult, ...]  # sorted by (credit_code, year)
     pools: tuple[PoolSummary, ...]
     rollups: tuple[Rollup, ...]
-    rankings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # dimension -> unit keys, best first
+    rankings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # peer group -> unit keys, best first
 
     def result(self, credit_code: str, year: int | None = None) -> EnterpriseResult:
         for result in self.results:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .numbers import DECIMAL_CONTEXT, ONE, ZERO, round_half_up
-from .policy import IndicatorDef, Scoring
+from .numbers import DECIMAL_CONTEXT, HUNDRED, ONE, ZERO, round_half_up
+from .policy import AdjustmentItem, IndicatorDef, Scoring
 
 TWO = Decimal(2)
 
@@ -56,16 +56,42 @@ def score_indicator(
     return ScoreOutcome(ratio, round_half_up(DECIMAL_CONTEXT.multiply(weight, clipped), places), capped)
 
 
-def adjustment_points(points: Decimal, count: int, per_unit: bool, free_units: int, first_unit_points: Decimal | None) -> Decimal:
-    """Points an adjustment item contributes for `count` facts (Wenling rental rules need the extras)."""
-    charged = count - free_units if per_unit else min(count, 1)
-    if charged <= 0:
+def score_min_max(value: Decimal, low: Decimal | None, high: Decimal | None, weight: Decimal, direction: str,
+                  scoring: Scoring) -> ScoreOutcome:
+    """Min–max with a floor (§1.3b, Jingde): w × [f + (100 − f) × position] / 100 where position is
+    (x − min)/(max − min), reversed for a lower-better indicator, and clipped to [0, 1] for a firm outside the
+    graded range (a T firm). A pool whose extremes are equal puts everyone at the top (position 1)."""
+    places = scoring.rounding
+    if low is None or high is None:
+        return ScoreOutcome(None, round_half_up(ZERO, places), False)
+    if high == low:
+        position = ONE
+    else:
+        distance = value - low if direction == "higher_better" else high - value
+        position = min(ONE, max(ZERO, DECIMAL_CONTEXT.divide(distance, high - low)))
+    floor = scoring.min_max_floor_pct
+    share = DECIMAL_CONTEXT.divide(floor + DECIMAL_CONTEXT.multiply(HUNDRED - floor, position), HUNDRED)
+    return ScoreOutcome(position, round_half_up(DECIMAL_CONTEXT.multiply(weight, share), places), False)
+
+
+def adjustment_points(item: AdjustmentItem, count: int, size_class: str, raw_total: Decimal, places: int) -> Decimal:
+    """Points an adjustment item gives a firm with `count` facts (0 when it has none).
+
+    Schedules follow the firm's size class and each unit's ordinal, the last step repeating (Wenling rental);
+    percentages are of the firm's indicator total, rounded to the scores' places (Lishui 加减分比例)."""
+    if count <= 0:
         return ZERO
-    if not per_unit:
-        return points
-    if first_unit_points is not None:
-        return first_unit_points + points * (charged - 1)
-    return points * charged
+    if item.schedule is not None:
+        steps = item.schedule.get(size_class)  # type: ignore[call-overload]
+        if not steps:
+            return ZERO  # refused at validation; kept total for safety
+        listed = min(count, len(steps))
+        return sum(steps[:listed], ZERO) + steps[-1] * (count - listed)
+    units = count if item.per_unit else 1
+    if item.percent is not None:
+        share = DECIMAL_CONTEXT.divide(DECIMAL_CONTEXT.multiply(raw_total, item.percent), HUNDRED)
+        return round_half_up(share, places) * units
+    return item.points * units
 
 
 def pool_average_score(scores: list[Decimal], places: int) -> Decimal:

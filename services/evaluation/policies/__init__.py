@@ -11,7 +11,9 @@ from importlib import resources
 from services.evaluation.domain.errors import FieldViolation, PolicyError
 from services.evaluation.domain.policy import Policy, load_policy
 
-DEFAULT_POLICY_REF = "zj-county-default@2025.1"
+# 2025.2 corrects 2025.1: the rental deduction follows the landlord's size class (one RENT item with a
+# schedule), and the pool-average rule for 单位排放增加值 applies only to a firm with no emission figure.
+DEFAULT_POLICY_REF = "zj-county-default@2025.2"
 
 
 def available_policies() -> tuple[str, ...]:

@@ -700,9 +700,15 @@ class ResultSummaryPublic(Out):
 
 class RollupPublic(Out):
     dimension: str = Field("", description="region | park | industry")
-    key: str = ""
+    key: str = Field("", description='unique in the dimension: the unit, or "<unit>/<size_class>" for a split')
     year: int = 0
+    level: str = Field("", description="region: province | city | county | other; park: park; industry: division")
+    unit: str = Field("", description="GB/T 2260 code, park name or GB/T 4754 division")
+    size_class: str = Field("", description="empty: all firms; above_size (规上) | below_size (规下): the split")
+    parent: str = Field("", description="key of the unit this one rolls up into; empty for the run's total")
+    name: str = Field("", description="display name where known (parks); empty: show the unit's code")
     firms: int = 0
+    sums: dict[str, str] = Field({}, description="Σ of each raw field over the unit's firms, decimal text")
     indicators: dict[str, str] = Field({}, description="ratio of sums per indicator, decimal text")
     yoy_change_pct: dict[str, str] = {}
     class_counts: list[ClassCountPublic] = []
@@ -711,9 +717,12 @@ class RollupPublic(Out):
     electricity_surcharge_yuan: str = ""
     land_use_tax_relief_yuan: str = ""
     composite_score: str = ""
-    rank: int = 0
+    rank: int = Field(0, description="among the units of peer_group, 1 = best")
+    peer_group: str = Field("", description='the rankings entry, e.g. "region:county:2025"')
+    peers: int = 0
 
 
 class RollupsPublic(Out):
     rollups: list[RollupPublic] = []
-    rankings: dict[str, list[str]] = Field({}, description='"<dimension>:<year>" → unit keys, best first')
+    rankings: dict[str, list[str]] = Field(
+        {}, description='peer group ("<dimension>[:<level>][:<size_class>]:<year>") → unit keys, best first')

@@ -44,6 +44,16 @@ TEXTS: dict[str, tuple[str, str]] = {
     "tax_per_mu": ("亩均税收（万元/亩）", "tax per mu (10k CNY/mu)"),
     "va_per_mu": ("亩均增加值（万元/亩）", "value added per mu (10k CNY/mu)"),
     "bids_per_minute": ("每分钟报价数（近30分钟）", "Bids per minute (last 30 min)"),
+    "rollup_tree": ("区域汇总（全市—区县—园区，最新发布年度）", "Roll-ups: total, districts, parks (latest published year)"),
+    "unit": ("单位", "Unit"), "firms": ("企业数", "Firms"), "above_size": ("规上", "Above size"),
+    "below_size": ("规下", "Below size"), "yoy_pct": ("亩均税收同比（%）", "Tax per mu YoY (%)"),
+    "land_c_d": ("C、D类企业用地（亩）", "Land of C/D firms (mu)"),
+    "surcharge_yuan": ("差别化电价（元）", "Electricity surcharge (CNY)"), "composite": ("综合得分", "Composite"),
+    "rank": ("同级排名", "Rank among peers"),
+    "total_province": ("全省合计", "Province total"), "total_city": ("全市合计", "City total"),
+    "total_county": ("全县（区）合计", "County total"), "total_other": ("合计", "Total"),
+    "level_province": ("省", "Province"), "level_city": ("市", "City"), "level_county": ("区县", "District/county"),
+    "level_other": ("区域", "Region"), "level_park": ("园区", "Park"), "level_division": ("行业", "Industry"),
 }
 
 

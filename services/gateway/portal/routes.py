@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
@@ -245,6 +246,7 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
     figures["catalogue"] = charts.stacked(t("catalogue_by_region"), sorted(by_region.items()), kinds,
                                           chart_id="catalogue-region")
     figures.update(await _evaluation_figures(clients, user, t))
+    rollups = await _rollup_table(clients, user, t)
     alerts: list[str] = []
     stats = await safely(clients.call(clients.trading.GetMarketStatistics, tpb.GetMarketStatisticsRequest(),
                                       user=user))
@@ -274,7 +276,7 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
             audits.append(await verify(clients, user, service))
         except Exception:  # noqa: BLE001 - shown as unavailable
             audits.append(None)
-    return render(request, user, "dashboard.html", figures=figures, health=health, alerts=alerts,
+    return render(request, user, "dashboard.html", figures=figures, rollups=rollups, health=health, alerts=alerts,
                   audits=list(zip(("registry", "evaluation", "trading"), audits, strict=True)),
                   gauge=charts.gauge)
 
@@ -305,6 +307,44 @@ async def _evaluation_figures(clients, user: User, t) -> dict[str, str]:
                 figures["trend_title"] = f"{t('indicator_trend')} · {t(indicator)}"
                 break
     return figures
+
+
+def _figure(text: str, places: int = 2) -> str:
+    """Decimal text for a table cell: fixed places and thousands separators; "—" when not computable."""
+    try:
+        return f"{Decimal(text):,.{places}f}" if text else "—"
+    except InvalidOperation:
+        return "—"
+
+
+async def _rollup_table(clients, user: User, t) -> list[dict[str, str | int]]:
+    """The roll-up tree of the latest published year as table rows: the run's total (全市合计 for a city
+    run), each district and the parks in it, with the 规上/规下 split of the firms."""
+    if clients.evaluation is None:
+        return []
+    from services.gateway.api.routes.evaluation import rollup_tree
+    try:
+        tree = await rollup_tree(clients, user)
+    except grpc.aio.AioRpcError:
+        return []
+    rows = []
+    for row in tree:
+        unit = row.unit
+        shown = unit.name or unit.unit or unit.key
+        label = f"{t('total_' + unit.level)} {shown}" if row.depth == 0 and unit.dimension == "region" \
+            else f"{t('level_' + unit.level)} {shown}"
+        counts = {c.grade: c.count for c in unit.class_counts}
+        rows.append({
+            "depth": min(row.depth, 3), "label": label, "firms": unit.firms,
+            "above_size": row.above_size.firms if row.above_size else 0,
+            "below_size": row.below_size.firms if row.below_size else 0,
+            "tax_per_mu": _figure(unit.indicators.get("tax_per_mu", "")),
+            "tax_per_mu_yoy": _figure(unit.yoy_change_pct.get("tax_per_mu", "")),
+            "va_per_mu": _figure(unit.indicators.get("va_per_mu", "")),
+            "classes": " / ".join(str(counts.get(grade, 0)) for grade in "ABCDT"),
+            "land_c_d": _figure(unit.land_in_c_d_mu), "surcharge": _figure(unit.electricity_surcharge_yuan),
+            "composite": _figure(unit.composite_score), "rank": f"{unit.rank}/{unit.peers}" if unit.peers else "—"})
+    return rows
 
 
 @dataclass

@@ -36,6 +36,18 @@ async def test_demo_data_is_evaluated_and_published_before_serving(nats_server, 
             values = (await evaluation.stub.GetIndicatorValues(pb.GetIndicatorValuesRequest(
                 credit_code=code, year=2025), metadata=READER)).values
             assert {"AG-330100-SW", "AG-330100-DL"} <= {v.source_department for v in values}
+            # the roll-ups of the demo city: its six districts under the city total 330100, parks under them
+            rollups = (await evaluation.stub.GetRollups(pb.GetRollupsRequest(run_id=latest.run_id),
+                                                        metadata=READER)).rollups
+            regions = {r.key: r for r in rollups if r.dimension == "region"}
+            total = regions["330100"]
+            assert (total.level, total.parent, total.peer_group) == ("city", "", "region:city:2025")
+            districts = [r for r in regions.values() if r.parent == "330100"]
+            assert len(districts) == 6 and total.firms == sum(d.firms for d in districts) > 0
+            assert {"330100/above_size", "330100/below_size"} <= set(regions)
+            assert total.indicators["tax_per_mu"] and total.yoy_change_pct["tax_per_mu"]  # 2024 had a total too
+            parks = [r for r in rollups if r.dimension == "park" and not r.size_class]
+            assert parks and all(p.parent in {d.key for d in districts} for p in parks)
         assert elapsed < 60
         async with evaluation_running(evaluation_db, nats_server.url, registry.address, demo_data=True) as again:
             runs = (await again.stub.ListRuns(pb.ListRunsRequest(), metadata=READER)).runs

@@ -21,16 +21,17 @@ from tests.support.grpc_errors import field_violations
 
 
 async def _default_document(evaluation) -> dict:
-    response = await evaluation.stub.GetPolicy(pb.GetPolicyRequest(policy_ref="zj-county-default@2025.1"),
+    response = await evaluation.stub.GetPolicy(pb.GetPolicyRequest(policy_ref="zj-county-default@2025.2"),
                                                 metadata=READER)
     return yaml.safe_load(response.document)
 
 
 async def test_bundled_policies_are_published_at_first_start(evaluation):
     listed = await evaluation.stub.ListPolicies(pb.ListPoliciesRequest(), metadata=READER)
-    assert {p.policy_ref for p in listed.policies} == {"zj-county-default@2025.1", "chengdu-like-default@2025.1"}
+    assert {p.policy_ref for p in listed.policies} == {"zj-county-default@2025.1", "chengdu-like-default@2025.1",
+                                                       "zj-county-default@2025.2", "chengdu-like-default@2025.2"}
     latest = await evaluation.stub.GetPolicy(pb.GetPolicyRequest(policy_ref="zj-county-default"), metadata=READER)
-    assert latest.policy.version == "2025.1" and latest.policy.jurisdiction_code == "330000"
+    assert latest.policy.version == "2025.2" and latest.policy.jurisdiction_code == "330000"
     assert len(latest.policy.digest) == 64 and "profiles:" in latest.document
 
 
@@ -93,7 +94,7 @@ async def test_malformed_policies_are_refused_with_one_violation_per_error(evalu
         assert broken.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in field_violations(broken.value)
     listed = await evaluation.stub.ListPolicies(pb.ListPoliciesRequest(policy_id="zj-county-default"),
                                                 metadata=READER)
-    assert [p.version for p in listed.policies] == ["2025.1"]
+    assert sorted(p.version for p in listed.policies) == ["2025.1", "2025.2"]
     with pytest.raises(grpc.aio.AioRpcError) as not_admin:
         await evaluation.stub.PublishPolicy(pb.PublishPolicyRequest(idempotency_key=key(), document="x: 1"),
                                             metadata=READER)

@@ -204,10 +204,18 @@ async def test_publication_events_arrive_once_and_only_for_changed_classes(own_n
             await _wait_published(evaluation_db)
     await nc.drain()
     received = await _consume(own_nats.url, "test-evaluation")
+    # Each run announces its completion (StartRun) and its publication (PublishRun), once each.
     completed = [data for kind, _, data in received if kind == "yaosu.evaluation.run.completed"]
     assert [d["run_id"] for d in completed] == [run.run_id, second.run_id]
-    assert completed[0]["output_digest"] == run.output_digest and completed[0]["classes_changed"] == 20
-    assert completed[1]["classes_changed"] == 0
+    assert completed[0]["output_digest"] == run.output_digest and completed[0]["enterprises"] == 20
+    assert "class_counts" not in completed[0]  # a run under review names no classes on the bus
+    published = [data for kind, _, data in received if kind == "yaosu.evaluation.run.published"]
+    assert [d["run_id"] for d in published] == [run.run_id, second.run_id]
+    assert published[0]["output_digest"] == run.output_digest and published[0]["classes_changed"] == 20
+    assert sum(published[0]["class_counts"].values()) == 20
+    assert published[1]["classes_changed"] == 0
+    kinds = [kind for kind, _, _ in received]
+    assert kinds.index("yaosu.evaluation.run.completed") < kinds.index("yaosu.evaluation.run.published")
     classified = [(subject, data) for kind, subject, data in received
                   if kind == "yaosu.evaluation.enterprise.classified"]
     assert len(classified) == 21

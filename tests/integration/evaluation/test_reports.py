@@ -49,8 +49,11 @@ async def test_report_in_html_and_pdf_with_history_hints_and_sources(registry, e
     assert html.content_type == "text/html; charset=utf-8" and html.file_name.endswith(".html")
     text = html.content.decode("utf-8")
     for expected in ("一企一单", "测试精密机械000有限公司", target, "亩均税收", "提升建议", "历年评价",
-                     "数据来源", "差别化电价", run.run_id, "zj-county-default@2025.1"):
+                     "数据来源", "差别化电价", run.run_id, "zj-county-default@2025.2"):
         assert expected in text, expected
+    # the report states the class cut its pool was given (policy classification.rounding)
+    assert "分档办法" in text
+    assert "A 类 20%（向下取整），A+B 类累计至 60%（四舍五入），D 类 5%（向上取整）" in text
     history = text[text.index("六、历年评价"):text.index("七、提升建议")]
     assert "2023" in history and "2024" in history
 

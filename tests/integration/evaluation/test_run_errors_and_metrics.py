@@ -71,10 +71,13 @@ async def test_start_and_publish_refuse_what_cannot_be_done(registry, evaluation
 async def test_tenants_new_firms_and_vetoes(registry, evaluation):
     codes = await register_enterprises(registry.stub, 20)
     (tenant,) = await register_enterprises(registry.stub, 1, land="0")
+    (mixed,) = await register_enterprises(registry.stub, 1)
     rows = [row(code, 2024, **firm_values(i)) for i, code in enumerate(codes)]
     rows[19].values["veto.V_ENV_RED"] = "1"          # the best firm has a red environmental credit
     rows[18].values["years_since_production"] = "1"  # in production for less than two years: T
     rows.append(row(tenant, 2024, **firm_values(3)))
+    rows.append(row(mixed, 2024, **firm_values(4)))
+    rows[-1].values["flag.mixed_type"] = "1"         # 混合型: no policy weights yet
     await submit(evaluation.stub, rows)
     run = (await evaluation.stub.StartRun(pb.StartRunRequest(idempotency_key=key(), jurisdiction="330106",
                                                              year=2024), metadata=EVALUATOR)).run
@@ -89,12 +92,18 @@ async def test_tenants_new_firms_and_vetoes(registry, evaluation):
     t_answer = await evaluation.stub.CheckEligibility(pb.CheckEligibilityRequest(
         credit_code=codes[18], sale_kind="emission_increment"), metadata=READER)
     assert (t_answer.grade, t_answer.managed_as, t_answer.allowed) == ("T", "B", True)
+    # a tenant without titled land is ranked on the 租赁企业 list (alone here: B by the half-up A+B share)
     tenant_result = (await evaluation.stub.GetEnterpriseResult(pb.GetEnterpriseResultRequest(
         credit_code=tenant, run_id=run.run_id), metadata=READER)).result
-    assert tenant_result.status == "tenant_list" and tenant_result.final_grade == ""
-    with pytest.raises(grpc.aio.AioRpcError) as not_classed:  # a tenant is on a list, not in a class
+    assert (tenant_result.status, tenant_result.final_grade) == ("graded", "B")
+    assert any(f.rule_id == "scope.tenant_list" for f in tenant_result.rules_fired)
+    mixed_result = (await evaluation.stub.GetEnterpriseResult(pb.GetEnterpriseResultRequest(
+        credit_code=mixed, run_id=run.run_id), metadata=READER)).result
+    assert (mixed_result.status, mixed_result.final_grade) == ("out_of_scope", "")
+    assert [f.rule_id for f in mixed_result.rules_fired] == ["scope.mixed_type"]
+    with pytest.raises(grpc.aio.AioRpcError) as not_classed:  # set aside with its reason, not in a class
         await evaluation.stub.CheckEligibility(pb.CheckEligibilityRequest(
-            credit_code=tenant, sale_kind="new_industrial_land"), metadata=READER)
+            credit_code=mixed, sale_kind="new_industrial_land"), metadata=READER)
     assert reason(not_classed.value) == "NOT_EVALUATED"
     with pytest.raises(grpc.aio.AioRpcError) as stranger:
         await evaluation.stub.CheckEligibility(pb.CheckEligibilityRequest(

@@ -3,14 +3,18 @@ eligibility from the latest published run."""
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import grpc
 import pytest
 from yaosu.common.v1 import common_pb2
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
+from yaosu.registry.v1 import registry_pb2 as rpb
 
 from tests.integration.evaluation.support import (
     EVALUATOR,
     READER,
+    SECOND_EVALUATOR,
     firm_values,
     key,
     register_enterprises,
@@ -32,7 +36,7 @@ async def _evaluated_county(registry, evaluation, firms: int = 25) -> list[str]:
 async def _run(evaluation, idempotency_key: str = "", year: int = YEAR) -> pb.Run:
     response = await evaluation.stub.StartRun(pb.StartRunRequest(
         idempotency_key=idempotency_key or key(), jurisdiction="330100", year=year,
-        policy_ref="zj-county-default@2025.1"), metadata=EVALUATOR, timeout=60)
+        policy_ref="zj-county-default@2025.2"), metadata=EVALUATOR, timeout=60)
     return response.run
 
 
@@ -61,7 +65,7 @@ async def test_same_inputs_give_the_same_digests_and_publication_answers_eligibi
     result = (await evaluation.stub.GetEnterpriseResult(pb.GetEnterpriseResultRequest(credit_code=best),
                                                         metadata=READER)).result
     assert result.run_id == first.run_id and result.final_grade == "A" and result.rank_in_pool == 1
-    assert result.policy_ref == "zj-county-default@2025.1"
+    assert result.policy_ref == "zj-county-default@2025.2"
     assert {i.indicator for i in result.indicators} == {"tax_per_mu", "va_per_mu", "va_per_energy",
                                                          "va_per_emission", "labour_prod", "rd_intensity"}
     assert all(i.benchmark and i.ratio and i.score for i in result.indicators)
@@ -117,12 +121,24 @@ async def test_results_lists_rollups_and_paging(registry, evaluation):
 
     rollups = await evaluation.stub.GetRollups(pb.GetRollupsRequest(run_id=run.run_id), metadata=READER)
     dimensions = {(r.dimension, r.key): r for r in rollups.rollups}
-    assert set(dimensions) == {("region", "330106"), ("park", "紫金港科技园"), ("industry", "34")}
+    # every firm is a 规上 firm of 330106: the district is the run's total; each unit has its 规上 split
+    assert set(dimensions) == {("region", "330106"), ("region", "330106/above_size"), ("park", "紫金港科技园"),
+                               ("park", "紫金港科技园/above_size"), ("industry", "34"), ("industry", "34/above_size")}
+    assert [(r.dimension, r.key) for r in rollups.rollups][:2] == [("industry", "34"), ("industry", "34/above_size")]
     region = dimensions[("region", "330106")]
     assert region.firms == 25 and {c.grade: c.count for c in region.class_counts}["D"] == 2
     assert region.indicators["tax_per_mu"] and region.rank == 1 and region.class_shares["A"] == "0.2"
     assert region.land_in_c_d_mu == "200"  # 10 C/D firms on 20 亩 each
-    assert dict(rollups.rankings)["region:2024"].keys == ["330106"]
+    assert region.sums["land_mu"] == "500" and region.peers == 1 and region.peer_group == "region:county:2024"
+    assert (region.level, region.unit, region.size_class, region.parent) == ("county", "330106", "", "")
+    park = dimensions[("park", "紫金港科技园")]
+    assert (park.parent, park.name, park.level) == ("330106", "紫金港科技园", "park")
+    split = dimensions[("region", "330106/above_size")]
+    assert (split.unit, split.size_class, split.firms, split.parent) == ("330106", "above_size", 25, "")
+    assert split.indicators["tax_per_mu"] == region.indicators["tax_per_mu"]
+    assert dimensions[("industry", "34")].parent == "330106"
+    assert dict(rollups.rankings)["region:county:2024"].keys == ["330106"]
+    assert dict(rollups.rankings)["park:above_size:2024"].keys == ["紫金港科技园/above_size"]
 
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await evaluation.stub.GetRollups(pb.GetRollupsRequest(run_id=run.run_id, dimension="planet"),
@@ -135,3 +151,49 @@ async def test_results_lists_rollups_and_paging(registry, evaluation):
         with pytest.raises(grpc.aio.AioRpcError) as missing:
             await call(request, metadata=READER)
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_city_run_has_a_city_total_over_its_districts_that_a_regrade_keeps_in_step(registry, evaluation):
+    xihu = await register_enterprises(registry.stub, 20)
+    binjiang = await register_enterprises(registry.stub, 6, division="330108", size=rpb.SIZE_CLASS_BELOW,
+                                          park="高新技术产业园", industry="C2927")
+    rows = [row(code, YEAR, **firm_values(i)) for i, code in enumerate(xihu)]
+    rows += [row(code, YEAR, **firm_values(i, above=False)) for i, code in enumerate(binjiang)]
+    assert (await submit(evaluation.stub, rows)).rows_refused == 0
+    run = await _run(evaluation)
+
+    async def units() -> dict[str, pb.Rollup]:
+        reply = await evaluation.stub.GetRollups(pb.GetRollupsRequest(run_id=run.run_id, dimension="region"),
+                                                 metadata=READER)
+        return {r.key: r for r in reply.rollups}
+
+    before = await units()
+    assert list(before)[:3] == ["330100", "330100/above_size", "330100/below_size"]  # the total first
+    total = before["330100"]
+    assert (total.level, total.parent, total.firms, total.peer_group) == ("city", "", 26, "region:city:2024")
+    districts = [before["330106"], before["330108"]]
+    assert {d.parent for d in districts} == {"330100"} and {d.level for d in districts} == {"county"}
+    for name in total.sums:
+        assert Decimal(total.sums[name]) == sum((Decimal(d.sums.get(name, "0")) for d in districts), Decimal(0))
+    # 亩均税收 of the city is Σ tax / Σ land over all 26 firms (20 亩 each)
+    tax = sum(Decimal(firm_values(i)["tax_paid"]) for i in range(20)) + \
+        sum(Decimal(firm_values(i, above=False)["tax_paid"]) for i in range(6))
+    assert Decimal(total.indicators["tax_per_mu"]) == (tax / 520).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+    assert before["330100/below_size"].firms == 6 and before["330108/below_size"].parent == "330100/below_size"
+    assert "330108/above_size" not in before  # 滨江 has no 规上 firm here
+    rankings = (await evaluation.stub.GetRollups(pb.GetRollupsRequest(run_id=run.run_id), metadata=READER)).rankings
+    assert sorted(rankings["region:county:2024"].keys) == ["330106", "330108"]
+
+    weakest = xihu[0]  # D in the 规上 pool of 西湖
+    proposal = (await evaluation.stub.RegradeEnterprise(pb.RegradeEnterpriseRequest(
+        idempotency_key=key(), run_id=run.run_id, credit_code=weakest, to_grade="C", reason="复核后调整",
+        evidence_ref="复核意见书 2025-018"), metadata=EVALUATOR)).regrade
+    await evaluation.stub.ApproveRegrade(pb.ApproveRegradeRequest(
+        idempotency_key=key(), regrade_id=proposal.regrade_id), metadata=SECOND_EVALUATOR)
+    after = await units()
+    for unit in ("330100", "330100/above_size", "330106", "330106/above_size"):
+        moved = {c.grade: c.count for c in after[unit].class_counts}
+        was = {c.grade: c.count for c in before[unit].class_counts}
+        assert (moved["D"], moved["C"]) == (was["D"] - 1, was["C"] + 1), unit
+        assert Decimal(after[unit].land_in_c_d_mu) == Decimal(before[unit].land_in_c_d_mu)  # C and D alike
+    assert after["330108"] == before["330108"] and after["330100/below_size"] == before["330100/below_size"]

@@ -190,6 +190,16 @@ async def test_regulator_reads_runs_results_and_rollups(stack, tokens) -> None:
     assert totals == sorted(totals, reverse=True)
     assert rollups["rollups"] and {r["dimension"] for r in rollups["rollups"]} == {"region"}
     assert any("tax_per_mu" in r["indicators"] for r in rollups["rollups"])
+    # the demo city's total comes first, its six districts roll up into it, each unit split 规上/规下
+    total = rollups["rollups"][0]
+    assert (total["key"], total["level"], total["parent"], total["size_class"]) == ("330100", "city", "", "")
+    districts = [r for r in rollups["rollups"] if r["parent"] == "330100"]
+    assert len(districts) == 6 and total["firms"] == sum(d["firms"] for d in districts)
+    assert float(total["sums"]["land_mu"]) == pytest.approx(sum(float(d["sums"]["land_mu"]) for d in districts))
+    splits = {r["key"]: r for r in rollups["rollups"] if r["size_class"]}
+    assert splits["330100/above_size"]["firms"] + splits["330100/below_size"]["firms"] == total["firms"]
+    assert rollups["rankings"]["region:city:2025"] == ["330100"]
+    assert sorted(rollups["rankings"]["region:county:2025"]) == sorted(d["key"] for d in districts)
     assert denied.status_code == 403 and bad.status_code == 422
 
 
@@ -211,3 +221,8 @@ async def test_dashboard_draws_evaluation_charts(stack) -> None:
     assert page.status_code == 200
     for chart in ('id="classes-region"', 'id="classes-park"', 'id="indicator-trend"'):
         assert chart in page.text, chart
+    # the roll-up tree: the city total first, then its districts and their parks, with 规上/规下 counts
+    table = page.text[page.text.index('id="rollup-tree"'):]
+    assert "全市合计 330100" in table and "区县 330106" in table and "园区 紫金港科技园" in table
+    assert table.index("全市合计 330100") < table.index("区县 330106") < table.index("园区 紫金港科技园")
+    assert "规上" in table and "规下" in table

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import grpc
 import nats
@@ -64,6 +65,16 @@ async def quota_world(registry_stub, bidders: int, reserve_units: int = 100_000)
     return [await funded_enterprise(registry_stub, 100_000_000) for _ in range(bidders)]
 
 
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def _opened_today(now: datetime) -> datetime:
+    """Bidding already open, but never before the Beijing day of publication: the sale policy counts the
+    announcement in Beijing calendar days, and an opening on the day before publication is refused."""
+    midnight = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(now - timedelta(hours=1), midnight.astimezone(UTC))
+
+
 async def auction(stub, now, affiliations=None, supply=10, cap=5) -> pb.Listing:
     listing = pb.Listing(
         mechanism=pb.MECHANISM_UNIFORM_PRICE, agency_id=ISSUER, instrument=INSTRUMENT, title="2025年度用能权有偿发放",
@@ -71,7 +82,7 @@ async def auction(stub, now, affiliations=None, supply=10, cap=5) -> pb.Listing:
         rules=pb.ListingRules(start_price=fen(10_000), increment=fen(1), supply_lots=supply, lot_size=str(LOT),
                               bidder_cap_lots=cap, clearing_rule="marginal_accepted",
                               affiliations=affiliations or {}, statistics_delay_seconds=600),
-        bidding_opens_at=ts(now - timedelta(hours=1)), bidding_closes_at=ts(now + timedelta(hours=1)))
+        bidding_opens_at=ts(_opened_today(now)), bidding_closes_at=ts(now + timedelta(hours=1)))
     created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=listing),
                                         metadata=issuing_agency())).listing
     return (await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=created.listing_id),

@@ -22,7 +22,7 @@ def _bundled_text(ref: str) -> str:
     return resources.files("services.evaluation.policies").joinpath(f"{ref}.yaml").read_text("utf-8")
 
 
-def policy_dict(ref: str = "zj-county-default@2025.1") -> dict:
+def policy_dict(ref: str = "zj-county-default@2025.2") -> dict:
     """The bundled default as a plain mapping, to be edited by a test."""
     return copy.deepcopy(yaml.safe_load(_bundled_text(ref)))
 
@@ -37,6 +37,7 @@ def huangyan_2022_policy(cap_ratio=None) -> Policy:
     """zj default with Huangyan 2022's published benchmarks as fixed values (test vectors of §7.4)."""
     document = policy_dict()
     document["benchmark"]["method"] = "fixed"
+    document["profiles"]["tenant_list"]["benchmark_method"] = "pool_aggregate_ratio"
     document["profiles"]["above_size_zj"]["fixed_benchmarks"] = {k: str(v) for k, v in HUANGYAN_2022_ABOVE.items()}
     document["profiles"]["below_size_zj"]["fixed_benchmarks"] = {k: str(v) for k, v in HUANGYAN_2022_BELOW.items()}
     document["scoring"]["cap_ratio"] = cap_ratio

@@ -15,9 +15,10 @@ def paths(error: PolicyError) -> dict[str, str]:
 
 
 def test_bundled_policies_load_by_id_at_version():
-    assert set(available_policies()) == {"zj-county-default@2025.1", "chengdu-like-default@2025.1"}
+    assert set(available_policies()) == {"zj-county-default@2025.1", "chengdu-like-default@2025.1",
+                                         "zj-county-default@2025.2", "chengdu-like-default@2025.2"}
     policy = load_bundled_policy(DEFAULT_POLICY_REF)
-    assert policy.ref == "zj-county-default@2025.1"
+    assert policy.ref == "zj-county-default@2025.2"
     assert policy.profiles["above_size_zj"].weights["tax_per_mu"] == 30
     assert policy.differentiated_measures.electricity_surcharge_yuan_per_kwh.D_consecutive_3y == Decimal("0.40")
 
@@ -104,3 +105,13 @@ def test_missing_required_sections_are_listed():
     for section in ("jurisdiction", "scope", "indicators", "profiles", "benchmark", "scoring", "classification",
                     "differentiated_measures"):
         assert found[section] == "Field required"
+
+
+def test_a_2025_1_document_still_loads_with_its_rental_rules_as_schedules():
+    """Past runs stay reproducible under their own document: free_units / first_unit_points become schedules
+    with the same points, for every size class, as 2025.1 applied them."""
+    legacy = load_bundled_policy("zj-county-default@2025.1")
+    items = {item.id: item for item in legacy.adjustments.items}
+    assert items["RENT1"].schedule == {"above_size": [0, -5], "below_size": [0, -5]}
+    assert items["RENT2"].schedule == {"above_size": [-10, -5], "below_size": [-10, -5]}
+    assert legacy.missing_rule("va_per_emission", "no_numerator") == "pool_average_score"

@@ -2,6 +2,7 @@
 
 import random
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal
 
 from evaluation_support import above_size_firm, huangyan_2022_policy, policy_dict
@@ -36,7 +37,7 @@ def firm(draw, index: int) -> EnterpriseYear:
         industry_code=draw(st.sampled_from(["C3011", "C2929", "C1711", "D4411"])),
         size_class=size,
         year=2024,
-        land_mu=draw(st.decimals(min_value=D(3), max_value=D(300), places=1)),
+        land_mu=draw(st.one_of(st.decimals(min_value=D(3), max_value=D(300), places=1), st.just(D(0)))),
         tax_paid=draw(st.decimals(min_value=D(-20), max_value=D(3000), places=2)),
         sales=draw(money), main_revenue=draw(money), value_added=draw(money),
         energy_tce=draw(st.one_of(st.none(), st.just(D(0)), money)),
@@ -44,9 +45,11 @@ def firm(draw, index: int) -> EnterpriseYear:
         rd_expense=draw(money), avg_employees=draw(st.decimals(min_value=D(1), max_value=D(900), places=0)),
         park=draw(st.sampled_from([None, "P1", "P2"])),
         years_since_production=draw(st.sampled_from([1, 3, 10])),
-        adjustment_facts=draw(st.sampled_from([{}, {"HNTE": 1}, {"RENT1": 3}, {"SRDI_N": 1, "HNTE": 1}])),
+        adjustment_facts=draw(st.sampled_from([{}, {"HNTE": 1}, {"RENT": 3}, {"SRDI_N": 1, "HNTE": 1}])),
         vetoes=draw(st.sampled_from([frozenset(), frozenset(), frozenset(), frozenset({"V_ENV_RED"})])),
         downgrades=draw(st.sampled_from([frozenset(), frozenset(), frozenset({"G_CREDIT"})])),
+        downgrade_amounts=draw(st.sampled_from([{}, {}, {"G_ENV_PENALTY": D(10)}, {"G_ENV_PENALTY": D("9.5")}])),
+        flags=draw(st.sampled_from([frozenset()] * 9 + [frozenset({"mixed_type"})])),
     )
 
 
@@ -90,7 +93,7 @@ def test_initial_class_counts_follow_the_shares_in_every_pool(rows):
         graded = [r for r in run.results if r.pool == pool.key and r.status == "graded"]
         counts = Counter(r.initial_class for r in graded)
         expected = class_counts(len(graded), POLICY.classification.shares[pool.key.size_class],
-                                POLICY.classification.min_pool_size_for_shares)
+                                POLICY.classification.min_pool_size_for_shares, POLICY.classification.rounding)
         assert {label: counts.get(label, 0) for label in "ABCD"} == expected.as_dict()
         # and better classes hold better ranks
         by_rank = sorted(graded, key=lambda r: r.rank_in_pool)
@@ -146,11 +149,41 @@ def assert_bulk_agrees(policy, rows):
 
 
 @SETTINGS
-@given(firms(max_size=60), st.sampled_from(["pool_aggregate_ratio", "pool_mean", "pool_median"]))
+@given(firms(max_size=60), st.sampled_from(["pool_aggregate_ratio", "pool_mean", "pool_median",
+                                            "pool_mean_winsorized_5_95"]))
 def test_bulk_path_agrees_with_the_decimal_reference(rows, method):
     document = policy_dict()
     document["benchmark"]["method"] = method
     assert_bulk_agrees(load_policy(document), rows)
+
+
+def _variant(name: str):
+    document = policy_dict()
+    if name == "min_max":
+        document["scoring"]["function"] = "min_max"
+    elif name == "two_stage":
+        document["profiles"]["above_size_zj"]["weights"] = {"tax_per_mu": 50, "va_per_mu": 20, "tax_per_kwh": 30}
+        document["classification"].update(method="two_stage", two_stage={
+            "top": {"candidates": "0.5", "rerank_by": ["tax_per_mu"], "share": "0.15", "label": "A"},
+            "bottom": {"candidates": "0.5", "rerank_by": ["tax_per_kwh"], "share": "0.1", "label": "C"}})
+    elif name == "t_reach_all":
+        document["scope"]["T_hard_rules"] = {"vetoes_to_D": False, "absolute_floor": True,
+                                             "downgrade_one_class": True}
+        document["adjustments"]["downgrades_stack"] = True
+    elif name == "percent_items":
+        document["adjustments"]["items"] += [{"id": "PCT", "percent": "-3.5", "per_unit": True}]
+    elif name == "no_tenant_list":
+        del document["scope"]["tenant_list"]
+    return load_policy(document)
+
+
+@SETTINGS
+@given(firms(max_size=50), st.sampled_from(["min_max", "two_stage", "t_reach_all", "percent_items", "no_tenant_list"]),
+       st.randoms(use_true_random=False))
+def test_bulk_path_agrees_with_the_decimal_reference_under_every_plug_in(rows, variant, rng):
+    if variant == "percent_items":
+        rows = [replace(row, adjustment_facts={**row.adjustment_facts, "PCT": rng.randint(0, 2)}) for row in rows]
+    assert_bulk_agrees(_variant(variant), rows)
 
 
 def test_bulk_path_agrees_on_a_larger_seeded_population_including_rollups():
@@ -179,6 +212,7 @@ def test_bulk_path_agrees_on_a_larger_seeded_population_including_rollups():
 def test_bulk_path_falls_back_to_decimal_on_an_exact_half():
     document = policy_dict()
     document["benchmark"]["method"] = "fixed"
+    document["profiles"]["tenant_list"]["benchmark_method"] = "pool_aggregate_ratio"
     document["profiles"]["above_size_zj"]["fixed_benchmarks"] = {
         "tax_per_mu": 10, "va_per_mu": 10, "va_per_energy": 10, "va_per_emission": 10, "labour_prod": 10,
         "rd_intensity": 10}

@@ -117,7 +117,7 @@ def test_declared_zero_energy_costs_the_implausible_zero_penalty():
 
 
 def test_bonus_is_capped_and_deductions_are_not():
-    firm = simple_firm(0, 10, adjustment_facts={"HNTE": 1, "SRDI_N": 1, "RDC": 1, "STD": 1, "RENT2": 3})
+    firm = simple_firm(0, 10, adjustment_facts={"HNTE": 1, "SRDI_N": 1, "RDC": 1, "STD": 1, "RENT": 3})
     result = run_evaluation(POLICY, [firm]).results[0]
     assert result.bonus == D(10)  # 3 + 4 + 2 + 2 = 11, capped at 10
     assert result.deductions == D(-20)  # Wenling 规下: -10 first tenant, -5 each further
@@ -137,17 +137,20 @@ def test_scope_tenant_list_out_of_scope_and_class_t():
     rows[4] = simple_firm(4, 40, flags=frozenset({"major_project_under_construction"}))
     run = run_evaluation(POLICY, rows)
     statuses = [run.result(r.credit_code).status for r in rows[:5]]
-    assert statuses == ["tenant_list", "out_of_scope", "not_graded", "not_graded", "not_graded"]
+    # the tenant is graded on the 租赁企业 list (scope.tenant_list), alone in its own pool
+    assert statuses == ["graded", "out_of_scope", "not_graded", "not_graded", "not_graded"]
+    assert run.result(rows[0].credit_code).pool.roster == "tenant"
     t_firm = run.result(rows[2].credit_code)
     assert (t_firm.initial_class, t_firm.final_class, t_firm.managed_as) == ("T", "T", "B")
     assert t_firm.rank_in_pool is None and t_firm.total > 0
-    assert run.pools[0].graded == 15  # shares cut over graded firms only
+    (main,) = [pool for pool in run.pools if not pool.key.roster]
+    assert main.graded == 15  # shares cut over graded firms only
 
 
 def test_absolute_floor_veto_and_downgrade_fire_in_order():
     rows = pool_of(20)
     best = simple_firm(19, 190, vetoes=frozenset({"V_ENV_RED"}))
-    second = simple_firm(18, 180, downgrades=frozenset({"G_CREDIT", "G_ENV_PENALTY"}))
+    second = simple_firm(18, 180, downgrades=frozenset({"G_CREDIT"}), downgrade_amounts={"G_ENV_PENALTY": D(12)})
     # 0.5 万元/亩 < 1.0 floor, but a tiny power bill caps tax_per_kwh and lifts its rank above D
     poor = simple_firm(10, 0, tax_paid=D(5), land_mu=D(10), kwh=D(100))
     rows[19], rows[18], rows[10] = best, second, poor

@@ -99,7 +99,7 @@ def test_small_pools_have_no_share_based_d_below_the_minimum(n, expected):
 def test_bundled_chengdu_policy_scores_against_linhai_fixed_benchmarks():
     from services.evaluation.policies import load_bundled_policy
 
-    policy = load_bundled_policy("chengdu-like-default@2025.1")
+    policy = load_bundled_policy("chengdu-like-default@2025.2")
     firm = EnterpriseYear(credit_code="91510100MA3CCCCC03", region_code="510100", industry_code="C3011",
                           size_class="above_size", year=2024, land_mu=D(10), tax_paid=D(150), sales=D(3000),
                           value_added=D(300), energy_tce=D(100), cod_t=D("0.6"), water_t=D(3000),

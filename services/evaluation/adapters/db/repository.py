@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import datetime
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.evaluation.adapters.db.tables import (
     CurrentClassRow,
     EnterpriseRow,
-    IndicatorValueRow,
+    IndicatorRecordRow,
     PolicyRow,
     RegradeRow,
     ResultRow,
@@ -24,7 +27,7 @@ from services.evaluation.adapters.db.tables import (
 POLICIES: Table = PolicyRow.__table__  # type: ignore[assignment]
 ENTERPRISES: Table = EnterpriseRow.__table__  # type: ignore[assignment]
 SUBMISSIONS: Table = SubmissionRow.__table__  # type: ignore[assignment]
-VALUES: Table = IndicatorValueRow.__table__  # type: ignore[assignment]
+RECORDS: Table = IndicatorRecordRow.__table__  # type: ignore[assignment]
 RUNS: Table = RunRow.__table__  # type: ignore[assignment]
 RESULTS: Table = ResultRow.__table__  # type: ignore[assignment]
 ROLLUPS: Table = RollupRow.__table__  # type: ignore[assignment]
@@ -33,6 +36,44 @@ REGRADES: Table = RegradeRow.__table__  # type: ignore[assignment]
 
 # Rows per executemany / IN list: below SQLite's and asyncpg's parameter limits, large enough to be fast.
 CHUNK = 5000
+# Records per driver executemany: each record binds its own six values, so no parameter limit applies; large
+# chunks spare round trips to the driver's thread.
+RECORD_CHUNK = 50_000
+
+
+STANDINGS_SQLITE = ("SELECT e.credit_code, e.status, e.size_class FROM json_each(?) AS j "
+                    "JOIN enterprises AS e ON e.credit_code = j.value")
+STANDINGS_POSTGRESQL = "SELECT credit_code, status, size_class FROM enterprises WHERE credit_code = ANY($1::varchar[])"
+# The columns of indicator_records, the first four as SubmissionCheck.accepted gives them.
+RECORD_COLUMNS = ("year", "credit_code", "source_department", "document", "submission_id", "recorded_at")
+
+
+class Standing(NamedTuple):
+    """An enterprise as matching a submission sees it."""
+
+    credit_code: str
+    status: str
+    size_class: str
+
+
+class RecordedValues(NamedTuple):
+    """The values one submission recorded for an enterprise-year from one department."""
+
+    credit_code: str
+    source_department: str
+    submission_id: str
+    recorded_at: datetime
+    values: dict[str, str]
+
+
+class StoredValue(NamedTuple):
+    """One value on record with its provenance."""
+
+    field: str
+    value: str
+    source_department: str
+    submission_id: str
+    recorded_at: datetime
 
 
 def chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
@@ -87,6 +128,20 @@ class EvaluationRepository:
                                             .values(status=status, synced_at=at))
         return bool(result.rowcount)
 
+    async def enterprise_standings(self, codes: Sequence[str]) -> dict[str, Standing]:
+        """Status and size class by credit code: what matching a submission needs. The codes travel as one
+        parameter (a JSON array for SQLite, an array for PostgreSQL) and the rows come back through the
+        driver as plain tuples: a county's 50,000 codes are read in tens of milliseconds."""
+        if not codes:
+            return {}
+        connection = await self.session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        if self.dialect == "postgresql":
+            rows = await driver.fetch(STANDINGS_POSTGRESQL, list(codes))
+        else:
+            rows = await driver.execute_fetchall(STANDINGS_SQLITE, (json.dumps(list(codes)),))
+        return {row[0]: Standing(*row) for row in rows}
+
     async def enterprises_by_code(self, codes: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         unique = sorted(set(codes))
@@ -108,33 +163,63 @@ class EvaluationRepository:
     async def add_submission(self, row: dict[str, Any]) -> None:
         await self.session.execute(SUBMISSIONS.insert().values(**row))
 
-    async def upsert_values(self, rows: Sequence[dict[str, Any]]) -> None:
-        await self._upsert(VALUES, rows, ("credit_code", "year", "field", "source_department"))
+    async def add_records(self, submission_id: str, recorded_at: datetime,
+                          records: Sequence[tuple[int, str, str, str]]) -> None:
+        """One submission's records, (year, credit code, source department, document) each, by the driver's
+        executemany in chunks: the statement is compiled once, the two values common to every record are
+        converted once, and no per-row parameter processing stands between the rows and the database."""
+        if not records:
+            return
+        dialect = self.session.bind.dialect
+        compiled = RECORDS.insert().compile(dialect=dialect, column_keys=list(RECORD_COLUMNS))
+        common = {"submission_id": submission_id, "recorded_at": recorded_at}
+        for name in common:
+            processor = RECORDS.c[name].type._cached_bind_processor(dialect)
+            if processor is not None:
+                common[name] = processor(common[name])
+        # Each record extended by the common values, then put in the statement's parameter order.
+        tail = (common["submission_id"], common["recorded_at"])
+        arrange = itemgetter(*(RECORD_COLUMNS.index(name) for name in compiled.positiontup))
+        connection = await self.session.connection()
+        for part in chunks(records, RECORD_CHUNK):
+            await connection.exec_driver_sql(str(compiled), [arrange(record + tail) for record in part])
 
     async def stored_fields(self, codes: Sequence[str], years: Sequence[int], fields: Sequence[str]) -> set:
         """(credit_code, year, field) triples on record with a non-empty value."""
         found: set[tuple[str, int, str]] = set()
+        wanted = set(fields)
         for part in chunks(sorted(set(codes))):
-            rows = await self.session.execute(select(VALUES.c.credit_code, VALUES.c.year, VALUES.c.field).where(
-                VALUES.c.credit_code.in_(part), VALUES.c.year.in_(sorted(set(years))),
-                VALUES.c.field.in_(sorted(set(fields)))))
-            found.update((r.credit_code, r.year, r.field) for r in rows)
+            rows = await self.session.execute(select(RECORDS.c.credit_code, RECORDS.c.year, RECORDS.c.document).where(
+                RECORDS.c.year.in_(sorted(set(years))), RECORDS.c.credit_code.in_(part)))
+            for r in rows:
+                found.update((r.credit_code, r.year, field) for field in json.loads(r.document).keys() & wanted)
         return found
 
-    async def values_for_year(self, year: int, region_prefix: str) -> list:
-        statement = (select(VALUES.c.credit_code, VALUES.c.field, VALUES.c.value, VALUES.c.source_department,
-                            VALUES.c.recorded_at)
-                     .join(ENTERPRISES, ENTERPRISES.c.credit_code == VALUES.c.credit_code)
-                     .where(VALUES.c.year == year, ENTERPRISES.c.region_code.startswith(region_prefix)))
-        return list((await self.session.execute(statement)).all())
+    async def values_for_year(self, year: int, region_prefix: str) -> list[RecordedValues]:
+        statement = (select(RECORDS.c.credit_code, RECORDS.c.source_department, RECORDS.c.submission_id,
+                            RECORDS.c.recorded_at, RECORDS.c.document)
+                     .join(ENTERPRISES, ENTERPRISES.c.credit_code == RECORDS.c.credit_code)
+                     .where(RECORDS.c.year == year, ENTERPRISES.c.region_code.startswith(region_prefix)))
+        loads = json.loads
+        return [RecordedValues(code, source, submission, at, loads(document))
+                for code, source, submission, at, document in (await self.session.execute(statement)).all()]
 
-    async def values_of(self, credit_code: str, year: int) -> list:
-        return list((await self.session.execute(
-            select(VALUES).where(VALUES.c.credit_code == credit_code, VALUES.c.year == year)
-            .order_by(VALUES.c.field, VALUES.c.recorded_at.desc(), VALUES.c.source_department.desc()))).all())
+    async def values_of(self, credit_code: str, year: int) -> list[StoredValue]:
+        """Each department's value of each field on record (its latest record naming the field), ordered by
+        field, newest first, ties to the greater department."""
+        records = (await self.session.execute(
+            select(RECORDS).where(RECORDS.c.year == year, RECORDS.c.credit_code == credit_code)
+            .order_by(RECORDS.c.recorded_at.desc(), RECORDS.c.source_department.desc()))).all()
+        latest: dict[tuple[str, str], StoredValue] = {}
+        for record in records:
+            for field, value in json.loads(record.document).items():
+                latest.setdefault((field, record.source_department), StoredValue(
+                    field, value, record.source_department, record.submission_id, record.recorded_at))
+        values = sorted(latest.values(), key=lambda v: (v.recorded_at, v.source_department), reverse=True)
+        return sorted(values, key=lambda v: v.field)
 
     async def has_indicator_data(self) -> bool:
-        return (await self.session.execute(select(VALUES.c.credit_code).limit(1))).first() is not None
+        return (await self.session.execute(select(RECORDS.c.credit_code).limit(1))).first() is not None
 
     # ------------------------------------------------------------ runs
     async def add_run(self, row: dict[str, Any]) -> None:

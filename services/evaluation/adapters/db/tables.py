@@ -1,6 +1,6 @@
 """The evaluation service's tables (its own SQLModel registry and MetaData: no other service shares them).
 
-Large collections (indicator values, per-enterprise results) are written with executemany on the core
+Large collections (indicator records, per-enterprise results) are written with executemany on the core
 tables, never one ORM object per row; a result is a JSON document plus the columns lists filter on.
 """
 
@@ -64,17 +64,22 @@ class SubmissionRow(EvaluationTable, table=True):
     recorded_at: datetime = Field(sa_column=_ts(nullable=False))
 
 
-class IndicatorValueRow(EvaluationTable, table=True):
-    """One value of one field of one enterprise-year, as one source department last reported it."""
+class IndicatorRecordRow(EvaluationTable, table=True):
+    """The values one submission recorded for one enterprise-year from one source department: a JSON object
+    field → value (decimal text, integer, "1"/"0"). A department's later submission adds a later record; per
+    field and department the latest record's value is the one on record (the earlier ones stay as history).
 
-    __tablename__ = "indicator_values"
-    __table_args__ = (Index("ix_indicator_values_year", "year", "credit_code"),)
-    credit_code: str = Field(primary_key=True, max_length=18)
+    One row per enterprise-year and department, not per value, so a county's upload is 50,000 rows, not
+    half a million; the key leads with the year, the way runs read (no rowid on SQLite: the key is the
+    table)."""
+
+    __tablename__ = "indicator_records"
+    __table_args__ = {"sqlite_with_rowid": False}
     year: int = Field(primary_key=True)
-    field: str = Field(primary_key=True, max_length=80)
+    credit_code: str = Field(primary_key=True, max_length=18)
     source_department: str = Field(primary_key=True, max_length=64)
-    value: str = Field(max_length=60)
-    submission_id: str = Field(max_length=40)
+    submission_id: str = Field(primary_key=True, max_length=40)
+    document: str = Field(sa_column=Column(Text, nullable=False))
     recorded_at: datetime = Field(sa_column=_ts(nullable=False))
 
 

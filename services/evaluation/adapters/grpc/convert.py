@@ -35,7 +35,8 @@ def report_pb(v: SubmissionReport) -> pb.SubmissionReport:
         rows=[pb.RowResult(row_number=r.row_number, credit_code=r.credit_code, year=r.year,
                            outcome=pb.ROW_OUTCOME_ACCEPTED if r.accepted else pb.ROW_OUTCOME_REFUSED,
                            errors=[pb.RowError(field=e.field, reason=e.reason, message=e.message) for e in r.errors],
-                           values_recorded=r.values_recorded) for r in v.rows])
+                           values_recorded=r.values_recorded) for r in v.rows],
+        refused_only=v.refused_only)
 
 
 def class_counts_pb(counts: dict[str, int]) -> list[pb.ClassCount]:
@@ -94,6 +95,7 @@ def result_pb(run_id: str, policy_ref: str, d: dict) -> pb.EnterpriseResult:
 
 
 def rollup_pb(d: dict) -> pb.Rollup:
+    # Documents stored before the hierarchy (no level, parent, …) read as a unit of their own.
     return pb.Rollup(
         dimension=d["dimension"], key=d["key"], year=d["year"], firms=d["firms"],
         indicators={k: _s(v) for k, v in d["indicators"].items()},
@@ -101,4 +103,7 @@ def rollup_pb(d: dict) -> pb.Rollup:
         class_counts=class_counts_pb(d["class_counts"]), class_shares=d["class_shares"],
         land_in_c_d_mu=d["land_in_c_d_mu"], electricity_surcharge_yuan=d["electricity_surcharge_yuan"],
         land_use_tax_relief_yuan=d["land_use_tax_relief_yuan"], composite_score=_s(d["composite_score"]),
-        rank=d["rank"] or 0)
+        rank=d["rank"] or 0, level=d.get("level", ""), unit=d.get("unit", d["key"]),
+        size_class=d.get("size_class", ""), parent=d.get("parent", ""), name=d.get("name", ""),
+        sums={k: _s(v) for k, v in d.get("sums", {}).items()}, peer_group=d.get("peer_group", ""),
+        peers=d.get("peers", 0))

@@ -12,6 +12,7 @@ from services.common.journal_check import JournalCheck
 from services.common.proto_convert import page_after, page_size, page_token, timestamp
 from services.evaluation.adapters.grpc import convert
 from services.evaluation.adapters.grpc.csv_rows import parse_csv
+from services.evaluation.adapters.grpc.indicator_batches import batches_after
 from services.evaluation.adapters.report.renderer import HTML_TYPE, PDF_TYPE, ReportRenderer
 from services.evaluation.application import commands as c
 from services.evaluation.application.ingestion import MAX_ROWS, Ingestion
@@ -63,6 +64,15 @@ class EvaluationServicer(evaluation_pb2_grpc.EvaluationServiceServicer):
                 break  # enough to be refused; the rest of the stream is not read
         report = await self.ingestion.submit(c.SubmitRows(key, "stream", tuple(rows), source))
         return pb.SubmitIndicatorsResponse(report=convert.report_pb(report))
+
+    async def SubmitIndicatorBatches(self, request_iterator, context):
+        stream = aiter(request_iterator)
+        first = await anext(stream, None)
+        if first is None:
+            raise InvalidArgument.field("batches", "at least one batch is required")
+        report = await self.ingestion.submit_batches(first.idempotency_key, first.source_department,
+                                                     batches_after(first, stream))
+        return pb.SubmitIndicatorBatchesResponse(report=convert.report_pb(report))
 
     async def UploadIndicatorCsv(self, request, context):
         report = await self.ingestion.submit_file(request.idempotency_key, request.source_department,

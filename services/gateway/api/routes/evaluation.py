@@ -9,6 +9,7 @@ contract (yaosu.evaluation.v1); the rest of the gateway includes it only when pr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -84,38 +85,97 @@ async def published_runs(clients: ServiceClients, user: User) -> list[epb.Run]:
     return sorted(runs, key=lambda r: (r.year, r.published_at.seconds))
 
 
-async def class_distribution(clients: ServiceClients, user: User,
-                             dimension: Dimension = "region") -> list[tuple[str, dict[str, float]]]:
-    """Classes A–D (and T) per unit of the dimension in the latest published year: (key, {grade: firms})."""
+async def _latest_rollups(clients: ServiceClients, user: User, dimension: Dimension) -> list[RollupPublic]:
+    """Roll-ups of the dimension in the runs of the latest published year."""
     runs = await published_runs(clients, user)
     if not runs:
         return []
-    latest = [r for r in runs if r.year == runs[-1].year]
-    rows: dict[str, dict[str, float]] = {}
-    for run in latest:
+    units: list[RollupPublic] = []
+    for run in [r for r in runs if r.year == runs[-1].year]:
         reply = await clients.call(stub(clients).GetRollups, epb.GetRollupsRequest(
             run_id=run.run_id, dimension=dimension), user=user)
-        for rollup in reply.rollups:
-            row = rows.setdefault(rollup.key or "—", {})
-            for count in rollup.class_counts:
-                row[count.grade] = row.get(count.grade, 0) + count.count
+        units += [from_proto(RollupPublic, r) for r in reply.rollups]
+    return units
+
+
+def charted(units: list[RollupPublic]) -> list[RollupPublic]:
+    """The units a chart compares: all firms (no size-class split), and below the run's total when it has
+    units under it (the districts of a city run, not the city beside them)."""
+    whole = [u for u in units if not u.size_class]
+    parents = {u.parent for u in whole}
+    return [u for u in whole if u.parent or u.dimension != "region" or u.key not in parents]
+
+
+async def class_distribution(clients: ServiceClients, user: User,
+                             dimension: Dimension = "region") -> list[tuple[str, dict[str, float]]]:
+    """Classes A–D (and T) per unit of the dimension in the latest published year: (key, {grade: firms})."""
+    rows: dict[str, dict[str, float]] = {}
+    for rollup in charted(await _latest_rollups(clients, user, dimension)):
+        row = rows.setdefault(rollup.name or rollup.unit or rollup.key or "—", {})
+        for count in rollup.class_counts:
+            row[count.grade] = row.get(count.grade, 0) + count.count
     return sorted(rows.items())
 
 
 async def indicator_trend(clients: ServiceClients, user: User, indicator: str,
                           dimension: Dimension = "region") -> dict[str, list[tuple[int, float]]]:
-    """One 亩均 indicator (a roll-up ratio of sums, e.g. tax_per_mu) per unit over the published years."""
+    """One 亩均 indicator (a roll-up ratio of sums, e.g. tax_per_mu) per unit over the published years; for
+    regions the districts and the run's total (key prefixed "Σ ")."""
     series: dict[str, dict[int, float]] = {}
     for run in await published_runs(clients, user):
         reply = await clients.call(stub(clients).GetRollups, epb.GetRollupsRequest(
             run_id=run.run_id, dimension=dimension), user=user)
         for rollup in reply.rollups:
-            value = rollup.indicators.get(indicator, "")
+            if rollup.size_class:
+                continue
+            label = rollup.name or rollup.unit or rollup.key or "—"
+            if rollup.dimension == "region" and rollup.level and not rollup.parent:
+                label = f"Σ {label}"
             try:
-                series.setdefault(rollup.key or "—", {})[rollup.year or run.year] = float(value)
+                series.setdefault(label, {})[rollup.year or run.year] = float(rollup.indicators.get(indicator, ""))
             except ValueError:  # empty: not computable for this unit and year
                 continue
     return {key: sorted(points.items()) for key, points in sorted(series.items())}
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One row of the roll-up tree: a unit, its depth below the run's total and its 规上/规下 split."""
+
+    depth: int
+    unit: RollupPublic
+    above_size: RollupPublic | None
+    below_size: RollupPublic | None
+
+
+def tree_rows(units: list[RollupPublic]) -> list[UnitRow]:
+    """Units top down: the run's total, each district, the parks under it (depth first, keys in order)."""
+    whole = [u for u in units if not u.size_class]
+    splits = {(u.dimension, u.unit, u.year, u.size_class): u for u in units if u.size_class}
+    children: dict[tuple[int, str], list[RollupPublic]] = {}
+    for unit in whole:
+        children.setdefault((unit.year, unit.parent), []).append(unit)
+    rows: list[UnitRow] = []
+
+    def walk(unit: RollupPublic, depth: int) -> None:
+        rows.append(UnitRow(depth, unit, splits.get((unit.dimension, unit.unit, unit.year, "above_size")),
+                            splits.get((unit.dimension, unit.unit, unit.year, "below_size"))))
+        if unit.dimension == "region":
+            for child in sorted(children.get((unit.year, unit.key), []), key=lambda c: (c.dimension, c.key)):
+                walk(child, depth + 1)
+
+    for year, parent in sorted(children):
+        if not parent:
+            for top in sorted(children[(year, parent)], key=lambda c: (c.dimension, c.key)):
+                walk(top, 0)
+    return rows
+
+
+async def rollup_tree(clients: ServiceClients, user: User) -> list[UnitRow]:
+    """The latest published year's roll-ups as a tree: the run's total (the city total of a city run), its
+    districts and the parks in each, every unit with its 规上/规下 split."""
+    units = await _latest_rollups(clients, user, "region") + await _latest_rollups(clients, user, "park")
+    return tree_rows(units)
 
 
 # ---------------------------------------------------------------- an enterprise's own
@@ -191,8 +251,11 @@ async def list_results(run_id: str, clients: ClientsDep, guard: GuardDep, page: 
 @router.get("/evaluation/runs/{run_id}/rollups", response_model=RollupsPublic, responses=ERRORS)
 async def get_rollups(run_id: str, clients: ClientsDep, guard: GuardDep,
                       dimension: Dimension | None = None) -> RollupsPublic:
-    """Per region, park or industry: firms, 亩均 indicators (ratio of sums), year-on-year change, class counts
-    and shares, land in classes C/D, surcharges and reliefs, composite score and rank."""
+    """Per region, park or industry: firms, sums, 亩均 indicators (ratio of sums), year-on-year change, class
+    counts and shares, land in classes C/D, surcharges and reliefs, composite score and rank among its peers.
+    Units form the tree parks → districts/counties → city (→ province): each names its `parent`, and the region
+    unit without one is the run's total. Every unit also comes split by size class (`size_class` above_size
+    for 规上, below_size for 规下; `key` "<unit>/<size_class>")."""
     reply = await clients.call(stub(clients).GetRollups, epb.GetRollupsRequest(
         run_id=run_id, dimension=dimension or ""), user=guard.user)
     return RollupsPublic(rollups=[from_proto(RollupPublic, r) for r in reply.rollups],
