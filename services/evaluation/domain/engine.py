@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from . import benchmarks as bm
-from .classification import class_counts, one_class_down, two_stage_labels
+from .classification import class_counts, two_stage_labels
 from .digest import input_digest, sha256_of
 from .errors import InputError, RowViolation
+from .firm_rules import adjustments_of, hard_rules_of
 from .measures import measures_for
-from .numbers import DECIMAL_CONTEXT, HUNDRED, ZERO, canonical_text, round_half_up
+from .numbers import DECIMAL_CONTEXT, HUNDRED, ZERO, round_half_up
 from .placement import Placement, place
 from .policy import CLASS_ORDER, MISSING_CAUSES, RAW_FIELDS, WINSORIZE_LIMITS, Policy, Profile
-from .records import EnterpriseYear, PriorYear, fired_downgrades, validate_records
+from .records import EnterpriseYear, PriorYear, validate_records
 from .results import (
     STATUS_GRADED,
     STATUS_NOT_GRADED,
@@ -34,7 +35,7 @@ from .results import (
     RuleFiring,
 )
 from .rollups import build_rollups
-from .scoring import adjustment_points, indicator_value, pool_average_score, score_indicator, score_min_max
+from .scoring import indicator_value, pool_average_score, score_indicator, score_min_max
 
 
 @dataclass(slots=True)
@@ -77,7 +78,7 @@ def run_evaluation(
     rejected: list[RowViolation] = []
     row_of = {id(record): row for row, record in enumerate(records)}
     summaries = []
-    for pool in sorted(members, key=lambda key: (key.region_code, key.year, key.size_class, key.industry_group)):
+    for pool in sorted(members, key=pool_order):
         summaries.append(_evaluate_pool(policy, pool, members[pool], prior, rejected, row_of))
     if rejected:
         raise InputError(rejected)
@@ -97,6 +98,11 @@ def run_evaluation(
          "rollups": rollups, "rankings": rankings}
     )
     return EvaluationRun(policy.ref, digest_in, digest_out, results, pools, rollups, rankings)
+
+
+def pool_order(key: PoolKey) -> tuple:
+    """The order pools are summarised in (and digested)."""
+    return (key.region_code, key.year, key.size_class, key.industry_group, key.roster)
 
 
 def prior_year_from_run(run: EvaluationRun) -> PriorYear:
@@ -132,7 +138,7 @@ def _evaluate_pool(policy, pool, pool_members, prior, rejected, row_of) -> PoolS
                                   item.record.raw(policy.indicators[name].den))
             for name in profile.weights
         }
-    benchmarks = {name: _benchmark(policy, profile, pool, name, graded, prior) for name in profile.weights}
+    benchmarks = {name: pool_benchmark(policy, profile, pool, name, graded, prior) for name in profile.weights}
     means = {name: bm.mean([v for item in graded if (v := item.values[name]) is not None]) for name in profile.weights}
     _score(policy, profile, benchmarks, pool_members, graded, rejected, row_of)
     for item in pool_members:
@@ -145,7 +151,7 @@ def _evaluate_pool(policy, pool, pool_members, prior, rejected, row_of) -> PoolS
         item.initial_class = label
         lowest_total[item.initial_class] = item.total  # ranked best first, so the last one stays
     for item in ranked:
-        item.gap = _gap(item, lowest_total)
+        item.gap = gap_to_better(item.initial_class, item.total, lowest_total)
         _apply_hard_rules(policy, item)
     for item in pool_members:
         if item.placement.status == STATUS_NOT_GRADED:
@@ -176,7 +182,7 @@ def _initial_labels(policy: Policy, pool: PoolKey, ranked: list[_Scored]) -> lis
     return [counts.label_for_rank(rank) for rank in range(1, len(ranked) + 1)]
 
 
-def _benchmark(policy: Policy, profile: Profile, pool: PoolKey, name: str, graded, prior) -> Decimal | None:
+def pool_benchmark(policy: Policy, profile: Profile, pool: PoolKey, name: str, graded, prior) -> Decimal | None:
     method = policy.benchmark_method_of(profile)
     definition = policy.indicators[name]
     if method == "fixed":
@@ -230,7 +236,7 @@ def _score(policy, profile, benchmarks, pool_members, graded, rejected, row_of) 
         for item in pool_members:
             outcome = outcomes.get(id(item))
             if outcome is None:
-                cause, field_name, message = _missing_cause(item.record, definition)
+                cause, field_name, message = missing_cause(item.record, definition)
                 rule = policy.missing_rule(name, cause)
                 if rule == "reject":
                     rejected.append(RowViolation(row_of.get(id(item.record), -1), item.record.credit_code,
@@ -243,12 +249,12 @@ def _score(policy, profile, benchmarks, pool_members, graded, rejected, row_of) 
                 item.indicators.append(IndicatorResult(
                     name, definition.unit, definition.direction, weight, item.values[name], benchmarks[name],
                     outcome.ratio, outcome.score, outcome.capped, None,
-                    _value_percentile(item.values[name], ranked_values, definition.direction)))
+                    value_percentile(item.values[name], ranked_values, definition.direction)))
         for item in pool_members:
             item.raw_total += item.indicators[-1].score
 
 
-def _missing_cause(record: EnterpriseYear, definition) -> tuple[str, str, str]:
+def missing_cause(record: EnterpriseYear, definition) -> tuple[str, str, str]:
     """(cause, field, message) of an indicator without a value; a missing numerator decides first."""
     if record.raw(definition.num) is None:
         return "no_numerator", definition.num, "missing numerator"
@@ -257,7 +263,7 @@ def _missing_cause(record: EnterpriseYear, definition) -> tuple[str, str, str]:
     return "zero_denominator", definition.den, "denominator is 0"
 
 
-def _value_percentile(value: Decimal, ranked_values: list[Decimal], direction: str) -> Decimal:
+def value_percentile(value: Decimal, ranked_values: list[Decimal], direction: str) -> Decimal:
     """Share of the pool's other values that are strictly worse, in percent (100 = best).
 
     `ranked_values` is sorted ascending."""
@@ -271,34 +277,10 @@ def _value_percentile(value: Decimal, ranked_values: list[Decimal], direction: s
 
 
 def _adjust(policy: Policy, profile: Profile, item: _Scored) -> None:
-    settings = policy.adjustments
-    applied: list[AppliedAdjustment] = []
-    bonus = deductions = ZERO
-    for adjustment in settings.items:
-        count = item.record.adjustment_facts.get(adjustment.id, 0)
-        points = adjustment_points(adjustment, count, item.record.size_class, item.raw_total,
-                                   policy.scoring.rounding)
-        if count:
-            applied.append(AppliedAdjustment(adjustment.id, count, points))
-        if adjustment.is_bonus:
-            bonus += points
-        else:
-            deductions += points
-    cap = settings.bonus_cap_points
-    if cap is not None and bonus > cap:
-        item.rules.append(RuleFiring("adjustments.bonus_cap_points", "bonus_cap", f"bonus {canonical_text(bonus)} capped at {canonical_text(cap)}"))
-        bonus = cap
-    penalty = policy.scoring.implausible_zero_penalty
-    if penalty:
-        denominators = {policy.indicators[name].den for name in profile.weights}
-        for field_name in policy.scoring.implausible_zero_fields:
-            value = item.record.raw(field_name)
-            if field_name in denominators and value is not None and value == 0:
-                deductions += penalty
-                item.rules.append(RuleFiring("scoring.implausible_zero_penalty", "implausible_zero",
-                                             f"declared {field_name} = 0: {canonical_text(penalty)} points"))
-    item.bonus, item.deductions, item.adjustments = bonus, deductions, tuple(applied)
-    item.total = item.raw_total + bonus + deductions
+    adjusted = adjustments_of(policy, profile, item.record, item.raw_total)
+    item.rules.extend(adjusted.firings)
+    item.bonus, item.deductions, item.adjustments = adjusted.bonus, adjusted.deductions, adjusted.applied
+    item.total = item.raw_total + adjusted.bonus + adjusted.deductions
 
 
 def _rank_key(policy: Policy, item: _Scored) -> tuple:
@@ -316,52 +298,18 @@ def _rank_key(policy: Policy, item: _Scored) -> tuple:
     return tuple(key)
 
 
-def _gap(item: _Scored, lowest_total: dict[str, Decimal]) -> Decimal | None:
-    index = CLASS_ORDER.index(item.initial_class)
+def gap_to_better(initial_class: str, total: Decimal, lowest_total: dict[str, Decimal]) -> Decimal | None:
+    """Points to tie the lowest firm of the next better class present in the pool."""
+    index = CLASS_ORDER.index(initial_class)
     for better in reversed(CLASS_ORDER[:index]):
         if better in lowest_total:
-            return max(ZERO, lowest_total[better] - item.total)
+            return max(ZERO, lowest_total[better] - total)
     return None
 
 
 def _apply_hard_rules(policy: Policy, item: _Scored) -> None:
-    """§7.3 step 6 after the share cut: absolute floor → vetoes → downgrades. A T firm (never ranked) meets
-    only the rules `scope.T_hard_rules` lets reach it; its downgrade starts from the class it is managed as."""
-    label = item.initial_class
-    ranked = label != "T"
-    reach = policy.scope.T_hard_rules
-    if ranked or reach.absolute_floor:
-        for floor in policy.adjustments.absolute_floor:
-            value = item.values.get(floor.indicator)
-            if floor.indicator not in item.values:
-                definition = policy.indicators[floor.indicator]
-                value = indicator_value(definition, item.record.raw(definition.num), item.record.raw(definition.den))
-            if value is not None and value < floor.lt and (
-                    label == "T" or CLASS_ORDER.index(label) < CLASS_ORDER.index(floor.to_class)):
-                item.rules.append(RuleFiring(floor.id, "absolute_floor",
-                                             f"{floor.indicator} {canonical_text(value)} < {canonical_text(floor.lt)}",
-                                             label, floor.to_class))
-                label = floor.to_class
-    item.final_class = label
-    if ranked or reach.vetoes_to_D:
-        for rule in policy.adjustments.vetoes_to_D:
-            if rule.id in item.record.vetoes:
-                item.rules.append(RuleFiring(rule.id, "veto", rule.desc or rule.id, item.final_class, "D"))
-                item.final_class = "D"
-    label = item.final_class
-    if not (ranked or reach.downgrade_one_class):
-        return
-    fired = fired_downgrades(policy, item.record)
-    steps = len(fired) if policy.adjustments.downgrades_stack else min(1, len(fired))
-    for rule in fired[:steps]:
-        lower = one_class_down(policy.scope.T_treated_as if label == "T" else label)
-        detail = rule.desc or rule.id
-        if rule.amount_at_least is not None:
-            amount = item.record.downgrade_amounts[rule.id]
-            detail += f": {canonical_text(amount)} {rule.amount_unit} ≥ {canonical_text(rule.amount_at_least)}"
-        item.rules.append(RuleFiring(rule.id, "downgrade", detail, label, lower))
-        label = lower
-    item.final_class = label
+    item.final_class, firings = hard_rules_of(policy, item.record, item.values, item.initial_class)
+    item.rules.extend(firings)
 
 
 def _industry_ranks(members: dict[PoolKey, list[_Scored]]) -> dict[int, tuple[int, int]]:
@@ -378,7 +326,7 @@ def _industry_ranks(members: dict[PoolKey, list[_Scored]]) -> dict[int, tuple[in
     return ranks
 
 
-def _percentile(rank: int | None, size: int | None) -> Decimal | None:
+def rank_percentile(rank: int | None, size: int | None) -> Decimal | None:
     if rank is None or not size:
         return None
     if size == 1:
@@ -411,9 +359,9 @@ def _result(policy, placement: Placement, item: _Scored | None, industry_ranks, 
         **common, profile=profile_name, indicators=tuple(item.indicators), raw_total=item.raw_total,
         bonus=item.bonus, deductions=item.deductions, adjustments=item.adjustments, total=item.total,
         initial_class=item.initial_class, final_class=final, managed_as=managed_as, rules_fired=tuple(item.rules),
-        rank_in_pool=item.rank, pool_size=pool_size, percentile_in_pool=_percentile(item.rank, pool_size),
+        rank_in_pool=item.rank, pool_size=pool_size, percentile_in_pool=rank_percentile(item.rank, pool_size),
         rank_in_industry=industry_rank, industry_size=industry_size,
-        percentile_in_industry=_percentile(industry_rank, industry_size), gap_to_next_class=item.gap,
+        percentile_in_industry=rank_percentile(industry_rank, industry_size), gap_to_next_class=item.gap,
         consecutive_d_years=consecutive_d,
         measures=measures_for(policy.differentiated_measures, managed_as, consecutive_d, raw),
     )

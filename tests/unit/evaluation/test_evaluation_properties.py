@@ -174,6 +174,8 @@ def _variant(name: str):
         document["adjustments"]["items"] += [{"id": "PCT", "percent": "-3.5", "per_unit": True}]
     elif name == "no_tenant_list":
         del document["scope"]["tenant_list"]
+    elif name == "winsorized":
+        document["benchmark"]["method"] = "pool_mean_winsorized_5_95"
     return load_policy(document)
 
 
