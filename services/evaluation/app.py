@@ -30,8 +30,9 @@ from services.evaluation.application.policies import Policies
 from services.evaluation.application.regrades import Regrades
 from services.evaluation.application.replica import EnterpriseReplica
 from services.evaluation.application.results import Results
-from services.evaluation.application.runs import Runs
+from services.evaluation.application.runs import Evaluate, Runs
 from services.evaluation.config import EvaluationSettings
+from services.evaluation.domain import run_evaluation
 from services.evaluation.metrics import EvaluationMetrics
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ async def _first_backfill(replica: EnterpriseReplica) -> None:
             await asyncio.sleep(0.5)
 
 
-def definition(settings: EvaluationSettings) -> ServiceDefinition:
+def definition(settings: EvaluationSettings, evaluate: Evaluate = run_evaluation) -> ServiceDefinition:
     access = Access(AccessPolicy.load(AUTHORIZATION))
 
     async def wire(infra: Infrastructure, server: grpc.aio.Server) -> None:
@@ -74,7 +75,9 @@ def definition(settings: EvaluationSettings) -> ServiceDefinition:
 
         ingestion = Ingestion(infra.uow, EvaluationRepository, replica, reference_policy, metrics, access,
                               settings.registry_lookup_limit)
-        runs = Runs(infra.uow, EvaluationRepository, policies, metrics, settings.default_policy_id, access)
+        runs = Runs(infra.uow, EvaluationRepository, policies, metrics, settings.default_policy_id, access,
+                    evaluate=evaluate)
+        await runs.discard_interrupted()
         regrades = Regrades(infra.uow, EvaluationRepository, policies, access)
         results = Results(infra.uow, EvaluationRepository, policies, replica, access)
         await _first_backfill(replica)
@@ -105,8 +108,8 @@ def definition(settings: EvaluationSettings) -> ServiceDefinition:
                              policy=access.policy)
 
 
-def build(settings: EvaluationSettings) -> ServiceHost:
-    return ServiceHost(definition(settings), settings)
+def build(settings: EvaluationSettings, evaluate: Evaluate = run_evaluation) -> ServiceHost:
+    return ServiceHost(definition(settings, evaluate), settings)
 
 
 def main() -> None:

@@ -4,17 +4,18 @@ result as a document), publish (the latest for eligibility; events for classes t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from services.common.authz import Access, Subject
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
-from services.common.uow import UnitOfWork, utc_now
+from services.common.uow import UnitOfWork
 from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import PublishRun, StartRun
 from services.evaluation.application.events import classified, run_completed, run_published
@@ -25,8 +26,19 @@ from services.evaluation.application.inputs import (
     prior_year,
 )
 from services.evaluation.application.policies import Policies
-from services.evaluation.application.views import Page, PageOf, PublishOutcome, RunView
-from services.evaluation.domain import InputError, Policy, run_evaluation
+from services.evaluation.application.views import Page, PageOf, PublishOutcome, RunProgressView, RunView
+from services.evaluation.domain import (
+    EnterpriseYear,
+    EvaluationRun,
+    InputError,
+    Policy,
+    PriorYear,
+    RunProgress,
+    run_evaluation,
+)
+
+# The engine a run uses (policy, rows, prior year, progress listener) -> the frozen run.
+Evaluate = Callable[[Policy, Sequence[EnterpriseYear], PriorYear | None, Callable[[RunProgress], None]], EvaluationRun]
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +46,20 @@ GRADES = ("A", "B", "C", "D", "T")
 
 
 def run_view(row) -> RunView:
+    progress = RunProgressView(row.pools_done, row.pools_total, row.rows_done, row.rows_total)
     return RunView(row.run_id, row.jurisdiction, row.year, row.policy_ref, row.input_digest, row.output_digest,
                    row.status, row.enterprises, json.loads(row.class_counts), row.prior_run_id, row.started_at,
-                   row.completed_at, row.published_at, row.started_by, row.regrades)
+                   row.completed_at, row.published_at, row.started_by, row.regrades, progress)
+
+
+class _ProgressSink:
+    """The latest progress a run's worker thread reported; the event loop writes it to the run's row."""
+
+    def __init__(self) -> None:
+        self.latest: RunProgress | None = None
+
+    def __call__(self, progress: RunProgress) -> None:
+        self.latest = progress  # one reference assignment: safe across the thread boundary
 
 
 def _frozen(run, policy: Policy, run_id: str) -> tuple[list[dict], list[dict], dict]:
@@ -57,9 +80,18 @@ def _frozen(run, policy: Policy, run_id: str) -> tuple[list[dict], list[dict], d
     return results, rollups, {grade: counts.get(grade, 0) for grade in GRADES}
 
 
+async def _stop(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 class Runs:
     def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, metrics,
-                 default_policy_id: str, access: Access) -> None:
+                 default_policy_id: str, access: Access, evaluate: Evaluate = run_evaluation,
+                 progress_interval: float = 0.5) -> None:
+        self.evaluate = evaluate  # the engine (a port: policy, records, prior, progress -> EvaluationRun)
+        self.progress_interval = progress_interval
         self.uow = uow
         self.repositories = repositories
         self.policies = policies
@@ -109,30 +141,50 @@ class Runs:
         records = enterprise_years(policy, cmd.year, enterprises, values)
         if not records:
             raise RuleViolation(f"no indicator data for {cmd.year} in {cmd.jurisdiction}", reason="NO_DATA")
-        started_at = utc_now()
+        run_id = f"run-{cmd.year}-{uuid.uuid4().hex[:12]}"
+        # The run is on record as running while it works, so that GetRun and the portal can follow it.
+        async with self.uow() as tx:
+            started_at = tx.now
+            running = dict(
+                run_id=run_id, jurisdiction=cmd.jurisdiction, region_prefix=prefix, year=cmd.year,
+                policy_ref=policy.ref, input_digest="", output_digest="", status="running",
+                enterprises=len(records), class_counts="{}", pools="[]", rankings="{}",
+                prior_run_id=prior_row.run_id if prior_row else "", started_by=subject.actor, regrades=0,
+                started_at=started_at, completed_at=None, published_at=None, rows_total=len(records))
+            await self.repositories(tx.session).add_run(running)
+            await tx.commit()
+        sink = _ProgressSink()
+        follower = asyncio.create_task(self._follow(run_id, sink))
         try:
-            run = await asyncio.to_thread(run_evaluation, policy, records, prior)
+            run = await asyncio.to_thread(self.evaluate, policy, records, prior, sink)
+            results, rollups, counts = await asyncio.to_thread(_frozen, run, policy, run_id)
         except InputError as exc:
+            await self._discard(run_id, follower)
             raise InvalidArgument("the recorded data cannot be evaluated under " + policy.ref, [
                 FieldViolation(f"{v.credit_code or 'run'}.{v.field}", v.message) for v in exc.violations[:100]
             ]) from None
-        run_id = f"run-{cmd.year}-{uuid.uuid4().hex[:12]}"
-        results, rollups, counts = await asyncio.to_thread(_frozen, run, policy, run_id)
+        except BaseException:
+            await self._discard(run_id, follower)
+            raise
+        await _stop(follower)
         pools = json.dumps(documents.to_document(run.pools), ensure_ascii=False)
         rankings = json.dumps({k: list(v) for k, v in run.rankings.items()}, ensure_ascii=False)
+        done = sink.latest or RunProgress(0, 0, len(records), len(records))
         async with self.uow() as tx:
+            repo = self.repositories(tx.session)
             if (first := await tx.replay(cmd, "start_run", RunView)) is not None:
+                await repo.delete_run(run_id)  # a concurrent retry of the same request finished first
+                await tx.commit()
                 return first
             view = RunView(run_id, cmd.jurisdiction, cmd.year, run.policy_ref, run.input_digest, run.output_digest,
-                           "completed", len(results), counts, prior_row.run_id if prior_row else "",
-                           started_at, tx.now, None, subject.actor, 0)
-            repo = self.repositories(tx.session)
-            await repo.add_run(dict(
-                run_id=run_id, jurisdiction=cmd.jurisdiction, region_prefix=prefix, year=cmd.year,
-                policy_ref=run.policy_ref, input_digest=run.input_digest, output_digest=run.output_digest,
-                status="completed", enterprises=len(results), class_counts=json.dumps(counts), pools=pools,
-                rankings=rankings, prior_run_id=view.prior_run_id, started_by=view.started_by, regrades=0,
-                started_at=view.started_at, completed_at=tx.now, published_at=None))
+                           "completed", len(results), counts, running["prior_run_id"],
+                           started_at, tx.now, None, subject.actor, 0,
+                           RunProgressView(done.pools_done, done.pools_total, done.rows_done, done.rows_total))
+            await repo.save_run(running | dict(
+                input_digest=run.input_digest, output_digest=run.output_digest, status="completed",
+                enterprises=len(results), class_counts=json.dumps(counts), pools=pools, rankings=rankings,
+                completed_at=tx.now, pools_done=done.pools_done, pools_total=done.pools_total,
+                rows_done=done.rows_done, rows_total=done.rows_total))
             await repo.add_results(results)
             await repo.add_rollups(rollups)
             await tx.audit("run.complete", run_id, {
@@ -143,6 +195,37 @@ class Runs:
             await tx.remember(cmd, "start_run", view, RunView)
             await tx.commit()
         return view
+
+    async def _follow(self, run_id: str, sink: _ProgressSink) -> None:
+        """Write the run's progress to its row while it works (until cancelled)."""
+        written = None
+        while True:
+            await asyncio.sleep(self.progress_interval)
+            latest = sink.latest
+            if latest is None or latest == written:
+                continue
+            async with self.uow() as tx:
+                await self.repositories(tx.session).update_run(
+                    run_id, pools_done=latest.pools_done, pools_total=latest.pools_total,
+                    rows_done=latest.rows_done, rows_total=latest.rows_total)
+                await tx.commit()
+            written = latest
+
+    async def _discard(self, run_id: str, follower: asyncio.Task) -> None:
+        """A run that failed leaves nothing behind: bad data changes nothing."""
+        await _stop(follower)
+        async with self.uow() as tx:
+            await self.repositories(tx.session).delete_run(run_id)
+            await tx.commit()
+
+    async def discard_interrupted(self) -> int:
+        """At start: runs left running by a stopped process will never finish; they are removed."""
+        async with self.uow() as tx:
+            removed = await self.repositories(tx.session).delete_running_runs()
+            await tx.commit()
+        if removed:
+            log.warning("removed %d run(s) interrupted by a stop of the service", removed)
+        return removed
 
     async def publish(self, cmd: PublishRun) -> PublishOutcome:
         self.access.require("PublishRun")

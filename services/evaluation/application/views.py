@@ -60,6 +60,16 @@ class IndicatorValueView:
 
 
 @dataclass(frozen=True)
+class RunProgressView:
+    """How far a run is: pools classified and the enterprise-years in them, of the totals."""
+
+    pools_done: int
+    pools_total: int
+    rows_done: int
+    rows_total: int
+
+
+@dataclass(frozen=True)
 class RunView:
     run_id: str
     jurisdiction: str
@@ -72,10 +82,11 @@ class RunView:
     class_counts: dict[str, int]
     prior_run_id: str
     started_at: datetime
-    completed_at: datetime
+    completed_at: datetime | None  # None while running
     published_at: datetime | None
     started_by: str
     regrades: int
+    progress: RunProgressView | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from .classification import ClassCounts, class_counts
 from .columns import EnterpriseColumns, columns_from_records
 from .digest import canonical, input_digest, sha256_of
 from .eligibility import SALE_KINDS, EligibilityDecision, decide_eligibility
-from .engine import prior_year_from_run, run_evaluation
+from .engine import RunProgress, prior_year_from_run, run_evaluation
 from .errors import (
     EvaluationError,
     FieldViolation,
@@ -38,7 +38,7 @@ from .scoring import ScoreOutcome, indicator_value, score_indicator
 __all__ = [
     "CLASS_CODES", "SALE_KINDS", "AppliedAdjustment", "AppliedMeasure", "BulkResult", "BulkRollup", "ClassCounts",
     "EligibilityDecision", "EnterpriseColumns", "EnterpriseResult", "EnterpriseYear", "EvaluationError",
-    "EvaluationRun", "FieldViolation", "ImprovementHint", "IndicatorResult", "InputError", "ManualOverride",
+    "EvaluationRun", "FieldViolation", "RunProgress", "ImprovementHint", "IndicatorResult", "InputError", "ManualOverride",
     "OverrideError", "Policy", "PolicyError", "PoolKey", "PoolSummary", "PriorYear", "Rollup", "RowViolation",
     "RuleFiring", "ScoreOutcome", "UnknownSaleKind", "apply_override", "apply_override_to_run", "canonical",
     "class_counts", "columns_from_records", "decide_eligibility", "evaluate_bulk", "improvement_hints",

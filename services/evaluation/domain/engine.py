@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -61,10 +61,23 @@ class _Scored:
         return self.placement.record
 
 
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """How far a run is: pools scored and classified, and the rows in them."""
+
+    pools_done: int
+    pools_total: int
+    rows_done: int
+    rows_total: int
+
+
 def run_evaluation(
-    policy: Policy, records: Sequence[EnterpriseYear], prior: PriorYear | None = None
+    policy: Policy, records: Sequence[EnterpriseYear], prior: PriorYear | None = None,
+    progress: Callable[[RunProgress], None] | None = None,
 ) -> EvaluationRun:
-    """Evaluate every row under `policy`; raise InputError (all problems at once) on bad rows."""
+    """Evaluate every row under `policy`; raise InputError (all problems at once) on bad rows.
+
+    `progress`, when given, hears after each pool how far the run is (and once more at the end)."""
     validate_records(policy, records)
     ordered = sorted(records, key=lambda record: (record.credit_code, record.year))
     placements = [place(policy, record) for record in ordered]
@@ -78,8 +91,13 @@ def run_evaluation(
     rejected: list[RowViolation] = []
     row_of = {id(record): row for row, record in enumerate(records)}
     summaries = []
+    report = progress or (lambda _: None)
+    pools_total, rows_done = len(members), len(records) - sum(len(m) for m in members.values())
+    report(RunProgress(0, pools_total, rows_done, len(records)))
     for pool in sorted(members, key=pool_order):
         summaries.append(_evaluate_pool(policy, pool, members[pool], prior, rejected, row_of))
+        rows_done += len(members[pool])
+        report(RunProgress(len(summaries), pools_total, rows_done, len(records)))
     if rejected:
         raise InputError(rejected)
 

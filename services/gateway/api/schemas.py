@@ -667,6 +667,15 @@ class ClassCountPublic(Out):
     count: int = 0
 
 
+class RunProgressPublic(Out):
+    """How far a run is: pools classified and the enterprise-years in them."""
+
+    pools_done: int = 0
+    pools_total: int = 0
+    rows_done: int = 0
+    rows_total: int = 0
+
+
 class EvaluationRunPublic(Out):
     run_id: str
     jurisdiction: str = ""
@@ -683,6 +692,7 @@ class EvaluationRunPublic(Out):
     published_at: datetime | None = None
     started_by: str = ""
     regrades: int = 0
+    progress: RunProgressPublic | None = None
 
 
 class ResultSummaryPublic(Out):

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from yaosu.evaluation.v1 import evaluation_pb2 as epb
 from yaosu.registry.v1 import registry_pb2 as rpb
 from yaosu.trading.v1 import trading_pb2 as tpb
 
@@ -247,6 +248,7 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
                                           chart_id="catalogue-region")
     figures.update(await _evaluation_figures(clients, user, t))
     rollups = await _rollup_table(clients, user, t)
+    running = await _runs_in_progress(clients, user, t)
     alerts: list[str] = []
     stats = await safely(clients.call(clients.trading.GetMarketStatistics, tpb.GetMarketStatisticsRequest(),
                                       user=user))
@@ -276,12 +278,32 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
             audits.append(await verify(clients, user, service))
         except Exception:  # noqa: BLE001 - shown as unavailable
             audits.append(None)
-    return render(request, user, "dashboard.html", figures=figures, rollups=rollups, health=health, alerts=alerts,
+    return render(request, user, "dashboard.html", figures=figures, rollups=rollups, running=running,
+                  health=health, alerts=alerts,
                   audits=list(zip(("registry", "evaluation", "trading"), audits, strict=True)),
                   gauge=charts.gauge)
 
 
 TREND_INDICATORS = ("tax_per_mu", "va_per_mu")
+
+
+async def _runs_in_progress(clients, user: User, t) -> list[dict]:
+    """Evaluation runs still working, with how far they are (pools and enterprises done)."""
+    if clients.evaluation is None:
+        return []
+    reply = await safely(clients.call(clients.evaluation.ListRuns, epb.ListRunsRequest(
+        status=epb.RUN_STATUS_RUNNING, page={"page_size": 20}), user=user))
+    shown = []
+    for run in reply.runs if reply else []:
+        progress = run.progress
+        share = 100 * progress.rows_done // progress.rows_total if progress.rows_total else 0
+        text = t("run_progress")
+        for name, value in (("year", run.year), ("jurisdiction", run.jurisdiction),
+                            ("pools_done", progress.pools_done), ("pools_total", progress.pools_total),
+                            ("rows_done", f"{progress.rows_done:,}"), ("rows_total", f"{progress.rows_total:,}")):
+            text = text.replace("{" + name + "}", str(value))
+        shown.append({"run_id": run.run_id, "text": text, "percent": share})
+    return shown
 
 
 async def _evaluation_figures(clients, user: User, t) -> dict[str, str]:

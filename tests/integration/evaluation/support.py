@@ -88,9 +88,10 @@ def evaluation_settings(database_url: str, nats_url: str, registry_addr: str, **
 
 
 @contextlib.asynccontextmanager
-async def evaluation_running(database_url: str, nats_url: str, registry_addr: str,
+async def evaluation_running(database_url: str, nats_url: str, registry_addr: str, evaluate=None,
                              **overrides) -> AsyncIterator[RunningEvaluation]:
-    host = build(evaluation_settings(database_url, nats_url, registry_addr, **overrides))
+    settings = evaluation_settings(database_url, nats_url, registry_addr, **overrides)
+    host = build(settings, evaluate) if evaluate is not None else build(settings)
     async with running(host, timeout=120):
         address = f"127.0.0.1:{host.grpc_port}"
         channel = grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])

@@ -8,7 +8,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, func, select, update
+from sqlalchemy import Table, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -230,6 +230,19 @@ class EvaluationRepository:
 
     async def update_run(self, run_id: str, **values) -> None:
         await self.session.execute(update(RUNS).where(RUNS.c.run_id == run_id).values(**values))
+
+    async def save_run(self, row: dict[str, Any]) -> None:
+        """The run's row as given: updated in place, or written again if it was removed meanwhile."""
+        values = {name: value for name, value in row.items() if name != "run_id"}
+        updated = await self.session.execute(update(RUNS).where(RUNS.c.run_id == row["run_id"]).values(**values))
+        if updated.rowcount == 0:
+            await self.add_run(row)
+
+    async def delete_run(self, run_id: str) -> None:
+        await self.session.execute(delete(RUNS).where(RUNS.c.run_id == run_id, RUNS.c.status == "running"))
+
+    async def delete_running_runs(self) -> int:
+        return (await self.session.execute(delete(RUNS).where(RUNS.c.status == "running"))).rowcount
 
     async def runs(self, year: int, status: str, after: str, size: int) -> tuple[list, int]:
         conditions = []

@@ -92,7 +92,7 @@ class RunRow(EvaluationTable, table=True):
     policy_ref: str = Field(max_length=200)
     input_digest: str = Field(max_length=64)
     output_digest: str = Field(max_length=64)
-    status: str = Field(index=True, max_length=12)  # completed | published | superseded
+    status: str = Field(index=True, max_length=12)  # running | completed | published | superseded
     enterprises: int = Field(sa_column=Column(BigInteger, nullable=False))
     class_counts: str = Field(sa_column=Column(Text, nullable=False))  # JSON {grade: count}
     pools: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the pool summaries
@@ -101,8 +101,13 @@ class RunRow(EvaluationTable, table=True):
     started_by: str = ""
     regrades: int = 0
     started_at: datetime = Field(sa_column=_ts(nullable=False))
-    completed_at: datetime = Field(sa_column=_ts(nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))  # None while running
     published_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # how far a running run is (the last figures of a completed one): pools classified, rows in them
+    pools_done: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    pools_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    rows_done: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    rows_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class ResultRow(EvaluationTable, table=True):

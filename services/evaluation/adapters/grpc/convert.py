@@ -13,7 +13,7 @@ from services.evaluation.application.views import (
 )
 
 RUN_STATUS = {"completed": pb.RUN_STATUS_COMPLETED, "published": pb.RUN_STATUS_PUBLISHED,
-              "superseded": pb.RUN_STATUS_SUPERSEDED}
+              "superseded": pb.RUN_STATUS_SUPERSEDED, "running": pb.RUN_STATUS_RUNNING}
 RUN_STATUS_NAME = {v: k for k, v in RUN_STATUS.items()}
 REGRADE_STATUS = {"proposed": pb.REGRADE_STATUS_PROPOSED, "applied": pb.REGRADE_STATUS_APPLIED}
 
@@ -49,7 +49,10 @@ def run_pb(v: RunView) -> pb.Run:
                   enterprises=v.enterprises, class_counts=class_counts_pb(v.class_counts),
                   prior_run_id=v.prior_run_id, started_at=timestamp(v.started_at),
                   completed_at=timestamp(v.completed_at), published_at=timestamp(v.published_at),
-                  started_by=v.started_by, regrades=v.regrades)
+                  started_by=v.started_by, regrades=v.regrades,
+                  progress=None if v.progress is None else pb.RunProgress(
+                      pools_done=v.progress.pools_done, pools_total=v.progress.pools_total,
+                      rows_done=v.progress.rows_done, rows_total=v.progress.rows_total))
 
 
 def regrade_pb(v: RegradeView) -> pb.Regrade:

@@ -43,7 +43,7 @@ agency_router = APIRouter(prefix="/agency", tags=["agency"])
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 429, 503, 504)
 UPLOAD_ERRORS = problem_responses(400, 401, 403, 409, 413, 415, 422, 429, 503, 504)
 RUN_STATUS = {"completed": epb.RUN_STATUS_COMPLETED, "published": epb.RUN_STATUS_PUBLISHED,
-              "superseded": epb.RUN_STATUS_SUPERSEDED}
+              "superseded": epb.RUN_STATUS_SUPERSEDED, "running": epb.RUN_STATUS_RUNNING}
 RunId = Annotated[str, Query(max_length=64, description="empty: the latest published run with this enterprise")]
 Dimension = Literal["region", "park", "industry"]
 
@@ -221,7 +221,7 @@ async def get_indicator_values(credit_code: str, clients: ClientsDep, guard: Gua
 @router.get("/evaluation/runs", response_model=PageOf[EvaluationRunPublic], responses=ERRORS)
 async def list_runs(clients: ClientsDep, guard: GuardDep, page: PageDep,
                     year: Annotated[int, Query(ge=0, le=2100)] = 0,
-                    status: Literal["completed", "published", "superseded"] | None = None) -> dict:
+                    status: Literal["running", "completed", "published", "superseded"] | None = None) -> dict:
     reply = await clients.call(stub(clients).ListRuns, epb.ListRunsRequest(
         page=page, year=year, status=RUN_STATUS.get(status or "", 0)), user=guard.user)
     return {"data": [from_proto(EvaluationRunPublic, r) for r in reply.runs], **page_out(reply)}
