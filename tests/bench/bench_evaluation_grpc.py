@@ -18,6 +18,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
@@ -25,6 +26,9 @@ from yaosu.evaluation.v1 import evaluation_pb2_grpc
 
 from services.common.db import make_engine
 from services.common.natsd import NatsServer
+from services.evaluation.application.inputs import enterprise_years
+from services.evaluation.domain import columns_from_records, evaluate_bulk, run_evaluation
+from services.evaluation.policies import load_bundled_policy
 from services.registry.adapters.db.tables import EnterpriseRow
 from services.registry.domain.credit_code import compose
 from tests.integration.evaluation.support import EVALUATOR, STATS_AGENCY, evaluation_running
@@ -33,6 +37,7 @@ from tests.support.registry import registry_running
 ENTERPRISES = 50_000
 BATCH = 5_000  # rows per IndicatorBatch message
 INGEST_TARGET = 50_000  # rows/s through gRPC
+TOTAL_TARGET = 5.0  # s for the county through gRPC, ingestion included (issue 11)
 COUNTY = "330110"
 PARKS = [f"余杭园区{n:02d}" for n in range(12)]
 INDUSTRIES = ["C1713", "C2221", "C2614", "C2927", "C3130", "C3360", "C3484", "C3670", "C3825", "C3971"]
@@ -112,13 +117,26 @@ async def _bench() -> None:
                     channel = grpc.aio.insecure_channel(evaluation.address, options=[
                         ("grpc.max_receive_message_length", 256 << 20)])
                     stub = evaluation_pb2_grpc.EvaluationServiceStub(channel)
-                    await _timed(stub, rows, backfill)
+                    await _timed(stub, rows, enterprises, backfill)
                     await channel.close()
         finally:
             nats_server.stop()
 
 
-async def _timed(stub, rows: list[pb.IndicatorRow], backfill: float) -> None:
+def _in_process(rows: list[pb.IndicatorRow], enterprises: list[dict]) -> tuple[float, float]:
+    """The same county evaluated in this process by each engine (the figures the service is held to)."""
+    policy = load_bundled_policy()
+    known = [SimpleNamespace(**e, land_held_mu=str(e["land_held_micro"] / 1_000_000)) for e in enterprises]
+    records = enterprise_years(policy, 2024, known, {r.credit_code: dict(r.values) for r in rows})
+    started = time.perf_counter()
+    run_evaluation(policy, records)
+    reference = time.perf_counter() - started
+    started = time.perf_counter()
+    evaluate_bulk(policy, columns_from_records(policy, records))
+    return reference, time.perf_counter() - started
+
+
+async def _timed(stub, rows: list[pb.IndicatorRow], enterprises: list[dict], backfill: float) -> None:
     batches = column_batches(rows, uuid.uuid4().hex)
 
     async def stream():
@@ -142,9 +160,14 @@ async def _timed(stub, rows: list[pb.IndicatorRow], backfill: float) -> None:
     print(f"evaluation.grpc.50k.ingest  {rate:,.0f} rows/s  (target ≥ {INGEST_TARGET:,} rows/s: {verdict}; "
           f"{ENTERPRISES} rows in {t1 - t0:.2f} s by SubmitIndicatorBatches, {BATCH} rows a batch, "
           f"{report.values_recorded} values)")
-    print(f"evaluation.grpc.50k  {t3 - t0:.2f} s  (ingest {t1 - t0:.2f} s · {rate:,.0f} rows/s "
-          f"· {report.values_recorded} values; run {t2 - t1:.2f} s; publish {t3 - t2:.2f} s, "
+    total = t3 - t0
+    verdict = "met" if total <= TOTAL_TARGET else f"not met: {total / TOTAL_TARGET:.1f}× the target"
+    print(f"evaluation.grpc.50k  {total:.2f} s  (target ≤ {TOTAL_TARGET:.0f} s: {verdict}; ingest {t1 - t0:.2f} s · "
+          f"{rate:,.0f} rows/s · {report.values_recorded} values; run {t2 - t1:.2f} s; publish {t3 - t2:.2f} s, "
           f"{published.classes_changed} classified events)")
+    reference, bulk = _in_process(rows, enterprises)
+    print(f"evaluation.inprocess.50k  same rows in this process: reference engine {reference:.2f} s, "
+          f"bulk engine {bulk:.2f} s (columns included); the service's run took {t2 - t1:.2f} s")
     print(f"evaluation.grpc.50k.classes  {counts}  (start-up backfill of {ENTERPRISES} enterprises: {backfill:.2f} s)")
 
 
