@@ -248,7 +248,7 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
                                           chart_id="catalogue-region")
     figures.update(await _evaluation_figures(clients, user, t))
     rollups = await _rollup_table(clients, user, t)
-    running = await _runs_in_progress(clients, user, t)
+    running = await runs_in_progress(clients, user, t)
     alerts: list[str] = []
     stats = await safely(clients.call(clients.trading.GetMarketStatistics, tpb.GetMarketStatisticsRequest(),
                                       user=user))
@@ -287,7 +287,7 @@ async def dashboard(request: Request, user: OptionalUser, clients: ClientsDep) -
 TREND_INDICATORS = ("tax_per_mu", "va_per_mu")
 
 
-async def _runs_in_progress(clients, user: User, t) -> list[dict]:
+async def runs_in_progress(clients, user: User, t) -> list[dict]:
     """Evaluation runs still working, with how far they are (pools and enterprises done)."""
     if clients.evaluation is None:
         return []

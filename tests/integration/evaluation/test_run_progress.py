@@ -53,12 +53,12 @@ async def _dashboard_card(address: str) -> list[dict]:
     from services.gateway.clients import ServiceClients
     from services.gateway.identity import Role, User
     from services.gateway.portal.i18n import translator
-    from services.gateway.portal.routes import _runs_in_progress
+    from services.gateway.portal.routes import runs_in_progress
 
     channel = open_channel(address, api_key=SERVICE_KEY)
     try:
         clients = ServiceClients(None, None, evaluation_pb2_grpc.EvaluationServiceStub(channel))
-        return await _runs_in_progress(clients, User(Role.REGULATOR, "regulator", "regulator"), translator("zh"))
+        return await runs_in_progress(clients, User(Role.REGULATOR, "regulator", "regulator"), translator("zh"))
     finally:
         await channel.close()
 

@@ -1,9 +1,11 @@
 """Properties of the run (hypothesis) and agreement of the numpy bulk path with the Decimal reference."""
 
+import math
 import random
 from collections import Counter
 from dataclasses import replace
 from decimal import Decimal
+from fractions import Fraction
 
 from evaluation_support import above_size_firm, huangyan_2022_policy, policy_dict
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +20,7 @@ from services.evaluation.domain import (
     load_policy,
     run_evaluation,
 )
+from services.evaluation.domain.policy import ClassShares, ShareRounding
 from services.evaluation.policies import load_bundled_policy
 
 D = Decimal
@@ -227,3 +230,35 @@ def test_bulk_path_falls_back_to_decimal_on_an_exact_half():
     reference, bulk = assert_bulk_agrees(policy, rows)
     assert reference.results[0].indicator("tax_per_mu").score == D("0.01")
     assert bulk.exact_fallbacks >= 1
+
+
+ROUNDINGS = st.sampled_from(["floor", "ceil", "half_up"])
+
+
+def _shares_in_twentieths(cuts: list[int]) -> list[int]:
+    """Three cut points of 0..20 as the four shares A, B, C, D in twentieths (they sum to 20)."""
+    low, middle, high = sorted(cuts)
+    return [low, middle - low, high - middle, 20 - high]
+
+
+def _rounded(value: Fraction, mode: str) -> int:
+    """An independent statement of the three roundings, on exact fractions."""
+    if mode == "floor":
+        return math.floor(value)
+    if mode == "ceil":
+        return math.ceil(value)
+    return math.floor(value + Fraction(1, 2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 400), st.lists(st.integers(0, 20), min_size=3, max_size=3).map(_shares_in_twentieths),
+       ROUNDINGS, ROUNDINGS, ROUNDINGS, st.integers(1, 40))
+def test_class_shares_follow_the_policys_rounding_at_every_boundary(n, parts, a_mode, ab_mode, d_mode, minimum):
+    a, b, c, d = (Fraction(part, 20) for part in parts)  # shares in steps of 5 %
+    shares = ClassShares(A=D(parts[0]) / 20, B=D(parts[1]) / 20, C=D(parts[2]) / 20, D=D(parts[3]) / 20)
+    counts = class_counts(n, shares, minimum, ShareRounding(A=a_mode, A_B=ab_mode, D=d_mode))
+    expected_d = min(_rounded(n * d, d_mode), n) if n >= minimum else 0
+    expected_a = min(_rounded(n * a, a_mode), n - expected_d)
+    expected_ab = max(expected_a, min(_rounded(n * (a + b), ab_mode), n - expected_d))
+    assert (counts.A, counts.A + counts.B, counts.D) == (expected_a, expected_ab, expected_d)
+    assert counts.C == n - expected_ab - expected_d >= 0 and min(counts.as_dict().values()) >= 0
