@@ -36,6 +36,7 @@ from services.evaluation.domain import (
     RunProgress,
     run_evaluation,
 )
+from services.evaluation.domain.snapshot import dump_inputs
 
 # The engine a run uses (policy, rows, prior year, progress listener) -> the frozen run.
 Evaluate = Callable[[Policy, Sequence[EnterpriseYear], PriorYear | None, Callable[[RunProgress], None]], EvaluationRun]
@@ -158,6 +159,7 @@ class Runs:
         try:
             run = await asyncio.to_thread(self.evaluate, policy, records, prior, sink)
             results, rollups, counts = await asyncio.to_thread(_frozen, run, policy, run_id)
+            inputs = await asyncio.to_thread(dump_inputs, records, prior)
         except InputError as exc:
             await self._discard(run_id, follower)
             raise InvalidArgument("the recorded data cannot be evaluated under " + policy.ref, [
@@ -186,6 +188,7 @@ class Runs:
                 completed_at=tx.now, pools_done=done.pools_done, pools_total=done.pools_total,
                 rows_done=done.rows_done, rows_total=done.rows_total))
             await repo.add_results(results)
+            await repo.add_run_inputs(run_id, inputs)
             await repo.add_rollups(rollups)
             await tx.audit("run.complete", run_id, {
                 "run_id": run_id, "jurisdiction": cmd.jurisdiction, "year": cmd.year, "policy_ref": run.policy_ref,

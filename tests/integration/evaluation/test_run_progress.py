@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
 from yaosu.registry.v1 import registry_pb2 as rpb
 
-from services.evaluation.domain import run_evaluation
+from services.evaluation.domain import input_digest, run_evaluation
+from services.evaluation.domain.snapshot import load_inputs
+from services.evaluation.policies import load_bundled_policy
 from tests.integration.evaluation.support import (
     EVALUATOR,
     READER,
@@ -61,6 +63,16 @@ async def _dashboard_card(address: str) -> list[dict]:
         return await runs_in_progress(clients, User(Role.REGULATOR, "regulator", "regulator"), translator("zh"))
     finally:
         await channel.close()
+
+
+async def _snapshot(database_url: str, run_id: str) -> bytes:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return (await connection.execute(text("SELECT snapshot FROM run_inputs WHERE run_id = :run_id"),
+                                             {"run_id": run_id})).scalar_one()
+    finally:
+        await engine.dispose()
 
 
 async def _until(condition, what: str, attempts: int = 600):
@@ -115,6 +127,10 @@ async def test_a_run_reports_its_progress_while_it_works(database_url, nats_serv
         assert (done.progress.rows_done, done.progress.rows_total) == (10, 10)
         again = (await evaluation.stub.GetRun(pb.GetRunRequest(run_id=done.run_id), metadata=READER)).run
         assert again == done
+        # what the run evaluated is frozen beside it: it reproduces the run's input digest
+        records, prior = load_inputs(await _snapshot(database_url, done.run_id))
+        assert len(records) == 10 and prior is None
+        assert input_digest(load_bundled_policy(), records, prior) == done.input_digest
 
 
 async def test_a_run_interrupted_by_a_stop_is_removed_at_the_next_start(database_url, nats_server, registry):

@@ -20,6 +20,7 @@ from services.evaluation.adapters.db.tables import (
     RegradeRow,
     ResultRow,
     RollupRow,
+    RunInputsRow,
     RunRow,
     SubmissionRow,
 )
@@ -29,6 +30,7 @@ ENTERPRISES: Table = EnterpriseRow.__table__  # type: ignore[assignment]
 SUBMISSIONS: Table = SubmissionRow.__table__  # type: ignore[assignment]
 RECORDS: Table = IndicatorRecordRow.__table__  # type: ignore[assignment]
 RUNS: Table = RunRow.__table__  # type: ignore[assignment]
+RUN_INPUTS: Table = RunInputsRow.__table__  # type: ignore[assignment]
 RESULTS: Table = ResultRow.__table__  # type: ignore[assignment]
 ROLLUPS: Table = RollupRow.__table__  # type: ignore[assignment]
 CURRENT: Table = CurrentClassRow.__table__  # type: ignore[assignment]
@@ -237,6 +239,13 @@ class EvaluationRepository:
         updated = await self.session.execute(update(RUNS).where(RUNS.c.run_id == row["run_id"]).values(**values))
         if updated.rowcount == 0:
             await self.add_run(row)
+
+    async def add_run_inputs(self, run_id: str, snapshot: bytes) -> None:
+        await self.session.execute(RUN_INPUTS.insert().values(run_id=run_id, snapshot=snapshot))
+
+    async def run_inputs(self, run_id: str) -> bytes | None:
+        row = (await self.session.execute(select(RUN_INPUTS.c.snapshot).where(RUN_INPUTS.c.run_id == run_id))).first()
+        return None if row is None else row.snapshot
 
     async def delete_run(self, run_id: str) -> None:
         await self.session.execute(delete(RUNS).where(RUNS.c.run_id == run_id, RUNS.c.status == "running"))

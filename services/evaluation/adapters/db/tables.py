@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, Text
+from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, LargeBinary, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -134,6 +134,14 @@ class ResultRow(EvaluationTable, table=True):
     rank_in_pool: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     consecutive_d_years: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     document: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON of the EnterpriseResult
+
+
+class RunInputsRow(EvaluationTable, table=True):
+    """The inputs a run evaluated, frozen (domain/snapshot.py): rows and prior-year context."""
+
+    __tablename__ = "run_inputs"
+    run_id: str = Field(primary_key=True, max_length=40)
+    snapshot: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class RollupRow(EvaluationTable, table=True):

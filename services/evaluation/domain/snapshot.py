@@ -1,0 +1,87 @@
+"""A run's inputs frozen as bytes: the enterprise-year rows and the prior-year context, exactly as evaluated.
+
+Kept beside the run, so that the run can be reproduced (its input digest recomputed) and a firm's detail
+rebuilt later from what the run saw, whatever was submitted since. Compressed JSON; Decimals as their text.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import fields
+from decimal import Decimal
+from typing import Any
+
+from .policy import RAW_FIELDS
+from .records import EnterpriseYear, PriorYear
+
+FORMAT = 1
+_RECORD_FIELDS = tuple(field.name for field in fields(EnterpriseYear))
+_DECIMAL_FIELDS = frozenset(RAW_FIELDS)
+
+
+def dump_inputs(records: Sequence[EnterpriseYear], prior: PriorYear | None) -> bytes:
+    document = {"format": FORMAT, "records": [_record(record) for record in records],
+                "prior": None if prior is None else _prior(prior)}
+    return zlib.compress(json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 6)
+
+
+def load_inputs(data: bytes) -> tuple[list[EnterpriseYear], PriorYear | None]:
+    document = json.loads(zlib.decompress(data))
+    if document.get("format") != FORMAT:
+        raise ValueError(f"unknown input snapshot format {document.get('format')!r}")
+    records = [_record_from(row) for row in document["records"]]
+    prior = document["prior"]
+    return records, None if prior is None else _prior_from(prior)
+
+
+def _record(record: EnterpriseYear) -> list[Any]:
+    row: list[Any] = []
+    for name in _RECORD_FIELDS:
+        value = getattr(record, name)
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, frozenset):
+            value = sorted(value)
+        elif name == "adjustment_facts":
+            value = dict(sorted(value.items()))
+        elif name == "downgrade_amounts":
+            value = {key: str(amount) for key, amount in sorted(value.items())}
+        row.append(value)
+    return row
+
+
+def _record_from(row: list[Any]) -> EnterpriseYear:
+    values = dict(zip(_RECORD_FIELDS, row, strict=True))
+    for name in _DECIMAL_FIELDS:
+        if values[name] is not None:
+            values[name] = Decimal(values[name])
+    for name in ("flags", "vetoes", "downgrades"):
+        values[name] = frozenset(values[name])
+    values["downgrade_amounts"] = {key: Decimal(amount) for key, amount in values["downgrade_amounts"].items()}
+    return EnterpriseYear(**values)
+
+
+def _prior(prior: PriorYear) -> dict[str, Any]:
+    def table(mapping) -> list[list[Any]]:
+        return sorted([*key, str(value)] for key, value in mapping.items())
+
+    return {"final_classes": dict(sorted(prior.final_classes.items())),
+            "consecutive_d_years": dict(sorted(prior.consecutive_d_years.items())),
+            "pool_means": table(prior.pool_means), "pool_benchmarks": table(prior.pool_benchmarks),
+            "rollups": sorted([dimension, key, {name: None if value is None else str(value)
+                                                for name, value in sorted(indicators.items())}]
+                              for (dimension, key), indicators in prior.rollups.items())}
+
+
+def _prior_from(document: dict[str, Any]) -> PriorYear:
+    def table(rows) -> dict[tuple[str, ...], Decimal]:
+        return {tuple(row[:-1]): Decimal(row[-1]) for row in rows}
+
+    return PriorYear(
+        final_classes=document["final_classes"], consecutive_d_years=document["consecutive_d_years"],
+        pool_means=table(document["pool_means"]), pool_benchmarks=table(document["pool_benchmarks"]),
+        rollups={(dimension, key): {name: None if value is None else Decimal(value)
+                                    for name, value in indicators.items()}
+                 for dimension, key, indicators in document["rollups"]})
