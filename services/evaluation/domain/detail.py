@@ -172,20 +172,20 @@ class RunDetail:
         graded_rows = rows[bulk.status[rows] == GRADED]
         ranked = graded_rows[np.argsort(bulk.rank_in_pool[graded_rows], kind="stable")]
         _, profile = policy.profile_of(key.size_class, key.roster)
-        members = []
+        members: dict[int, _Member] = {}  # graded rows in credit-code order, as the reference sums them
         for row in sorted(graded_rows.tolist(), key=lambda r: (self.records[r].credit_code, self.records[r].year)):
             record = self.records[row]
-            members.append(_Member(record, {
+            members[row] = _Member(record, {
                 name: indicator_value(policy.indicators[name], record.raw(policy.indicators[name].num),
-                                      record.raw(policy.indicators[name].den)) for name in profile.weights}))
+                                      record.raw(policy.indicators[name].den)) for name in profile.weights})
         benchmarks, means, sorted_values, extremes, averages = {}, {}, {}, {}, {}
         for name in profile.weights:
-            benchmarks[name] = pool_benchmark(policy, profile, key, name, members, self.prior)
-            present = [v for member in members if (v := member.values[name]) is not None]
+            benchmarks[name] = pool_benchmark(policy, profile, key, name, list(members.values()), self.prior)
+            present = [v for member in members.values() if (v := member.values[name]) is not None]
             means[name] = bm.mean(present)
             sorted_values[name] = sorted(present)
             extremes[name] = (min(present), max(present)) if present else (None, None)
-            averages[name] = self._average_score(graded_rows, name, members) if any(
+            averages[name] = self._average_score(name, members) if any(
                 policy.missing_rule(name, cause) == "pool_average_score" for cause in MISSING_CAUSES) else None
         lowest_total: dict[str, Decimal] = {}
         for row in ranked.tolist():
@@ -198,11 +198,9 @@ class RunDetail:
         return _PoolContext(key, rows, ranked, benchmarks, means, sorted_values, extremes, averages,
                             lowest_total, industry_ranks)
 
-    def _average_score(self, graded_rows: np.ndarray, name: str, members: list[_Member]) -> Decimal:
+    def _average_score(self, name: str, members: dict[int, _Member]) -> Decimal:
         """Huangyan's pool average: the mean rounded score of graded firms that have the value."""
-        have = [row for row in graded_rows.tolist() if indicator_value(
-            self.policy.indicators[name], self.records[row].raw(self.policy.indicators[name].num),
-            self.records[row].raw(self.policy.indicators[name].den)) is not None]
+        have = [row for row, member in members.items() if member.values[name] is not None]
         places = self.policy.scoring.rounding
         if not have:
             return round_half_up(ZERO, places)
