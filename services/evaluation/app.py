@@ -25,6 +25,7 @@ from services.evaluation.adapters.grpc.servicer import EvaluationServicer, regis
 from services.evaluation.adapters.registry.consumer import registry_consumer
 from services.evaluation.adapters.registry.directory import RegistryDirectory
 from services.evaluation.adapters.report.renderer import ReportRenderer
+from services.evaluation.application.details import RunDetails
 from services.evaluation.application.ingestion import Ingestion
 from services.evaluation.application.policies import Policies
 from services.evaluation.application.regrades import Regrades
@@ -32,7 +33,7 @@ from services.evaluation.application.replica import EnterpriseReplica
 from services.evaluation.application.results import Results
 from services.evaluation.application.runs import Evaluate, Runs
 from services.evaluation.config import EvaluationSettings
-from services.evaluation.domain import run_evaluation
+from services.evaluation.domain.decided import decide_run
 from services.evaluation.metrics import EvaluationMetrics
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ SERVICE_NAME = "yaosu.evaluation.v1.EvaluationService"
 MIGRATIONS = Path(__file__).parent / "adapters" / "db" / "migrations"
 # Who may call what: the policy the use cases check (services.common.authz).
 AUTHORIZATION = Path(__file__).parent / "authorization.yaml"
+# The engine a run uses: the bulk engine with the firm's detail built on read. `make bench` times this same one.
+ENGINE: Evaluate = decide_run
 # How long start-up keeps trying to reach the registry for the first backfill before serving without it.
 BACKFILL_PATIENCE_SECONDS = 20.0
 
@@ -58,7 +61,7 @@ async def _first_backfill(replica: EnterpriseReplica) -> None:
             await asyncio.sleep(0.5)
 
 
-def definition(settings: EvaluationSettings, evaluate: Evaluate = run_evaluation) -> ServiceDefinition:
+def definition(settings: EvaluationSettings, evaluate: Evaluate = ENGINE) -> ServiceDefinition:
     access = Access(AccessPolicy.load(AUTHORIZATION))
 
     async def wire(infra: Infrastructure, server: grpc.aio.Server) -> None:
@@ -75,11 +78,12 @@ def definition(settings: EvaluationSettings, evaluate: Evaluate = run_evaluation
 
         ingestion = Ingestion(infra.uow, EvaluationRepository, replica, reference_policy, metrics, access,
                               settings.registry_lookup_limit)
-        runs = Runs(infra.uow, EvaluationRepository, policies, metrics, settings.default_policy_id, access,
+        details = RunDetails(infra.uow, EvaluationRepository, policies)
+        runs = Runs(infra.uow, EvaluationRepository, policies, metrics, settings.default_policy_id, access, details,
                     evaluate=evaluate)
         await runs.discard_interrupted()
-        regrades = Regrades(infra.uow, EvaluationRepository, policies, access)
-        results = Results(infra.uow, EvaluationRepository, policies, replica, access)
+        regrades = Regrades(infra.uow, EvaluationRepository, policies, access, details)
+        results = Results(infra.uow, EvaluationRepository, policies, replica, access, details)
         await _first_backfill(replica)
         if settings.demo_data:
             from services.evaluation.demo import load_if_empty
@@ -108,7 +112,7 @@ def definition(settings: EvaluationSettings, evaluate: Evaluate = run_evaluation
                              policy=access.policy)
 
 
-def build(settings: EvaluationSettings, evaluate: Evaluate = run_evaluation) -> ServiceHost:
+def build(settings: EvaluationSettings, evaluate: Evaluate = ENGINE) -> ServiceHost:
     return ServiceHost(definition(settings, evaluate), settings)
 
 

@@ -2,6 +2,9 @@
 
 The document is the domain's canonical form (Decimals as normalised text), so the stored bytes digest the
 same way the run's output digest does, and a document decodes back into an equal EnterpriseResult.
+
+A run stores a summary per firm (what it decided: the `SUMMARY` fields); the full document is built on
+read (`details`) and stored only when a re-grade changes the firm's result.
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ from services.evaluation.domain import (
     RuleFiring,
     canonical,
 )
+
+SUMMARY = ("credit_code", "year", "status", "total", "initial_class", "final_class", "rank_in_pool", "pool_size",
+           "consecutive_d_years")
+
+
+def summary_document(firm: Any) -> dict[str, Any]:
+    """What a run decided for a firm (a domain FirmOutcome or EnterpriseResult), as stored by the run."""
+    return {"summary": True} | {name: canonical(getattr(firm, name)) for name in SUMMARY}
+
+
+def is_summary(document: dict[str, Any]) -> bool:
+    return document.get("summary", False) is True
 
 
 def to_document(value: Any) -> dict[str, Any]:

@@ -15,9 +15,10 @@ from services.common.errors import FieldViolation, InvalidArgument, NotFound, Ru
 from services.common.uow import UnitOfWork
 from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import ApproveRegrade, ProposeRegrade
+from services.evaluation.application.details import RunDetails
 from services.evaluation.application.events import classified
 from services.evaluation.application.policies import Policies
-from services.evaluation.application.results import regrade_view
+from services.evaluation.application.results import full_document, regrade_view
 from services.evaluation.application.views import RegradeView, StoredResult
 from services.evaluation.domain import ManualOverride, OverrideError, apply_override
 from services.evaluation.domain.results import STATUS_GRADED, STATUS_NOT_GRADED
@@ -37,7 +38,9 @@ def _checked(check, *args, **kwargs) -> FieldViolation | None:
 
 
 class Regrades:
-    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, access: Access) -> None:
+    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, access: Access,
+                 details: RunDetails) -> None:
+        self.details = details
         self.uow = uow
         self.repositories = repositories
         self.policies = policies
@@ -56,13 +59,14 @@ class Regrades:
         if not cmd.reason.strip():
             violations.append(FieldViolation("reason", "required: why the class is changed"))
         require(violations)
+        built = await self._built(cmd.run_id, cmd.credit_code)
         async with self.uow() as tx:
             if (first := await tx.replay(cmd, "propose_regrade", RegradeView)) is not None:
                 return first
             repo = self.repositories(tx.session)
             run, row = await self._target(repo, cmd.run_id, cmd.credit_code)
             policy = await self.policies.resolve_in(repo, run.policy_ref)
-            result = documents.result_from_document(json.loads(row.document))
+            result = documents.result_from_document(_document(row, built))
             try:  # the domain's rules for an override, with the second approver still to come
                 apply_override(policy, result, ManualOverride(cmd.credit_code, result.year, cmd.to_class, cmd.reason,
                                                               proposer, PENDING, cmd.evidence_ref or None))
@@ -86,6 +90,9 @@ class Regrades:
         fields.idempotency_key(cmd.idempotency_key)
         fields.identifier(cmd.regrade_id, "regrade_id")
         async with self.uow() as tx:
+            proposed = await self.repositories(tx.session).regrade(cmd.regrade_id)
+        built = await self._built(proposed.run_id, proposed.credit_code) if proposed is not None else None
+        async with self.uow() as tx:
             if (first := await tx.replay(cmd, "approve_regrade", RegradeView)) is not None:
                 return first, await self._stored(first)
             repo = self.repositories(tx.session)
@@ -103,7 +110,7 @@ class Regrades:
                 raise RuleViolation(f"the class changed to {row.final_class} since the proposal; propose again",
                                     reason="REGRADE_STALE")
             policy = await self.policies.resolve_in(repo, run.policy_ref)
-            before = documents.result_from_document(json.loads(row.document))
+            before = documents.result_from_document(_document(row, built))
             try:
                 after = apply_override(policy, before, ManualOverride(
                     proposal.credit_code, before.year, proposal.to_class, proposal.reason, proposal.proposed_by,
@@ -140,7 +147,17 @@ class Regrades:
         async with self.uow() as tx:
             repo = self.repositories(tx.session)
             run, row = await self._target(repo, view.run_id, view.credit_code)
-        return StoredResult(run.run_id, run.policy_ref, json.loads(row.document))
+        return StoredResult(run.run_id, run.policy_ref, await full_document(self.details, run, row))
+
+    async def _built(self, run_id: str, credit_code: str) -> dict | None:
+        """The firm's full document built before the write transaction (a rebuild must not hold the writer);
+        None when the run or firm does not exist, which the transaction then reports."""
+        async with self.uow() as tx:
+            repo = self.repositories(tx.session)
+            run, row = await repo.run(run_id), await repo.result(run_id, credit_code)
+        if run is None or row is None:
+            return None
+        return await full_document(self.details, run, row)
 
     async def _target(self, repo, run_id: str, credit_code: str):
         run = await repo.run(run_id)
@@ -179,6 +196,17 @@ class Regrades:
                 delta = _amount(after, lever) - _amount(before, lever)
                 doc[name] = documents.to_document(Decimal(doc[name]) + delta)
             await repo.update_rollup(run_id, dimension, key, documents.dumps(doc))
+
+
+def _document(row, built: dict | None) -> dict:
+    """The stored document when it is full (a regrade stored it); else the one built for this request —
+    the row still being a summary means nothing changed the firm's result since."""
+    stored = json.loads(row.document)
+    if not documents.is_summary(stored):
+        return stored
+    if built is None:  # the run appeared between the two reads: cannot happen for a run that existed before
+        raise NotFound(f"{row.credit_code} has no result in run {row.run_id}")
+    return built
 
 
 def _amount(result, lever: str) -> Decimal:

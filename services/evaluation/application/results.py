@@ -12,6 +12,7 @@ from services.common.errors import InvalidArgument, NotFound, RuleViolation
 from services.common.uow import UnitOfWork
 from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import ResultFilter
+from services.evaluation.application.details import RunDetails
 from services.evaluation.application.policies import Policies
 from services.evaluation.application.replica import EnterpriseReplica
 from services.evaluation.application.runs import run_view
@@ -50,7 +51,8 @@ class Results:
     answers NOT_FOUND exactly as a missing one does."""
 
     def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, replica: EnterpriseReplica,
-                 access: Access) -> None:
+                 access: Access, details: RunDetails) -> None:
+        self.details = details
         self.uow = uow
         self.repositories = repositories
         self.policies = policies
@@ -85,7 +87,7 @@ class Results:
             row = await repo.result(run_id, credit_code)
         if row is None:
             raise NotFound(_no_result(credit_code, run_id))
-        return StoredResult(run_id, run.policy_ref, json.loads(row.document))
+        return StoredResult(run_id, run.policy_ref, await full_document(self.details, run, row))
 
     async def list(self, where: ResultFilter, page: Page) -> PageOf:
         self.access.require("ListResults")
@@ -193,6 +195,17 @@ class Results:
         return Eligibility(decision.allowed, decision.condition or "", decision.priority or 0,
                            decision.price_coefficient, Decimal(surcharge), decision.grade, decision.managed_as,
                            decision.rule, current.policy_ref, current.run_id, current.year)
+
+
+async def full_document(details: RunDetails, run, row) -> dict[str, Any]:
+    """A stored result's full document: as stored after a re-grade, else built from the run's inputs."""
+    document = json.loads(row.document)
+    if not documents.is_summary(document):
+        return document
+    built = await details.document(run.run_id, run.policy_ref, row.credit_code, document["year"])
+    if built is None:
+        raise NotFound(_no_result(row.credit_code, run.run_id))
+    return built
 
 
 def _rollup_order(doc: dict) -> tuple:

@@ -1,5 +1,7 @@
-"""Evaluation runs: compute under one policy version, freeze (policy ref, input and output digests, every
-result as a document), publish (the latest for eligibility; events for classes that changed)."""
+"""Evaluation runs: compute under one policy version with the bulk engine, freeze (policy ref, input and
+output digests, what was decided for every firm, pools, roll-ups, the inputs themselves), publish (the
+latest for eligibility; events for classes that changed). A firm's full result is built on read
+(`details`)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from services.common.errors import FieldViolation, InvalidArgument, NotFound, Ru
 from services.common.uow import UnitOfWork
 from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import PublishRun, StartRun
+from services.evaluation.application.details import RunDetails
 from services.evaluation.application.events import classified, run_completed, run_published
 from services.evaluation.application.inputs import (
     effective_values,
@@ -27,19 +30,11 @@ from services.evaluation.application.inputs import (
 )
 from services.evaluation.application.policies import Policies
 from services.evaluation.application.views import Page, PageOf, PublishOutcome, RunProgressView, RunView
-from services.evaluation.domain import (
-    EnterpriseYear,
-    EvaluationRun,
-    InputError,
-    Policy,
-    PriorYear,
-    RunProgress,
-    run_evaluation,
-)
-from services.evaluation.domain.snapshot import dump_inputs
+from services.evaluation.domain import EnterpriseYear, InputError, Policy, PriorYear, RunProgress
+from services.evaluation.domain.decided import DecidedRun, decide_run
 
-# The engine a run uses (policy, rows, prior year, progress listener) -> the frozen run.
-Evaluate = Callable[[Policy, Sequence[EnterpriseYear], PriorYear | None, Callable[[RunProgress], None]], EvaluationRun]
+# The engine a run uses (policy, rows, prior year, progress listener) -> what it decided.
+Evaluate = Callable[[Policy, Sequence[EnterpriseYear], PriorYear | None, Callable[[RunProgress], None]], DecidedRun]
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +58,19 @@ class _ProgressSink:
         self.latest = progress  # one reference assignment: safe across the thread boundary
 
 
-def _frozen(run, policy: Policy, run_id: str) -> tuple[list[dict], list[dict], dict]:
+def _frozen(run: DecidedRun, run_id: str) -> tuple[list[dict], list[dict], dict]:
     """Rows for the results and roll-ups tables (CPU work, run in a thread)."""
     results, counts = [], Counter()
-    for result in run.results:
-        if result.final_class:
-            counts[result.final_class] += 1
+    for firm in run.firms:
+        if firm.final_class:
+            counts[firm.final_class] += 1
         results.append(dict(
-            run_id=run_id, credit_code=result.credit_code, year=result.year, name=result.name or "",
-            region_code=result.region_code, park=result.park or "", industry_code=result.industry_code,
-            size_class=result.size_class, status=result.status, final_class=result.final_class or "",
-            total=float(result.total), rank_in_pool=result.rank_in_pool or 0,
-            consecutive_d_years=result.consecutive_d_years,
-            document=documents.dumps(documents.to_document(result))))
+            run_id=run_id, credit_code=firm.credit_code, year=firm.year, name=firm.name or "",
+            region_code=firm.region_code, park=firm.park or "", industry_code=firm.industry_code,
+            size_class=firm.size_class, status=firm.status, final_class=firm.final_class or "",
+            total=float(firm.total), rank_in_pool=firm.rank_in_pool or 0,
+            consecutive_d_years=firm.consecutive_d_years,
+            document=documents.dumps(documents.summary_document(firm))))
     rollups = [dict(run_id=run_id, dimension=r.dimension, key=r.key, year=r.year, rank=r.rank or 0,
                     document=documents.dumps(documents.to_document(r))) for r in run.rollups]
     return results, rollups, {grade: counts.get(grade, 0) for grade in GRADES}
@@ -89,9 +84,10 @@ async def _stop(task: asyncio.Task) -> None:
 
 class Runs:
     def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, metrics,
-                 default_policy_id: str, access: Access, evaluate: Evaluate = run_evaluation,
+                 default_policy_id: str, access: Access, details: RunDetails, evaluate: Evaluate = decide_run,
                  progress_interval: float = 0.5) -> None:
-        self.evaluate = evaluate  # the engine (a port: policy, records, prior, progress -> EvaluationRun)
+        self.evaluate = evaluate  # the engine (a port: policy, records, prior, progress -> DecidedRun)
+        self.details = details
         self.progress_interval = progress_interval
         self.uow = uow
         self.repositories = repositories
@@ -158,8 +154,7 @@ class Runs:
         follower = asyncio.create_task(self._follow(run_id, sink))
         try:
             run = await asyncio.to_thread(self.evaluate, policy, records, prior, sink)
-            results, rollups, counts = await asyncio.to_thread(_frozen, run, policy, run_id)
-            inputs = await asyncio.to_thread(dump_inputs, records, prior)
+            results, rollups, counts = await asyncio.to_thread(_frozen, run, run_id)
         except InputError as exc:
             await self._discard(run_id, follower)
             raise InvalidArgument("the recorded data cannot be evaluated under " + policy.ref, [
@@ -188,7 +183,7 @@ class Runs:
                 completed_at=tx.now, pools_done=done.pools_done, pools_total=done.pools_total,
                 rows_done=done.rows_done, rows_total=done.rows_total))
             await repo.add_results(results)
-            await repo.add_run_inputs(run_id, inputs)
+            await repo.add_run_inputs(run_id, run.inputs)
             await repo.add_rollups(rollups)
             await tx.audit("run.complete", run_id, {
                 "run_id": run_id, "jurisdiction": cmd.jurisdiction, "year": cmd.year, "policy_ref": run.policy_ref,
@@ -197,6 +192,7 @@ class Runs:
             await tx.emit(run_completed(view))
             await tx.remember(cmd, "start_run", view, RunView)
             await tx.commit()
+        self.details.keep(run_id, run.detail)
         return view
 
     async def _follow(self, run_id: str, sink: _ProgressSink) -> None:

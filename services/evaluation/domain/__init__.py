@@ -6,7 +6,7 @@ Imports only the standard library, pydantic, yaml and numpy.
 from .bulk import CLASS_CODES, BulkResult, BulkRollup, evaluate_bulk
 from .classification import ClassCounts, class_counts
 from .columns import EnterpriseColumns, columns_from_records
-from .digest import canonical, input_digest, sha256_of
+from .digest import canonical, sha256_of
 from .eligibility import SALE_KINDS, EligibilityDecision, decide_eligibility
 from .engine import RunProgress, prior_year_from_run, run_evaluation
 from .errors import (
@@ -34,6 +34,7 @@ from .results import (
     RuleFiring,
 )
 from .scoring import ScoreOutcome, indicator_value, score_indicator
+from .snapshot import input_digest
 
 __all__ = [
     "CLASS_CODES", "SALE_KINDS", "AppliedAdjustment", "AppliedMeasure", "BulkResult", "BulkRollup", "ClassCounts",

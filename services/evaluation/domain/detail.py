@@ -18,8 +18,9 @@ from decimal import Decimal
 import numpy as np
 
 from . import benchmarks as bm
-from .bulk import CLASS_CODES, GRADED, BulkResult
-from .digest import input_digest, sha256_of
+from .bulk import CLASS_CODES, GRADED, BulkResult, evaluate_bulk
+from .columns import columns_from_records
+from .digest import sha256_of
 from .engine import (
     gap_to_better,
     missing_cause,
@@ -45,6 +46,7 @@ from .results import (
 )
 from .rollups import build_rollups
 from .scoring import indicator_value, score_indicator, score_min_max
+from .snapshot import input_digest
 
 
 @dataclass(slots=True)
@@ -77,6 +79,18 @@ class RunDetail:
         self.policy, self.records, self.bulk, self.prior = policy, records, bulk, prior
         self.scale = Decimal(1).scaleb(-bulk.places)
         self._pools: dict[int, _PoolContext] = {}
+        self._rows: dict[tuple[str, int], int] | None = None
+
+    @classmethod
+    def of(cls, policy: Policy, records: Sequence[EnterpriseYear], prior: PriorYear | None = None) -> RunDetail:
+        """Evaluate `records` with the bulk engine and keep them for reading firm by firm."""
+        return cls(policy, records, evaluate_bulk(policy, columns_from_records(policy, records, prior), prior), prior)
+
+    def row_of(self, credit_code: str, year: int) -> int | None:
+        """The row of an enterprise-year among the records, None when the run did not evaluate it."""
+        if self._rows is None:
+            self._rows = {(record.credit_code, record.year): row for row, record in enumerate(self.records)}
+        return self._rows.get((credit_code, year))
 
     # --- one firm -------------------------------------------------------------------------------------
 

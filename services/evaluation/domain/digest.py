@@ -31,6 +31,8 @@ def canonical(value: Any) -> Any:
         return {name: canonical(getattr(value, name)) for name in names}
     if kind is tuple or kind is list:
         return [canonical(item) for item in value]
+    if kind is frozenset or kind is set:
+        return sorted((canonical(item) for item in value), key=_sort_text)
     if kind is dict:
         return {_key(k): canonical(v) for k, v in sorted(value.items(), key=lambda kv: _key(kv[0]))}
     return _canonical_general(value)
@@ -71,8 +73,3 @@ def _sort_text(item: Any) -> str:
 def sha256_of(value: Any) -> str:
     text = json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def input_digest(policy: BaseModel, records: Sequence[Any], prior: Any | None) -> str:
-    ordered = sorted(records, key=lambda record: (record.credit_code, record.year))
-    return sha256_of({"policy": policy, "records": ordered, "prior": prior})

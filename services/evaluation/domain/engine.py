@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from . import benchmarks as bm
 from .classification import class_counts, two_stage_labels
-from .digest import input_digest, sha256_of
+from .digest import sha256_of
 from .errors import InputError, RowViolation
 from .firm_rules import adjustments_of, hard_rules_of
 from .measures import measures_for
@@ -36,6 +36,7 @@ from .results import (
 )
 from .rollups import build_rollups
 from .scoring import indicator_value, pool_average_score, score_indicator, score_min_max
+from .snapshot import input_digest
 
 
 @dataclass(slots=True)

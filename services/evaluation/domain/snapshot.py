@@ -1,11 +1,14 @@
 """A run's inputs frozen as bytes: the enterprise-year rows and the prior-year context, exactly as evaluated.
 
 Kept beside the run, so that the run can be reproduced (its input digest recomputed) and a firm's detail
-rebuilt later from what the run saw, whatever was submitted since. Compressed JSON; Decimals as their text.
+rebuilt later from what the run saw, whatever was submitted since. Compressed JSON; Decimals as canonical
+text; rows in (credit_code, year) order. The same text is what the input digest hashes, so equal inputs in
+any row order give equal digests and the run serialises its inputs once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Sequence
@@ -13,23 +16,44 @@ from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
+
+from .digest import sha256_of
+from .numbers import canonical_text
 from .policy import RAW_FIELDS
 from .records import EnterpriseYear, PriorYear
 
-FORMAT = 1
+FORMAT = 2
+READABLE = (1, 2)  # format 1 kept Decimals as entered and rows in the order given
 _RECORD_FIELDS = tuple(field.name for field in fields(EnterpriseYear))
 _DECIMAL_FIELDS = frozenset(RAW_FIELDS)
 
 
-def dump_inputs(records: Sequence[EnterpriseYear], prior: PriorYear | None) -> bytes:
-    document = {"format": FORMAT, "records": [_record(record) for record in records],
+def inputs_text(records: Sequence[EnterpriseYear], prior: PriorYear | None) -> str:
+    ordered = sorted(records, key=lambda record: (record.credit_code, record.year))
+    document = {"format": FORMAT, "records": [_record(record) for record in ordered],
                 "prior": None if prior is None else _prior(prior)}
-    return zlib.compress(json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 6)
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def compress(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
+def dump_inputs(records: Sequence[EnterpriseYear], prior: PriorYear | None) -> bytes:
+    return compress(inputs_text(records, prior))
+
+
+def input_digest(policy: BaseModel, records: Sequence[EnterpriseYear], prior: PriorYear | None,
+                 text: str | None = None) -> str:
+    """sha256 over the policy and the inputs' snapshot text (`text`, when the caller already has it)."""
+    text = inputs_text(records, prior) if text is None else text
+    return sha256_of({"policy": policy, "inputs": hashlib.sha256(text.encode("utf-8")).hexdigest()})
 
 
 def load_inputs(data: bytes) -> tuple[list[EnterpriseYear], PriorYear | None]:
     document = json.loads(zlib.decompress(data))
-    if document.get("format") != FORMAT:
+    if document.get("format") not in READABLE:
         raise ValueError(f"unknown input snapshot format {document.get('format')!r}")
     records = [_record_from(row) for row in document["records"]]
     prior = document["prior"]
@@ -41,13 +65,13 @@ def _record(record: EnterpriseYear) -> list[Any]:
     for name in _RECORD_FIELDS:
         value = getattr(record, name)
         if isinstance(value, Decimal):
-            value = str(value)
+            value = canonical_text(value)
         elif isinstance(value, frozenset):
             value = sorted(value)
         elif name == "adjustment_facts":
             value = dict(sorted(value.items()))
         elif name == "downgrade_amounts":
-            value = {key: str(amount) for key, amount in sorted(value.items())}
+            value = {key: canonical_text(amount) for key, amount in sorted(value.items())}
         row.append(value)
     return row
 
@@ -65,12 +89,12 @@ def _record_from(row: list[Any]) -> EnterpriseYear:
 
 def _prior(prior: PriorYear) -> dict[str, Any]:
     def table(mapping) -> list[list[Any]]:
-        return sorted([*key, str(value)] for key, value in mapping.items())
+        return sorted([*key, canonical_text(value)] for key, value in mapping.items())
 
     return {"final_classes": dict(sorted(prior.final_classes.items())),
             "consecutive_d_years": dict(sorted(prior.consecutive_d_years.items())),
             "pool_means": table(prior.pool_means), "pool_benchmarks": table(prior.pool_benchmarks),
-            "rollups": sorted([dimension, key, {name: None if value is None else str(value)
+            "rollups": sorted([dimension, key, {name: None if value is None else canonical_text(value)
                                                 for name, value in sorted(indicators.items())}]
                               for (dimension, key), indicators in prior.rollups.items())}
 

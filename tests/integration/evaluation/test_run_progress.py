@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
 from yaosu.registry.v1 import registry_pb2 as rpb
 
-from services.evaluation.domain import input_digest, run_evaluation
+from services.evaluation.domain import input_digest
+from services.evaluation.domain.decided import decide_run
 from services.evaluation.domain.snapshot import load_inputs
 from services.evaluation.policies import load_bundled_policy
 from tests.integration.evaluation.support import (
@@ -45,7 +46,7 @@ class HeldAfterFirstPool:
                 self.reached.set()
                 self.release.wait(timeout=120)
 
-        return run_evaluation(policy, records, prior, listen)
+        return decide_run(policy, records, prior, listen)
 
 
 async def _dashboard_card(address: str) -> list[dict]:
