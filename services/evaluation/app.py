@@ -13,6 +13,7 @@ from services.common.audit import AuditJournal
 from services.common.authz import Access
 from services.common.authz import Policy as AccessPolicy
 from services.common.events.inbox import Inbox
+from services.common.gc_pause import CollectorPause
 from services.common.grpc_client import open_channel
 from services.common.host import Infrastructure, ServiceDefinition, ServiceHost
 from services.common.journal_check import JournalCheck
@@ -78,9 +79,10 @@ def definition(settings: EvaluationSettings, evaluate: Evaluate = ENGINE) -> Ser
 
         ingestion = Ingestion(infra.uow, EvaluationRepository, replica, reference_policy, metrics, access,
                               settings.registry_lookup_limit)
-        details = RunDetails(infra.uow, EvaluationRepository, policies)
+        gc_pause = CollectorPause()
+        details = RunDetails(infra.uow, EvaluationRepository, policies, gc_pause)
         runs = Runs(infra.uow, EvaluationRepository, policies, metrics, settings.default_policy_id, access, details,
-                    evaluate=evaluate)
+                    gc_pause, evaluate=evaluate)
         await runs.discard_interrupted()
         regrades = Regrades(infra.uow, EvaluationRepository, policies, access, details)
         results = Results(infra.uow, EvaluationRepository, policies, replica, access, details)

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from services.common.gc_pause import CollectorPause
 from services.common.uow import UnitOfWork
 from services.evaluation.application import documents
 from services.evaluation.application.policies import Policies
@@ -34,7 +35,9 @@ def _firm_document(detail: RunDetail, credit_code: str, year: int) -> dict[str, 
 
 
 class RunDetails:
-    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, kept: int = KEPT_RUNS) -> None:
+    def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, gc_pause: CollectorPause,
+                 kept: int = KEPT_RUNS) -> None:
+        self.gc_pause = gc_pause
         self.uow = uow
         self.repositories = repositories
         self.policies = policies
@@ -69,7 +72,7 @@ class RunDetails:
             if inputs is None:
                 raise LookupError(f"run {run_id} has no frozen inputs")
             policy = (await self.policies.resolve(policy_ref))[1]
-            detail = await asyncio.to_thread(_rebuild, policy, inputs)
+            detail = await asyncio.to_thread(self.gc_pause.run, _rebuild, policy, inputs)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: a rebuild nobody else awaited must not warn

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from services.common.authz import Access, Subject
 from services.common.errors import FieldViolation, InvalidArgument, NotFound, RuleViolation
+from services.common.gc_pause import CollectorPause
 from services.common.uow import UnitOfWork
 from services.evaluation.application import documents, fields
 from services.evaluation.application.commands import PublishRun, StartRun
@@ -84,9 +85,10 @@ async def _stop(task: asyncio.Task) -> None:
 
 class Runs:
     def __init__(self, uow: UnitOfWork, repositories: Callable, policies: Policies, metrics,
-                 default_policy_id: str, access: Access, details: RunDetails, evaluate: Evaluate = decide_run,
-                 progress_interval: float = 0.5) -> None:
+                 default_policy_id: str, access: Access, details: RunDetails, gc_pause: CollectorPause,
+                 evaluate: Evaluate = decide_run, progress_interval: float = 0.5) -> None:
         self.evaluate = evaluate  # the engine (a port: policy, records, prior, progress -> DecidedRun)
+        self.gc_pause = gc_pause
         self.details = details
         self.progress_interval = progress_interval
         self.uow = uow
@@ -135,7 +137,7 @@ class Runs:
                 rollups = [json.loads(r.document) for r in await repo.rollups(prior_row.run_id)]
                 prior = prior_year(await repo.result_classes(prior_row.run_id), json.loads(prior_row.pools),
                                    rollups)
-        records = enterprise_years(policy, cmd.year, enterprises, values)
+        records = await asyncio.to_thread(self.gc_pause.run, enterprise_years, policy, cmd.year, enterprises, values)
         if not records:
             raise RuleViolation(f"no indicator data for {cmd.year} in {cmd.jurisdiction}", reason="NO_DATA")
         run_id = f"run-{cmd.year}-{uuid.uuid4().hex[:12]}"
@@ -153,8 +155,8 @@ class Runs:
         sink = _ProgressSink()
         follower = asyncio.create_task(self._follow(run_id, sink))
         try:
-            run = await asyncio.to_thread(self.evaluate, policy, records, prior, sink)
-            results, rollups, counts = await asyncio.to_thread(_frozen, run, run_id)
+            run = await asyncio.to_thread(self.gc_pause.run, self.evaluate, policy, records, prior, sink)
+            results, rollups, counts = await asyncio.to_thread(self.gc_pause.run, _frozen, run, run_id)
         except InputError as exc:
             await self._discard(run_id, follower)
             raise InvalidArgument("the recorded data cannot be evaluated under " + policy.ref, [

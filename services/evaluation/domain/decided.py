@@ -43,6 +43,27 @@ STATUS_NAMES = {GRADED: STATUS_GRADED, NOT_GRADED: STATUS_NOT_GRADED, TENANT: ST
                 OUT_OF_SCOPE: STATUS_OUT_OF_SCOPE}
 
 
+class RecordValues:
+    """A record's raw values read by name, as the roll-ups and measures read them (no copy per firm)."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: EnterpriseYear) -> None:
+        self.record = record
+
+    def __getitem__(self, name: str) -> Decimal | None:
+        return getattr(self.record, name)
+
+    def get(self, name: str, default: Decimal | None = None) -> Decimal | None:
+        value = getattr(self.record, name, None)
+        return default if value is None else value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(other) == {name: self[name] for name in RAW_FIELDS}
+
+    __hash__ = None  # mutable-looking mapping semantics: not hashable
+
+
 @dataclass(frozen=True, slots=True)
 class FirmOutcome:
     """What the run decided for one enterprise-year; the reference result's fields of the same names."""
@@ -62,7 +83,7 @@ class FirmOutcome:
     rank_in_pool: int | None
     pool_size: int | None
     consecutive_d_years: int
-    raw: Mapping[str, Decimal | None]  # the roll-ups sum these
+    raw: RecordValues  # the roll-ups sum these
     measures: tuple[AppliedMeasure, ...]  # and these amounts
 
     def decided(self) -> list:
@@ -125,7 +146,7 @@ def _firms(policy: Policy, records: Sequence[EnterpriseYear], bulk) -> tuple[Fir
     firms = []
     for row in sorted(range(len(records)), key=lambda r: (records[r].credit_code, records[r].year)):
         record = records[row]
-        raw = {name: record.raw(name) for name in RAW_FIELDS}
+        raw = RecordValues(record)
         common = dict(credit_code=record.credit_code, name=record.name, year=record.year,
                       region_code=record.region_code, park=record.park, industry_code=record.industry_code,
                       industry_division=record.industry_division, size_class=record.size_class,

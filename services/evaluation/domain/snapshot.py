@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import fields
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,7 +38,7 @@ def inputs_text(records: Sequence[EnterpriseYear], prior: PriorYear | None) -> s
 
 
 def compress(text: str) -> bytes:
-    return zlib.compress(text.encode("utf-8"), 6)
+    return zlib.compress(text.encode("utf-8"), 1)  # level 1: a third of level 6's time, ~15 % larger
 
 
 def dump_inputs(records: Sequence[EnterpriseYear], prior: PriorYear | None) -> bytes:
@@ -60,19 +61,32 @@ def load_inputs(data: bytes) -> tuple[list[EnterpriseYear], PriorYear | None]:
     return records, None if prior is None else _prior_from(prior)
 
 
+_FIELDS_OF = attrgetter(*_RECORD_FIELDS)
+_DECIMAL_AT = tuple(index for index, name in enumerate(_RECORD_FIELDS) if name in _DECIMAL_FIELDS)
+_SETS_AT = tuple(_RECORD_FIELDS.index(name) for name in ("flags", "vetoes", "downgrades"))
+_FACTS_AT = _RECORD_FIELDS.index("adjustment_facts")
+_AMOUNTS_AT = _RECORD_FIELDS.index("downgrade_amounts")
+
+
+def _text(value: Decimal) -> str:
+    """canonical_text, without its normalisation for the usual plain texts (no exponent, no trailing zero)."""
+    text = str(value)
+    if "E" in text or text == "-0" or ("." in text and text.endswith("0")):
+        return canonical_text(value)
+    return text
+
+
 def _record(record: EnterpriseYear) -> list[Any]:
-    row: list[Any] = []
-    for name in _RECORD_FIELDS:
-        value = getattr(record, name)
-        if isinstance(value, Decimal):
-            value = canonical_text(value)
-        elif isinstance(value, frozenset):
-            value = sorted(value)
-        elif name == "adjustment_facts":
-            value = dict(sorted(value.items()))
-        elif name == "downgrade_amounts":
-            value = {key: canonical_text(amount) for key, amount in sorted(value.items())}
-        row.append(value)
+    row = list(_FIELDS_OF(record))
+    for index in _DECIMAL_AT:
+        if (value := row[index]) is not None:
+            row[index] = _text(value)
+    for index in _SETS_AT:
+        row[index] = sorted(row[index]) if row[index] else []
+    if row[_FACTS_AT]:
+        row[_FACTS_AT] = dict(sorted(row[_FACTS_AT].items()))
+    if row[_AMOUNTS_AT]:
+        row[_AMOUNTS_AT] = {key: canonical_text(amount) for key, amount in sorted(row[_AMOUNTS_AT].items())}
     return row
 
 
