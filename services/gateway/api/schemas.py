@@ -204,6 +204,9 @@ class ListingRulesPublic(Out):
     seed_digest: str = ""
     seed: str = ""
     award_rule: str = ""
+    min_cover_bp: int = 0
+    reference_price: Money | None = None
+    min_price_to_reference_bp: int = 0
 
 
 class ListingPublic(Out):
@@ -246,6 +249,12 @@ class ListingCreate(BaseModel):
     supply_lots: Count = 0
     lot_size: DecimalText = ""
     bidder_cap_lots: Count = 0
+    min_cover_bp: int = Field(0, strict=True, ge=0, le=10_000,
+                              description="uniform-price: cancel when valid demand < supply × this / 10,000")
+    reference_price_fen: FenOrZero = 0
+    min_price_to_reference_bp: int = Field(0, strict=True, ge=0, le=10_000,
+                                           description="uniform-price: cancel when the price < reference × this "
+                                                       "/ 10,000")
     allowed_classes: list[EvaluationClass] = Field([], max_length=5)
     sale_kind: str = Field("", max_length=64)
     standard_land_conditions: dict[ShortText, ConditionValue] = Field({}, max_length=30)

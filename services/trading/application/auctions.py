@@ -189,6 +189,10 @@ class Auctions:
                                         "must be a whole number of basis points of supply_lots"))
             if rules.get("clearing_rule", "marginal_accepted") not in [c.value for c in ClearingRule]:
                 v.append(FieldViolation("listing.rules.clearing_rule", "marginal_accepted or highest_rejected"))
+            if bool(rules.get("reference_price")) != bool(rules.get("min_price_to_reference_bp")):
+                v.append(FieldViolation("listing.rules.min_price_to_reference_bp",
+                                        "the reference-price rule needs both reference_price and "
+                                        "min_price_to_reference_bp (or neither)"))
         elif mech == "tender":
             if rules.get("award_rule", "price") not in ("price", "comprehensive"):
                 v.append(FieldViolation("listing.rules.award_rule", "price or comprehensive"))
@@ -886,6 +890,9 @@ class Auctions:
                 window_closes_at=row["bidding_closes_at"], seed_commitment=rules["seed_digest"],
                 clearing_rule=ClearingRule(rules.get("clearing_rule") or "marginal_accepted"),
                 purchase_cap_bp=cap * BASIS_POINTS // supply if cap else None,
+                min_cover_bp=int(rules.get("min_cover_bp") or 0),
+                reference_price=int(rules["reference_price"]) if rules.get("reference_price") else None,
+                min_price_to_reference_bp=int(rules.get("min_price_to_reference_bp") or 0) or None,
                 affiliation=dict(rules.get("affiliations") or {}),
                 guarantees={x["credit_code"]: x["deposit_fen"] for x in regs
                             if x["state"] == "qualified" and x["deposit_state"] == "held"})

@@ -13,8 +13,10 @@ MAX_LOTS = 10**12             # lots of a bid, an order or a supply
 MAX_LOT_SIZE = 10**6          # units of the instrument in one lot
 MAX_SECONDS = 7 * 24 * 3600   # countdowns and delays
 MAX_BIDDERS = 10_000
+BASIS_POINTS = 10_000         # 100 %: the largest cover ratio or price-to-reference ratio a policy can ask
 CLASSES = range(1, 6)         # evaluation classes 1=A … 5=T
 MAX_QUANTITY = Decimal(10**15)
+UNDERSUBSCRIPTION_RULES = ("min_cover_bp", "reference_price", "min_price_to_reference_bp")
 # A catalogue item's quantity (亩, m² …) has at most the ledger's finest scale.
 CATALOGUE_SCALE = 6
 
@@ -73,6 +75,14 @@ def listing_numbers(spec: dict) -> None:
                  high=MAX_SECONDS)
     checks.count(rules.get("supply_lots", 0), "listing.rules.supply_lots", high=MAX_LOTS)
     checks.count(rules.get("bidder_cap_lots", 0), "listing.rules.bidder_cap_lots", high=MAX_LOTS)
+    checks.count(rules.get("min_cover_bp", 0), "listing.rules.min_cover_bp", high=BASIS_POINTS)
+    checks.count(rules.get("min_price_to_reference_bp", 0), "listing.rules.min_price_to_reference_bp",
+                 high=BASIS_POINTS)
+    checks.fen(rules.get("reference_price", 0), "listing.rules.reference_price", required=False)
+    if mechanism != "uniform_price":
+        for name in UNDERSUBSCRIPTION_RULES:
+            if rules.get(name):
+                checks.fail(f"listing.rules.{name}", "only a uniform-price auction has undersubscription rules")
     lot_size = str(rules.get("lot_size", "") or "")
     if lot_size and (not lot_size.isdigit() or not 1 <= int(lot_size) <= MAX_LOT_SIZE):
         checks.fail("listing.rules.lot_size", f"a whole number of units from 1 to {MAX_LOT_SIZE}")

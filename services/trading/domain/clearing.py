@@ -5,8 +5,16 @@ Bids are processed high→low by price, then by a pre-committed random rank (tie
 reserve are rejected; each affiliation group's purchases are capped (a bid is cut back when it
 would exceed the cap); bids are filled until the supply is exhausted, the last one partially.
 The clearing price is a parameter: the marginal accepted bid (EU) or the highest rejected bid
-(RGGI; the reserve when nothing is rejected for lack of supply). Quantities are in lots, prices
-in fen; numpy int64 arrays keep 1,000,000 lots well under a second.
+(RGGI). Quantities are in lots, prices in fen; numpy int64 arrays keep 1,000,000 lots well under a
+second, and sums that could pass 2^62 are taken in exact Python integers instead.
+
+Undersubscription — valid demand after the purchase caps below the supply — has one outcome per
+auction, as its terms say (§3.1, §3.3):
+- cancel below a cover ratio: valid demand < supply × `min_cover_bp` (EU Art. 7(5): 10,000 = 100 %);
+- cancel when the price is significantly under a reference price (EU Art. 7(6)):
+  price < `reference_price` × `min_price_to_reference_bp`;
+- otherwise every valid bid is filled (within its cap) at the reserve price (RGGI, California–Québec):
+  nothing was rejected for lack of supply, so no bid sets a price above the reserve.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from enum import Enum
 
 import numpy as np
 
+from .errors import DomainError
 from .money import BASIS_POINTS
 
 
@@ -27,6 +36,16 @@ class ClearingRule(Enum):
 class ClearingStatus(Enum):
     CLEARED = "cleared"
     CANCELLED = "cancelled"
+
+
+# Why a clearing ended as it did (ClearingResult.reason)
+RESERVE_NOT_MET = "reserve_not_met"  # no valid bid
+UNDERSUBSCRIBED = "undersubscribed"  # cancelled: below the cover ratio
+PRICE_BELOW_REFERENCE = "price_below_reference"  # cancelled: significantly under the reference price
+UNDERSUBSCRIBED_AT_RESERVE = "undersubscribed_at_reserve"  # cleared: all valid demand filled at the reserve
+
+# Largest lot count or price the clearing accepts (int64 arrays hold each value; sums are exact anyway).
+MAX_VALUE = 2**62
 
 
 @dataclass(frozen=True)
@@ -94,15 +113,18 @@ def clear_uniform_price(
     params: ClearingParameters,
 ) -> ClearingResult:
     n = len(prices)
+    _check_bounds(params, prices, quantities)
     prices = np.asarray(prices, dtype=np.int64)
-    quantities = np.asarray(quantities, dtype=np.int64)
+    # Exact sums: int64 while no running total can pass 2^62, Python integers beyond.
+    exact = n == 0 or int(np.max(quantities)) * n < MAX_VALUE
+    quantities = np.asarray(quantities, dtype=np.int64 if exact else object)
     zeros = np.zeros(n, dtype=np.int64)
     valid = prices >= params.reserve_price
     demand = int(quantities[valid].sum())
     if demand == 0:
-        return ClearingResult(ClearingStatus.CANCELLED, "reserve_not_met", None, 0, 0, zeros, zeros)
+        return ClearingResult(ClearingStatus.CANCELLED, RESERVE_NOT_MET, None, 0, 0, zeros, zeros)
     if demand * BASIS_POINTS < params.supply_lots * params.min_cover_bp:
-        return ClearingResult(ClearingStatus.CANCELLED, "undersubscribed", None, 0, demand, zeros, zeros)
+        return ClearingResult(ClearingStatus.CANCELLED, UNDERSUBSCRIBED, None, 0, demand, zeros, zeros)
 
     # Processing order: price descending, then tie rank ascending; invalid bids last (and unused).
     order = np.lexsort((ranks, -prices))
@@ -120,9 +142,11 @@ def clear_uniform_price(
     alloc = np.clip(params.supply_lots - cum_before, 0, capped)
     sold = int(alloc.sum())
 
-    filled = np.flatnonzero(alloc > 0)
-    if params.rule is ClearingRule.MARGINAL_ACCEPTED:
-        price = int(p[filled[-1]]) if len(filled) else params.reserve_price
+    reason = None
+    if sold < params.supply_lots:  # every valid bid filled within its cap: nothing set a price
+        price, reason = params.reserve_price, UNDERSUBSCRIBED_AT_RESERVE
+    elif params.rule is ClearingRule.MARGINAL_ACCEPTED:
+        price = int(p[np.flatnonzero(alloc > 0)[-1]])
     else:
         rejected = np.flatnonzero(alloc < capped)  # quantity left out for lack of supply
         price = int(p[rejected[0]]) if len(rejected) else params.reserve_price
@@ -133,10 +157,25 @@ def clear_uniform_price(
         and params.min_price_to_reference_bp is not None
         and price * BASIS_POINTS < params.reference_price * params.min_price_to_reference_bp
     ):
-        return ClearingResult(ClearingStatus.CANCELLED, "price_below_reference", None, 0, demand, zeros, zeros)
+        return ClearingResult(ClearingStatus.CANCELLED, PRICE_BELOW_REFERENCE, None, 0, demand, zeros, zeros)
 
     allocations = zeros.copy()
-    allocations[order] = alloc
+    allocations[order] = alloc.astype(np.int64)
     cut = zeros.copy()
-    cut[order] = q - capped
-    return ClearingResult(ClearingStatus.CLEARED, None, price, sold, demand, allocations, cut)
+    cut[order] = (q - capped).astype(np.int64)
+    return ClearingResult(ClearingStatus.CLEARED, reason, price, sold, demand, allocations, cut)
+
+
+def _check_bounds(params: ClearingParameters, prices, quantities) -> None:
+    """Every price and quantity positive-or-zero and at most MAX_VALUE, as are the terms' numbers."""
+    if len(prices) != len(quantities):
+        raise ValueError("one price and one quantity per bid")
+    if params.supply_lots < 1:
+        raise DomainError("OUT_OF_RANGE", "supply_lots must be at least 1")
+    for name, value in (("supply_lots", params.supply_lots), ("reserve_price", params.reserve_price),
+                        ("reference_price", params.reference_price or 0)):
+        if not 0 <= value <= MAX_VALUE:
+            raise DomainError("OUT_OF_RANGE", f"{name} must be from 0 to 2^62")
+    for name, values in (("price", prices), ("quantity", quantities)):
+        if len(values) and not (0 <= int(np.min(values)) and int(np.max(values)) <= MAX_VALUE):
+            raise DomainError("OUT_OF_RANGE", f"every bid {name} must be from 0 to 2^62")

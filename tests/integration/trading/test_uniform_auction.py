@@ -39,6 +39,7 @@ from tests.integration.trading.support import (
     regulator,
     ts,
 )
+from tests.support.grpc_errors import field_violations
 
 ISSUER = "AG-T-FGW"
 INSTRUMENT = "energy_use_right:330100:2025"
@@ -75,13 +76,13 @@ def _opened_today(now: datetime) -> datetime:
     return max(now - timedelta(hours=1), midnight.astimezone(UTC))
 
 
-async def auction(stub, now, affiliations=None, supply=10, cap=5) -> pb.Listing:
+async def auction(stub, now, affiliations=None, supply=10, cap=5, **undersubscription) -> pb.Listing:
     listing = pb.Listing(
         mechanism=pb.MECHANISM_UNIFORM_PRICE, agency_id=ISSUER, instrument=INSTRUMENT, title="2025年度用能权有偿发放",
         quantity=common_pb2.Quantity(unit="tce"),
         rules=pb.ListingRules(start_price=fen(10_000), increment=fen(1), supply_lots=supply, lot_size=str(LOT),
                               bidder_cap_lots=cap, clearing_rule="marginal_accepted",
-                              affiliations=affiliations or {}, statistics_delay_seconds=600),
+                              affiliations=affiliations or {}, statistics_delay_seconds=600, **undersubscription),
         bidding_opens_at=ts(_opened_today(now)), bidding_closes_at=ts(now + timedelta(hours=1)))
     created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=listing),
                                         metadata=issuing_agency())).listing
@@ -249,6 +250,53 @@ async def test_no_valid_bids_cancels_and_voids_guarantees(registry, trading):
     result = await eventually(lambda: _decided(stub, lid))
     assert result.outcome == "cancelled" and result.reason == "reserve_not_met" and not result.allocations
     await eventually(lambda: _held_zero(registry, a))
+
+
+async def test_an_undersubscribed_auction_sells_at_the_reserve_by_default(registry, trading):
+    # §3.1: supply 10 lots, reserve 100.00 元/tce, one bid of 4 lots at 250.00 → 4 lots at 100.00 (the marginal
+    # accepted rule used to charge 250.00); the result says why.
+    (a,) = await quota_world(registry.stub, 1)
+    stub, clock = trading.stub, trading.clock
+    listing = await auction(stub, clock.now())
+    assert (listing.rules.min_cover_bp, listing.rules.min_price_to_reference_bp) == (0, 0)
+    await register(stub, listing.listing_id, a, 4 * LOT * 25_000)
+    await bid(stub, listing.listing_id, a, 25_000, 4)
+    clock.advance(2 * 3600)
+    result = await eventually(lambda: _decided(stub, listing.listing_id))
+    assert (result.outcome, result.reason) == ("sold", "undersubscribed_at_reserve")
+    assert (result.clearing_price.fen, result.volume_lots) == (10_000, 4)
+    assert [(x.lots, x.amount.fen) for x in result.allocations] == [(4, 4 * LOT * 10_000)]
+
+
+async def test_a_cover_rule_cancels_an_undersubscribed_auction_and_a_reference_rule_a_cheap_one(registry, trading):
+    a, b = await quota_world(registry.stub, 2)
+    stub, clock = trading.stub, trading.clock
+    covered = await auction(stub, clock.now(), min_cover_bp=10_000)  # EU Art. 7(5)
+    referenced = await auction(stub, clock.now(), reference_price=fen(40_000), min_price_to_reference_bp=8_000)
+    assert covered.rules.min_cover_bp == 10_000
+    assert (referenced.rules.reference_price.fen, referenced.rules.min_price_to_reference_bp) == (40_000, 8_000)
+    for listing, (code, lots) in ((covered, (a, 9)), (referenced, (b, 12))):
+        await register(stub, listing.listing_id, code, lots * LOT * 30_000)
+        await bid(stub, listing.listing_id, code, 30_000, min(lots, 5))
+    clock.advance(2 * 3600)
+    first = await eventually(lambda: _decided(stub, covered.listing_id))
+    assert (first.outcome, first.reason, list(first.allocations)) == ("cancelled", "undersubscribed", [])
+    # 5 lots (the cap) of 10 at 300.00: undersubscribed, so priced at the reserve 100.00 < 80 % of 400.00.
+    second = await eventually(lambda: _decided(stub, referenced.listing_id))
+    assert (second.outcome, second.reason) == ("cancelled", "price_below_reference")
+    await eventually(lambda: _held_zero(registry, a))
+    await eventually(lambda: _held_zero(registry, b))
+
+
+async def test_undersubscription_rules_are_checked(registry, trading):
+    await quota_world(registry.stub, 0)
+    now = trading.clock.now()
+    for rules, field in (({"min_cover_bp": 10_001}, "listing.rules.min_cover_bp"),
+                         ({"reference_price": fen(40_000)}, "listing.rules.min_price_to_reference_bp")):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await auction(trading.stub, now, **rules)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in field_violations(refused.value)
 
 
 async def test_registration_needs_a_guarantee(registry, trading):

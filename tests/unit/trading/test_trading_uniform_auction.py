@@ -129,11 +129,51 @@ def test_cancellation_rules():
     assert c.clear(SEED, CLOSE)[0].reason == "reserve_not_met"
 
 
-def test_undersubscribed_without_cancel_rule_sells_at_reserve_under_highest_rejected():
-    a = auction(clearing_rule=ClearingRule.HIGHEST_REJECTED)
-    a.place_bid("a1", "A", 3_000, 4_000, m(1))
+@pytest.mark.parametrize("rule", list(ClearingRule))
+def test_undersubscribed_without_cancel_rule_sells_at_reserve_under_either_price_rule(rule):
+    # §3.1 (RGGI): "reserve price if undersubscribed". Supply 10 lots, reserve 100 fen, one bid of 4 lots at
+    # 250: the 4 lots sell at 100 — under the marginal-accepted rule as well, which used to charge 250.
+    a = auction(clearing_rule=rule, reserve_price=100, lot_size=1)
+    a.place_bid("a1", "A", 250, 4, m(1))
     [cleared] = a.clear(SEED, CLOSE)
-    assert (cleared.clearing_price, cleared.sold_lots) == (2_000, 4)
+    assert (cleared.status, cleared.reason) == (ClearingStatus.CLEARED, "undersubscribed_at_reserve")
+    assert (cleared.clearing_price, cleared.sold_lots, dict(cleared.allocations)) == (100, 4, {"a1": 4})
+
+
+def test_undersubscribed_by_the_purchase_cap_alone_also_clears_at_reserve():
+    # Demand 12 lots ≥ supply 10, but the one bidder may buy 5 (50 %): valid demand after caps is 5.
+    a = auction(purchase_cap_bp=5_000, reserve_price=100, lot_size=1)
+    a.place_bid("a1", "A", 300, 12, m(1))
+    [cleared] = a.clear(SEED, CLOSE)
+    assert (cleared.clearing_price, cleared.sold_lots, cleared.reason) == (100, 5, "undersubscribed_at_reserve")
+
+
+def test_a_cover_ratio_below_one_cancels_only_below_it():
+    # EU Art. 7(5) at 100 % cancels any undersubscription; a policy of 80 % sells 9 of 10 lots at the reserve.
+    for cover_bp, expected in ((10_000, ClearingStatus.CANCELLED), (8_000, ClearingStatus.CLEARED)):
+        a = auction(min_cover_bp=cover_bp, reserve_price=100, lot_size=1)
+        a.place_bid("a1", "A", 250, 9, m(1))
+        [cleared] = a.clear(SEED, CLOSE)
+        assert cleared.status is expected
+    assert (cleared.clearing_price, cleared.sold_lots) == (100, 9)
+    a = auction(min_cover_bp=8_000, reserve_price=100, lot_size=1)
+    a.place_bid("a1", "A", 250, 7, m(1))
+    assert a.clear(SEED, CLOSE)[0].reason == "undersubscribed"
+
+
+def test_quantities_beyond_int64_are_summed_exactly():
+    # Three bids near 2^62 lots: their demand (≈ 3 × 2^62) does not fit an int64; the clearing adds it exactly.
+    big = 2**62
+    prices = np.array([200, 150, 120], dtype=np.int64)
+    lots = np.array([big - 10, big, big], dtype=object)
+    params = ClearingParameters(big, 100, ClearingRule.HIGHEST_REJECTED)
+    result = clear_uniform_price(prices, lots, np.array([0, 1, 2]), tie_ranks(b"s", ["a", "b", "c"]), params)
+    assert (result.demand_lots, result.sold_lots) == (3 * big - 10, big)
+    assert result.allocations.tolist() == [big - 10, 10, 0] and result.clearing_price == 150
+    with pytest.raises(DomainError) as refused:
+        clear_uniform_price(prices, np.array([big + 1, 1, 1], dtype=object), np.array([0, 1, 2]),
+                            tie_ranks(b"s", ["a", "b", "c"]), params)
+    assert refused.value.code == "OUT_OF_RANGE"
 
 
 def test_two_step_results():
@@ -185,6 +225,10 @@ def test_clearing_never_exceeds_supply_or_caps(bids, supply, reserve, cap_bp, ru
         if alloc.any() and shorted.any():
             assert prices[shorted & (prices >= reserve)].max(initial=0) <= prices[alloc > 0].min()
         assert result.sold_lots == int(alloc.sum())
+        # Undersubscribed (valid demand after caps below supply): all of it is filled, at the reserve.
+        if result.sold_lots < supply:
+            assert result.clearing_price == reserve and result.reason == "undersubscribed_at_reserve"
+            assert ((alloc + result.cut_by_cap)[prices >= reserve] == lots[prices >= reserve]).all()
     else:
         assert alloc.sum() == 0
 
