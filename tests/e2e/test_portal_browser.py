@@ -5,6 +5,7 @@ Screenshots go to test-artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -175,4 +176,68 @@ async def test_portal_scripts_run_from_the_script_file(browser, stack) -> None:
     await page.click("#listing-form button")
     await page.wait_for_function("() => document.getElementById('message').textContent.trim() !== ''")
     assert not [e for e in errors if "Content Security Policy" in e], errors
+    await context.close()
+
+
+async def _decided_result(stack, token: str, listing_id: str) -> dict:
+    """Poll the public result until the auction is decided (each poll is a request; bounded, no timing asserted)."""
+    async with stack.client() as client:
+        for _ in range(300):
+            reply = await client.get(f"/api/v1/listings/{listing_id}/result",
+                                     headers={"Authorization": f"Bearer {token}"})
+            if reply.status_code == 200:
+                return reply.json()
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the auction was not decided: {reply.status_code} {reply.text}")
+
+
+async def test_an_enterprise_takes_part_in_the_quota_auction_and_sees_its_result(browser, stack) -> None:
+    """Last in this module: it moves trading's clock past the demo auction's window to clear it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    token = await stack.token(stack.enterprises[2])
+    async with stack.client() as client:
+        listed = await client.get("/api/v1/listings", params={"mechanism": "uniform_price"},
+                                  headers={"Authorization": f"Bearer {token}"})
+    [auction] = listed.json()["data"]
+    context, page = await login(browser, stack, stack.enterprises[2])
+    await page.goto(f"/listings/{auction['listing_id']}")
+    terms = await page.text_content("#auction-terms")
+    assert "10 手" in terms and "¥300.00 / tce" in terms and "全部有效报价按底价成交" in terms
+    assert await page.locator("#current-price, #leader, #live-bids").count() == 0  # no 挂牌 widgets
+
+    # Register with a guarantee (held in the ledger), then two sealed bids, one modified, one withdrawn.
+    await page.fill("#guarantee", "200000")
+    await page.click("#register")
+    await page.wait_for_function("() => document.getElementById('my-number').textContent.trim() !== '—'")
+    for price, lots in (("320", "1"), ("310", "1")):
+        rows = await page.locator("#my-bids tr").count()
+        await page.fill("#bid-price", price)
+        await page.fill("#bid-lots", lots)
+        await page.click("#place-bid")
+        await page.wait_for_function(f"() => document.querySelectorAll('#my-bids tr').length > {rows}")
+    first = page.locator("#my-bids tr", has_text="¥320.00")
+    await first.locator("button.modify").click()
+    assert await page.input_value("#bid-lots") == "1"
+    await page.fill("#bid-price", "330")
+    await page.fill("#bid-lots", "2")
+    await page.click("#place-bid")
+    await page.wait_for_selector("#my-bids tr:has-text('¥330.00')")
+    await page.locator("#my-bids tr", has_text="¥310.00").locator("button.withdraw").click()
+    await page.wait_for_selector("#my-bids tr:has-text('已撤回')")  # its amount left the auction with it
+    valid = page.locator("#my-bids tr", has_text="有效")
+    assert await valid.count() == 1 and "¥330.00" in await valid.text_content()
+    assert await page.locator("#my-bids tr", has_text="¥310.00").count() == 0
+    await page.screenshot(path=str(ARTIFACTS / "quota-auction-bidding.png"), full_page=True)
+
+    # The window closes: cleared undersubscribed (2 of 10 lots), so at the reserve, as its terms say.
+    stack.trading_clock.advance(3 * 3600)
+    result = await _decided_result(stack, token, auction["listing_id"])
+    assert (result["outcome"], result["reason"]) == ("sold", "undersubscribed_at_reserve")
+    await page.reload()
+    await page.wait_for_function("() => document.getElementById('result-mine').textContent.trim() !== '—'")
+    assert "成交（认购不足，全部有效报价按底价成交）" == (await page.text_content("#result-outcome")).strip()
+    assert (await page.text_content("#result-price")).strip() == "¥300.00 / tce"
+    assert (await page.text_content("#result-mine")).strip() == "2 手，¥60,000.00"
+    assert await page.locator("button.modify, button.withdraw").count() == 0
+    await page.screenshot(path=str(ARTIFACTS / "quota-auction-result.png"), full_page=True)
     await context.close()

@@ -292,6 +292,9 @@ class ChangeNoticePublic(Out):
 
 class RegistrationCreate(BaseModel):
     credit_code: str = Field(min_length=18, max_length=18, description="the enterprise registering: your own")
+    guarantee_fen: FenOrZero = Field(0, description=(
+        "uniform-price auctions: the bid guarantee held in the ledger, at least the value of all the bids the "
+        "enterprise will place (price × lots × lot size); other sales hold their fixed deposit"))
 
 
 class RegistrationPublic(Out):

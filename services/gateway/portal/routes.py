@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import grpc
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -49,6 +50,16 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
+BEIJING = ZoneInfo("Asia/Shanghai")
+DECIDED_STATES = (tpb.LISTING_STATE_AWARDED, tpb.LISTING_STATE_SETTLED, tpb.LISTING_STATE_UNSOLD,
+                  tpb.LISTING_STATE_CANCELLED)
+
+
+def beijing(moment: datetime | None) -> str:
+    """A moment as people here read it: Beijing time to the minute."""
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
 def yuan(fen) -> str:
     if fen is None:
         return "—"
@@ -57,6 +68,7 @@ def yuan(fen) -> str:
 
 
 templates.env.filters["yuan"] = yuan
+templates.env.filters["beijing"] = beijing
 templates.env.tests["safe_link"] = is_safe_link
 
 
@@ -179,6 +191,9 @@ async def listing_page(listing_id: str, request: Request, user: OptionalUser, cl
             listing_id=listing_id, credit_code=user.credit_code), user=user))
         registration = from_proto(RegistrationPublic, found.registration) if found else None
     view: ListingPublic = listing_view(listing.listing, user)
+    if listing.listing.mechanism == tpb.MECHANISM_UNIFORM_PRICE:
+        return render(request, user, "auction.html", listing=view, registration=registration,
+                      decided=listing.listing.state in DECIDED_STATES)
     return render(request, user, "listing.html", listing=view, registration=registration)
 
 

@@ -19,6 +19,7 @@ from services.common.natsd import free_port
 from services.evaluation.config import EvaluationSettings
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
+from services.trading.clock import Clock
 from services.trading.config import TradingSettings
 from tests.support.registry import deposit_cny, registry_running
 from tests.support.services import API_KEYS_JSON, EVALUATION_KEY, READER_KEY, SERVICE_KEY, TRADING_KEY, bearer, running
@@ -51,6 +52,7 @@ class Stack:
     regulator: DemoUser | None = None
     admin: DemoUser | None = None
     agency_keys: dict[str, str] = field(default_factory=dict)
+    trading_clock: Clock = field(default_factory=Clock)  # trading's clock: tests move it to close a window
 
     @property
     def metrics_url(self) -> str:
@@ -90,7 +92,8 @@ def read_demo_users(path: Path) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def _service(name: str, tmp: Path, nats_url: str, addresses: dict[str, str]) -> AsyncIterator[object]:
+async def _service(name: str, tmp: Path, nats_url: str, addresses: dict[str, str],
+                   clock: Clock | None = None) -> AsyncIterator[object]:
     """One service on its demo data, calling the others with its own key. A service that fails to start
     fails the tests that use the stack."""
     app = importlib.import_module(f"services.{name}.app")
@@ -101,7 +104,7 @@ async def _service(name: str, tmp: Path, nats_url: str, addresses: dict[str, str
                             shutdown_grace_seconds=1.0, demo_data=True,
                             **{f"{k}_addr": v for k, v in addresses.items()},
                             **({"sale_policy_file": SALE_POLICY} if name == "trading" else {}))
-    host = app.build(settings)
+    host = app.build(settings, clock) if clock is not None else app.build(settings)
     async with running(host):
         addresses[name] = f"127.0.0.1:{host.grpc_port}"
         yield host
@@ -138,8 +141,9 @@ async def serve(app, port: int) -> AsyncIterator[None]:
 async def gateway_stack(tmp: Path, nats_url: str, **gateway_overrides) -> AsyncIterator[Stack]:
     async with registry_running(f"sqlite+aiosqlite:///{tmp / 'registry.db'}", nats_url, demo_data=True) as registry:
         addresses = {"registry": registry.address}
+        trading_clock = Clock()
         async with _service("evaluation", tmp, nats_url, addresses) as evaluation, \
-                _service("trading", tmp, nats_url, addresses) as trading:
+                _service("trading", tmp, nats_url, addresses, trading_clock) as trading:
             settings = GatewaySettings(**({
                 "database_url": f"sqlite+aiosqlite:///{tmp / 'gateway.db'}", "nats_url": nats_url,
                 "data_dir": tmp, "metrics_port": 0, "registry_addr": registry.address,
@@ -155,4 +159,4 @@ async def gateway_stack(tmp: Path, nats_url: str, **gateway_overrides) -> AsyncI
                 for user in users["enterprises"]:
                     await fund(registry.stub, user.credit_code, FUNDS_FEN)
                 yield Stack(f"http://127.0.0.1:{port}", tmp, app, trading, evaluation, users["enterprises"],
-                            users.get("regulator"), users.get("admin"), users["agency_keys"])
+                            users.get("regulator"), users.get("admin"), users["agency_keys"], trading_clock)

@@ -241,7 +241,8 @@ async def register_bidder(listing_id: str, body: RegistrationCreate, clients: Cl
     """Register the own enterprise: eligibility is checked and the deposit held in the ledger."""
     guard.require(Owner.enterprise(body.credit_code))
     reply = await clients.call(clients.trading.RegisterBidder, tpb.RegisterBidderRequest(
-        idempotency_key=key, listing_id=listing_id, credit_code=body.credit_code), user=guard.user)
+        idempotency_key=key, listing_id=listing_id, credit_code=body.credit_code,
+        guarantee=money(body.guarantee_fen)), user=guard.user)
     return from_proto(RegistrationPublic, reply.registration)
 
 

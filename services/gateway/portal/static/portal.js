@@ -66,6 +66,76 @@ const yaosu = (() => {
     };
     myBids();
   }
+  function auctionPage(listingId, decided) {
+    // The uniform-price quota auction: register with a guarantee, sealed (price, lots) bids that can be
+    // modified or withdrawn inside the window, and the published result.
+    const actions = $("actions");
+    const texts = actions ? JSON.parse(actions.dataset.texts) : {};
+    const creditCode = actions ? actions.dataset.creditCode : "";
+    const say = (text) => { $("message").textContent = text; };
+    const failed = (err) => say(`${texts.failed}：${err.message}`);
+    let editing = null;  // the bid being modified
+    function resetForm() {
+      editing = null; $("bid-price").value = ""; $("bid-lots").value = "";
+      $("cancel-modify").hidden = true; $("place-bid").textContent = $("place-bid").dataset.label;
+    }
+    async function myBids() {
+      if (!creditCode) return;
+      const table = $("my-bids");
+      const bids = await api("GET", `/api/v1/listings/${listingId}/bids?credit_code=${creditCode}`).catch(() => null);
+      if (!bids) return;
+      table.querySelectorAll("tr:not(:first-child)").forEach((tr) => tr.remove());
+      bids.data.forEach((b) => {
+        row(table, [fmt(b.price), String(b.quantity_lots), texts["state_" + b.state] || b.state, (b.receipt || "").slice(0, 12)]);
+        const tr = table.lastChild, cell = document.createElement("td");
+        if (b.state === "accepted" && !decided) {
+          const modify = document.createElement("button"), withdraw = document.createElement("button");
+          modify.textContent = texts.modify; modify.className = "modify"; withdraw.textContent = texts.withdraw; withdraw.className = "withdraw";
+          modify.onclick = () => { editing = b.bid_id; $("bid-price").value = (Number(b.price.fen) / 100).toFixed(2);
+            $("bid-lots").value = b.quantity_lots; $("cancel-modify").hidden = false; $("place-bid").textContent = texts.modify; say(texts.modifying); };
+          withdraw.onclick = async () => {
+            try { await api("POST", `/api/v1/bids/${b.bid_id}/withdraw`, {credit_code: creditCode}); say(texts.withdrawn); myBids(); }
+            catch (err) { failed(err); }
+          };
+          cell.append(modify, withdraw);
+        }
+        tr.appendChild(cell);
+      });
+    }
+    async function result() {
+      const r = await api("GET", `/api/v1/listings/${listingId}/result`).catch(() => null);
+      if (!r) return;
+      $("result").hidden = false;
+      const reason = r.reason ? `（${texts["reason_" + r.reason] || r.reason}）` : "";
+      $("result-outcome").textContent = (texts["outcome_" + r.outcome] || r.outcome) + reason;
+      $("result-price").textContent = r.clearing_price ? `${fmt(r.clearing_price)} / ${texts.unit}` : "—";
+      $("result-volume").textContent = `${r.volume_lots} ${texts.lots}`;
+      const number = $("my-number") ? $("my-number").textContent.trim() : "";
+      const mine = (r.allocations || []).filter((a) => a.bidder_number === number);
+      $("result-mine").textContent = mine.length ? mine.map((a) => `${a.lots} ${texts.lots}，${fmt(a.amount)}`).join("；") : "—";
+    }
+    if ($("register-form")) $("register-form").onsubmit = async (ev) => {
+      ev.preventDefault();
+      try { const r = await api("POST", `/api/v1/listings/${listingId}/registrations`,
+          {credit_code: creditCode, guarantee_fen: Math.round(Number($("guarantee").value) * 100)});
+        $("my-number").textContent = r.bidder_number; say(texts.registered); $("register-form").remove();
+      } catch (err) { failed(err); }
+    };
+    if ($("place-bid")) $("place-bid").dataset.label = $("place-bid").textContent;
+    if ($("cancel-modify")) $("cancel-modify").onclick = () => { resetForm(); say(""); };
+    if ($("auction-bid-form")) $("auction-bid-form").onsubmit = async (ev) => {
+      ev.preventDefault();
+      const body = {credit_code: creditCode, price_fen: Math.round(Number($("bid-price").value) * 100),
+                    quantity_lots: Number($("bid-lots").value)};
+      try {
+        if (editing) { await api("POST", `/api/v1/bids/${editing}/modify`, body); say(texts.modified); }
+        else { await api("POST", `/api/v1/listings/${listingId}/bids`, body); say(texts.placed); }
+        resetForm(); myBids();
+      } catch (err) { failed(err); }
+    };
+    myBids();
+    if (decided) result();
+  }
   function bookPage(instrument) {
     const events = new EventSource(`/api/v1/markets/${encodeURIComponent(instrument)}/events`);
     events.addEventListener("book", (e) => {
@@ -107,12 +177,13 @@ const yaosu = (() => {
       $("upload-report").textContent = JSON.stringify(await reply.json(), null, 2);
     };
   }
-  return {salePage, bookPage, agencyPage, api};
+  return {salePage, auctionPage, bookPage, agencyPage, api};
 })();
 
 (() => {
   const page = document.body.dataset;
   if (page.page === "sale") yaosu.salePage(page.listingId);
+  else if (page.page === "auction") yaosu.auctionPage(page.listingId, page.decided === "yes");
   else if (page.page === "book") yaosu.bookPage(page.instrument);
   else if (page.page === "agency") yaosu.agencyPage();
 })();
