@@ -33,7 +33,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from yaosu.registry.v1 import registry_pb2, registry_pb2_grpc
 from yaosu.trading.v1 import trading_pb2, trading_pb2_grpc
 
-import services.trading.app as trading_app
 from services.common.events.envelope import parse
 from services.gateway.portal.routes import router as portal_router
 from services.trading.clock import Clock
@@ -273,29 +272,13 @@ def counts(world: World, data) -> Iterator[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- the world
-@contextlib.contextmanager
-def recording_clocks() -> Iterator[list[Clock]]:
-    """The stack builds trading with a Clock of its own: record it, so the test can move trading's time."""
-    made: list[Clock] = []
-
-    class Recorded(Clock):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trading_app, "Clock", Recorded)
-        yield made
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(nats_server, tmp_path_factory):
-    with recording_clocks() as clocks:
-        # Rate limits off: the sweep reads fast, as nobody else does.
-        async with gateway_stack(tmp_path_factory.mktemp("sweep"), nats_server.url, rate_limit_per_second=10_000,
-                                 rate_limit_burst=10_000) as running:
-            running.clock = clocks[0]
-            yield running
+    # Rate limits off: the sweep reads fast, as nobody else does.
+    async with gateway_stack(tmp_path_factory.mktemp("sweep"), nats_server.url, rate_limit_per_second=10_000,
+                             rate_limit_burst=10_000) as running:
+        running.clock = running.trading_clock  # the sweep moves trading's time past the openings
+        yield running
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -922,7 +905,9 @@ async def test_after_opening_the_results_and_counts_are_public(opened) -> None:
             events = await read_events(stream, lambda event, _data: event == "state")
         assert events[-1][1]["registered_bidders"] == 3, events
         cleared = (await read(opened, who, f"/api/v1/listings/{quota.lid}/result")).json()
-        assert cleared["outcome"] == "sold" and cleared["clearing_price"]["fen"] == QUOTA_BIDS[0][0], cleared
+        # 5 of 10 lots demanded: undersubscribed, so every valid bid is filled at the public reserve (§3.1).
+        assert (cleared["outcome"], cleared["reason"]) == ("sold", "undersubscribed_at_reserve"), cleared
+        assert cleared["clearing_price"]["fen"] == QUOTA_START, cleared
         assert cleared["volume_lots"] == QUOTA_BIDS[0][1] + QUOTA_BIDS[1][1], cleared
         assert {a["credit_code"] for a in cleared["allocations"]} == {""}, cleared  # who won: not to them
     counted = samples((await scrape_all(opened))["trading"])  # the sealed bids are counted at their opening
