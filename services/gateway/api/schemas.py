@@ -207,6 +207,7 @@ class ListingRulesPublic(Out):
     min_cover_bp: int = 0
     reference_price: Money | None = None
     min_price_to_reference_bp: int = 0
+    reserve_floor: Money | None = None
 
 
 class ListingPublic(Out):
@@ -255,6 +256,8 @@ class ListingCreate(BaseModel):
     min_price_to_reference_bp: int = Field(0, strict=True, ge=0, le=10_000,
                                            description="uniform-price: cancel when the price < reference × this "
                                                        "/ 10,000")
+    reserve_floor_fen: FenOrZero = Field(0, description="the national minimum price where one applies: a "
+                                                       "secret 底价 / 标底 may not be lower")
     allowed_classes: list[EvaluationClass] = Field([], max_length=5)
     sale_kind: str = Field("", max_length=64)
     standard_land_conditions: dict[ShortText, ConditionValue] = Field({}, max_length=30)

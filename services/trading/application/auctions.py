@@ -220,13 +220,18 @@ class Auctions:
             if ctx.row["mechanism"] == "english" and not ctx.domain.reserve.approved:
                 raise RuleViolation("the 底价 must be entered and approved before publication",
                                     reason="RESERVE_NOT_APPROVED")
+            if ctx.row["mechanism"] == "tender" and ctx.domain.reserve.pending is not None \
+                    and not ctx.domain.reserve.approved:
+                raise RuleViolation("the 标底 was entered: a second person approves it before publication",
+                                    reason="RESERVE_NOT_APPROVED")
             now = ctx.batch.now
             self.t.check_periods(ctx.row, now)
             await self.t.check_controller("PublishListing", ctx.row["resource_id"], ctx.row["agency_id"])
             rules = rules_of(ctx.row)
-            if ctx.row["mechanism"] == "english" and not rules.get("min_bidders"):
+            if ctx.row["mechanism"] in ("english", "tender") and not rules.get("min_bidders"):
                 # The policy's minimum of this moment is the sale's: a later policy does not change it.
-                rules["min_bidders"] = self.policy.rules_for(land=bool(ctx.row["resource_id"])).auction_min_bidders
+                rules["min_bidders"] = self.policy.rules_for(land=bool(ctx.row["resource_id"])).min_bidders(
+                    ctx.row["mechanism"])
                 ctx.listing_changes["rules"] = dumps(rules)
             if ctx.row["resource_id"]:
                 await self.t._registry(self.registry.transition_resource(
@@ -254,7 +259,7 @@ class Auctions:
         who = actor()
 
         async def enter(ctx: Ctx) -> dict:
-            self._english_only(ctx)
+            self._secret_reserve_only(ctx)
             self._record(ctx, ctx.domain.enter_reserve(amount_fen, who, ctx.batch.now))
             ctx.listing_changes["reserve_entered_by"] = who
             # The journal names who entered it — never the amount (sealed until the decision).
@@ -269,7 +274,7 @@ class Auctions:
         who = actor()
 
         async def approve(ctx: Ctx) -> dict:
-            self._english_only(ctx)
+            self._secret_reserve_only(ctx)
             self._record(ctx, ctx.domain.approve_reserve(who, ctx.batch.now))
             ctx.listing_changes["reserve_approved_by"] = who
             ctx.batch.audit.append((who, "reserve.approved", f"listing:{listing_id}",
@@ -280,10 +285,13 @@ class Auctions:
         return await self.get_listing(listing_id)
 
     @staticmethod
-    def _english_only(ctx: Ctx) -> None:
-        if ctx.row["mechanism"] != "english":
+    def _secret_reserve_only(ctx: Ctx) -> None:
+        """拍卖 has a secret 底价, 招标 a secret 标底; a quota auction's reserve is public."""
+        if ctx.row["mechanism"] not in ("english", "tender"):
             raise RuleViolation("this mechanism has no secret reserve (its reserve/minimum price is public)",
                                 reason="NO_SECRET_RESERVE")
+        if ctx.row["state"] != "draft" and ctx.row["mechanism"] == "tender":
+            raise RuleViolation("the 标底 is fixed before publication", reason="RESERVE_LOCKED")
 
     async def get_listing(self, listing_id: str) -> dict:
         self.access.require("GetListing")
@@ -293,16 +301,17 @@ class Auctions:
             if row is None or not self.disclosure.listing_visible(row):
                 raise not_found("listing", listing_id)
             reserve = None
-            if row["mechanism"] == "english" and row["state"] in DECIDED:
+            if row["mechanism"] in ("english", "tender") and row["state"] in DECIDED:
                 domain = self._domain(row, await repo.sale_events(listing_id), [])
-                reserve = domain.reserve_price
+                if domain.reserve.pending is not None:  # a tender's 标底 is optional
+                    reserve = domain.reserve_price
         return self._view(row, self.clock(), reserve)
 
     def _view(self, row: dict, now: datetime, reserve: int | None = None) -> dict:
         view = listing_view(row, now, reserve_fen=reserve)
         view["rules"].pop("seed_sealed", None)
         if row["mechanism"] != "english":
-            view["reserve_set"] = True  # public reserve/minimum price (start_price)
+            view["reserve_set"] = True  # a public reserve/minimum price (start_price); a tender may add a 标底
         return view
 
     # ------------------------------------------------------------ registration
@@ -586,6 +595,8 @@ class Auctions:
         if row["mechanism"] == "tender":
             opened = domain.status is not T.TenderStatus.ACCEPTING
             amounts = sorted(x.amount for x in domain.result.ranking) if opened else []
+            if opened and domain.reserve.pending is not None:  # the 标底, published with the result
+                result["reserve_fen"] = domain.reserve_price
         else:
             amounts = sorted(b.amount for b in domain.bids)
             result["reserve_fen"] = domain.reserve_price if row["state"] in DECIDED else 0
@@ -704,7 +715,7 @@ class Auctions:
                 ctx.batch.bid_updates.append((b["bid_id"], {"price_fen": d.bid_amount(b["bidder_number"]),
                                                             "sealed": False}))
         result = {"winner_bidder_number": opened.winner or "", "price_fen": opened.price, "at": now.isoformat(),
-                  "award_rule": d.terms.award_rule.value,
+                  "award_rule": d.terms.award_rule.value, "reason": opened.reason or "",
                   "ranking": [{"bidder_number": x.bidder, "amount_fen": x.amount, "total_score_bp": x.total_score_bp}
                               for x in opened.ranking],
                   # Every bidder can find its receipt among those opened (nothing was left out or added).
@@ -715,11 +726,11 @@ class Auctions:
             winner = by_number[opened.winner]
             self._trade(ctx, winner, opened.price, ctx.row["quantity"], trade_id_for(ctx.lid, 1), dvp=False)
             release_deposits(ctx.batch, ctx.lid, ctx.regs, "not awarded", keep=winner["credit_code"])
-            ctx.listing_changes.update(state="awarded", outcome=dumps({**result, "reason": ""}))
+            ctx.listing_changes.update(state="awarded", outcome=dumps(result))
             self.metrics.sales_closed.labels("tender", "sold", _bidders(len(opened.ranking))).inc()
         else:
-            self._unsold(ctx, "no_bids")
-            ctx.listing_changes["outcome"] = dumps({**result, "reason": "no_bids"})
+            self._unsold(ctx, opened.reason or T.NO_BIDS)
+            ctx.listing_changes["outcome"] = dumps(result)
         ctx.batch.outbox.append(self._event(ctx, "tender.opened", result))
         ctx.batch.audit.append((ctx.actor, "tender.opened", f"listing:{ctx.lid}", result))
 
@@ -905,7 +916,9 @@ class Auctions:
                 award_rule=T.AwardRule.SCORE if comprehensive else T.AwardRule.PRICE,
                 price_weight_bp=_bp(rules.get("price_weight", ""), "price_weight") if comprehensive else BASIS_POINTS,
                 evaluation_weight_bp=_bp(rules.get("evaluation_weight", ""), "evaluation_weight")
-                if comprehensive else 0)
+                if comprehensive else 0,
+                # fixed at publication from the sale policy; a tender published before it had none
+                min_bidders=int(rules.get("min_bidders") or 1), reserve_floor=int(rules.get("reserve_floor") or 0))
             return T.Tender.replay(terms, decoded)
         hard = rules.get("hard_stop")
         terms = E.EnglishAuctionTerms(

@@ -79,6 +79,7 @@ def listing_numbers(spec: dict) -> None:
     checks.count(rules.get("min_price_to_reference_bp", 0), "listing.rules.min_price_to_reference_bp",
                  high=BASIS_POINTS)
     checks.fen(rules.get("reference_price", 0), "listing.rules.reference_price", required=False)
+    checks.fen(rules.get("reserve_floor", 0), "listing.rules.reserve_floor", required=False)
     if mechanism != "uniform_price":
         for name in UNDERSUBSCRIPTION_RULES:
             if rules.get(name):

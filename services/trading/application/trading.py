@@ -172,7 +172,7 @@ class Trading:
         """39号令 periods (policy data), counted from this publication, and the minimum bidders of an auction."""
         rules = rules_of(row)
         min_bidders = int(rules.get("min_bidders") or self.policy.rules_for(land=bool(row["resource_id"]))
-                          .auction_min_bidders)
+                          .min_bidders(row["mechanism"]))
         try:
             check_periods(self.policy, self.calendar, land=bool(row["resource_id"]), mechanism=row["mechanism"],
                           published_at=now, opens_at=row["bidding_opens_at"], closes_at=row["bidding_closes_at"],

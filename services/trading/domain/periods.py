@@ -25,6 +25,10 @@ class PeriodRules:
     listing_min_days: int = 0           # 挂牌: bidding_opens_at → bidding_closes_at
     listing_counts_working_days: bool = True
     auction_min_bidders: int = 1        # 拍卖: fewer registered bidders at the start → cancelled
+    tender_min_bidders: int = 1         # 招标: fewer bidders at the opening → unsuccessful
+
+    def min_bidders(self, mechanism: str) -> int:
+        return self.tender_min_bidders if mechanism == "tender" else self.auction_min_bidders
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,7 @@ class SalePolicy:
             if unknown:
                 raise ValueError(f"{where}: {name}: unknown rules {sorted(unknown)}")
             rules = PeriodRules(name, **section)
-            for key in ("announcement_min_days", "listing_min_days", "auction_min_bidders"):
+            for key in ("announcement_min_days", "listing_min_days", "auction_min_bidders", "tender_min_bidders"):
                 value = getattr(rules, key)
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise ValueError(f"{where}: {name}.{key} must be a whole number ≥ 0")
@@ -99,6 +103,10 @@ def check_periods(policy: SalePolicy, calendar: WorkingDayCalendar, *, land: boo
         raise policy.refuse("MIN_BIDDERS_TOO_LOW", f"{rules.name}.auction_min_bidders",
                             f"an auction needs at least {rules.auction_min_bidders} registered bidders to "
                             f"proceed; the listing asks for {min_bidders}")
+    if mechanism == "tender" and min_bidders < rules.tender_min_bidders:
+        raise policy.refuse("MIN_BIDDERS_TOO_LOW", f"{rules.name}.tender_min_bidders",
+                            f"a tender needs at least {rules.tender_min_bidders} bidders to be awarded; the listing "
+                            f"asks for {min_bidders}")
 
 
 def collar_exceeded(policy: SalePolicy, price_fen: int, reference_fen: int) -> bool:

@@ -5,6 +5,13 @@ raises `SealedError`, repr/str show nothing). At opening the award goes by price
 comprehensive score with configurable weights for price and for the bidder's evaluation score.
 Ties go to the earlier bid.
 
+The public start price (起始价) is a published term: a lower bid is refused on entry. The 标底 is
+secret like the 底价 (evaluation-and-land.md §5, "kept secret until the end and never below the
+national minimum price"): entered and approved under dual control, never below the policy's floor,
+and used only at the opening — a bid below it is ranked but not awarded, so entering a bid tells a
+bidder nothing about it. With fewer valid bidders than the policy's minimum (39号令: a tender with
+fewer than three bidders is terminated) the tender is unsuccessful.
+
 Persistence: commands return events; `Tender.replay(terms, events)` rebuilds the state. The amount
 inside `TenderBidSealed` is a `Sealed` the adapter encrypts at rest.
 """
@@ -18,7 +25,13 @@ from enum import Enum
 
 from .errors import DomainError, SealedError
 from .money import BASIS_POINTS, require_fen
+from .reserve import DualControlledReserve, ReserveApproved, ReserveEntered
 from .sealed import Sealed
+
+TOO_FEW_BIDDERS = "too_few_bidders"
+RESERVE_NOT_MET = "reserve_not_met"
+NO_BIDS = "no_bids"
+RESERVE_NOT_APPROVED = "reserve_not_approved"
 
 
 class AwardRule(Enum):
@@ -37,14 +50,18 @@ class TenderTerms:
     listing_id: str
     submission_deadline: datetime
     opening_at: datetime
-    minimum_price: int  # public 标底/起始价: lower bids are refused
+    minimum_price: int  # public 起始价: lower bids are refused on entry
     award_rule: AwardRule = AwardRule.PRICE
     price_weight_bp: int = 10_000  # SCORE rule: weights in basis points, summing to 10,000
     evaluation_weight_bp: int = 0
-    policy_version: str = "tender-v1"
+    min_bidders: int = 3  # fewer valid bidders at the opening: unsuccessful (39号令)
+    reserve_floor: int = 0  # national minimum price: the secret 标底 may not be lower
+    policy_version: str = "tender-v2"
 
     def __post_init__(self) -> None:
         require_fen(self.minimum_price, "minimum_price")
+        if self.min_bidders < 1:
+            raise ValueError("a tender needs at least one bidder")
         if self.opening_at < self.submission_deadline:
             raise ValueError("opening cannot precede the submission deadline")
         if self.price_weight_bp + self.evaluation_weight_bp != BASIS_POINTS:
@@ -87,23 +104,27 @@ class TenderOpened:
     winner: str | None
     price: int | None
     at: datetime
+    reason: str | None = None  # why there is no winner: no_bids | too_few_bidders | reserve_not_met | …
 
 
 TenderEvent = (
     TenderBidSealed
     | TenderOpened
+    | ReserveEntered
+    | ReserveApproved
 )
 
 
 class Tender:
     """One sealed tender. Bid amounts live only inside `Sealed` values until `open()`."""
 
-    __slots__ = ("terms", "_bids", "_opened")
+    __slots__ = ("terms", "_bids", "_opened", "reserve")
 
     def __init__(self, terms: TenderTerms) -> None:
         self.terms = terms
         self._bids: dict[str, TenderBidSealed] = {}  # latest bid per bidder
         self._opened: TenderOpened | None = None
+        self.reserve = DualControlledReserve()  # the secret 标底, when the grantor sets one
 
     def __repr__(self) -> str:
         return (
@@ -142,7 +163,22 @@ class Tender:
             raise SealedError("tender result")
         return self._opened
 
+    @property
+    def reserve_price(self) -> int:
+        """The 标底, once the tender is opened (SealedError before)."""
+        return self.reserve.value(self._opened is not None)
+
     # ------------------------------------------------------------ commands
+
+    def enter_reserve(self, amount: int, entered_by: str, now: datetime) -> list[TenderEvent]:
+        if self._opened is not None:
+            raise DomainError("ALREADY_OPENED", "the 标底 is fixed before the opening")
+        return self._emit(self.reserve.enter(amount, entered_by, now, self.terms.reserve_floor))
+
+    def approve_reserve(self, approved_by: str, now: datetime) -> list[TenderEvent]:
+        if self._opened is not None:
+            raise DomainError("ALREADY_OPENED", "the 标底 is fixed before the opening")
+        return self._emit(self.reserve.approve(approved_by, now))
 
     def submit(self, bidder: str, amount: int, nonce: str, now: datetime) -> list[TenderEvent]:
         """A later submission by the same bidder before the deadline replaces its earlier bid."""
@@ -187,10 +223,21 @@ class Tender:
             lambda r: (-r.total_score_bp, -r.amount, r.seq)
         )
         ranked.sort(key=key)
-        winner = ranked[0] if ranked else None
-        return self._emit(
-            TenderOpened(tuple(ranked), winner.bidder if winner else None, winner.amount if winner else None, now)
-        )
+        reason = None
+        unapproved = self.reserve.pending is not None and not self.reserve.approved
+        awardable = [] if unapproved else [r for r in ranked
+                                          if self.reserve.pending is None or self.reserve.met_by(r.amount)]
+        if not ranked:
+            reason = NO_BIDS
+        elif len(ranked) < self.terms.min_bidders:
+            reason = TOO_FEW_BIDDERS
+        elif unapproved:  # a 标底 nobody approved cannot decide, and no bid may win without it
+            reason = RESERVE_NOT_APPROVED
+        elif not awardable:
+            reason = RESERVE_NOT_MET
+        winner = awardable[0] if reason is None else None
+        return self._emit(TenderOpened(tuple(ranked), winner.bidder if winner else None,
+                                       winner.amount if winner else None, now, reason))
 
     def verify_receipt(self, bidder: str, receipt: str) -> bool:
         """A bidder checks that its receipt is the one on record (reveals nothing)."""
@@ -211,6 +258,8 @@ class Tender:
             self._bids[event.bidder] = event
         elif isinstance(event, TenderOpened):
             self._opened = event
+        elif isinstance(event, ReserveEntered | ReserveApproved):
+            self.reserve.apply(event)
         else:
             raise TypeError(f"unknown event {event!r}")
 

@@ -42,7 +42,7 @@ from tests.support.grpc_errors import field_violations, reason
 
 RESERVE = 1_000_000_00
 START = 1_000_000_00  # land_listing's start price
-POLICY = "sale policy 2025.1-39号令"
+POLICY = "sale policy 2025.2-39号令"
 
 
 async def create(stub, listing: pb.Listing, metadata=None) -> pb.Listing:

@@ -34,6 +34,7 @@ from tests.integration.trading.support import (
     to_bidding,
     ts,
 )
+from tests.support.grpc_errors import reason
 
 SECRETS = ("123456789", "123987654")
 
@@ -87,7 +88,8 @@ async def test_sealed_tender_opens_by_price_and_settles(registry, trading, nats_
         assert all(r.deposit_state == "held" for r in regs.values())
         with pytest.raises(grpc.aio.AioRpcError) as low:
             await bid(stub, lid, carol, 99_999_999)
-        assert low.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert low.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # below the public start price
+        await bid(stub, lid, carol, 105_000_000)  # three bidders: the policy's minimum (39号令)
         a = await bid(stub, lid, alice, 123_456_789)
         assert a.sealed and a.receipt == commitment_digest(lid, regs[alice].bidder_number, 123_456_789, a.nonce)
         await bid(stub, lid, bob, 110_000_000)
@@ -118,7 +120,7 @@ async def test_sealed_tender_opens_by_price_and_settles(registry, trading, nats_
         watched = (await stub.GetSaleState(pb.GetSaleStateRequest(listing_id=lid), metadata=centre())).state
         assert watched.registered_bidders == 3
         submitted = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=centre())).bids
-        assert len(submitted) == 3 and all(b.sealed and not b.price.fen for b in submitted)
+        assert len(submitted) == 4 and all(b.sealed and not b.price.fen for b in submitted)
         own = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=alice),
                                    metadata=bidder(alice))).bids
         assert [x.price.fen for x in own] == [123_456_789]
@@ -137,7 +139,7 @@ async def test_sealed_tender_opens_by_price_and_settles(registry, trading, nats_
         clock.advance(3600)
         result = await eventually(lambda: _result(stub, lid))
         assert result.outcome == "sold" and result.winner_credit_code == bob
-        assert result.clearing_price.fen == 123_987_654 and result.bid_count == 2
+        assert result.clearing_price.fen == 123_987_654 and result.bid_count == 3
         # Opened: the receipts are published, so each bidder can check that its bid was counted.
         opened = await eventually(lambda: _event(seen, "trading.tender.opened"))
         assert a.receipt in opened["receipts"] and b2.receipt in opened["receipts"]
@@ -157,18 +159,75 @@ async def test_sealed_tender_opens_by_price_and_settles(registry, trading, nats_
 
 
 async def test_comprehensive_score_without_evaluation_scores_uses_zero(registry, trading):
-    resource_id, (alice, bob) = await land_world(registry.stub, 2)
+    resource_id, (alice, bob, carol) = await land_world(registry.stub, 3)
     stub, clock = trading.stub, trading.clock
     lid = (await tender(trading, resource_id, award_rule="comprehensive", price_weight="0.6",
                         evaluation_weight="0.4")).listing_id
-    for code in (alice, bob):
+    for code in (alice, bob, carol):
         await register(stub, lid, code)
     await bid(stub, lid, alice, 150_000_000)
     await bid(stub, lid, bob, 120_000_000)
+    await bid(stub, lid, carol, 100_000_000)
     clock.advance(2 * 3600 + 60)
     result = await eventually(lambda: _result(stub, lid))
     # No evaluation service here: both scores are 0, so 0.6 × price score decides (alice 6000 bp > bob 4800).
     assert result.winner_credit_code == alice and result.clearing_price.fen == 150_000_000
+
+
+async def test_a_secret_biaodi_decides_at_the_opening_and_is_published_with_the_result(registry, trading):
+    # The 标底 (secret, entered by one person and approved by another, never below the national minimum)
+    # refuses nothing on entry: a bid under it is accepted like any other and simply cannot win.
+    resource_id, (alice, bob, carol) = await land_world(registry.stub, 3)
+    stub, clock = trading.stub, trading.clock
+    draft = tender_listing(resource_id, clock.now(), reserve_floor=fen(110_000_000))
+    created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=draft),
+                                        metadata=grantor())).listing
+    lid = created.listing_id
+    with pytest.raises(grpc.aio.AioRpcError) as low:
+        await stub.EnterReservePrice(pb.EnterReservePriceRequest(
+            idempotency_key=key(), listing_id=lid, reserve_price=fen(109_999_999)), metadata=grantor("staff"))
+    assert reason(low.value) == "RESERVE_BELOW_FLOOR"
+    await stub.EnterReservePrice(pb.EnterReservePriceRequest(
+        idempotency_key=key(), listing_id=lid, reserve_price=fen(125_000_000)), metadata=grantor("staff"))
+    with pytest.raises(grpc.aio.AioRpcError) as unapproved:
+        await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=lid), metadata=grantor())
+    assert reason(unapproved.value) == "RESERVE_NOT_APPROVED"
+    await stub.ApproveReservePrice(pb.ApproveReservePriceRequest(idempotency_key=key(), listing_id=lid),
+                                   metadata=grantor("supervisor"))
+    listing = (await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=lid),
+                                         metadata=grantor())).listing
+    assert not listing.reserve_price.fen and listing.rules.min_bidders == 3
+    with pytest.raises(grpc.aio.AioRpcError) as locked:  # fixed with the announcement
+        await stub.EnterReservePrice(pb.EnterReservePriceRequest(
+            idempotency_key=key(), listing_id=lid, reserve_price=fen(101_000_000)), metadata=grantor("staff"))
+    assert reason(locked.value) == "RESERVE_LOCKED"
+    to_bidding(clock, listing)
+    for code, amount in ((alice, 120_000_000), (bob, 130_000_000), (carol, 124_999_999)):
+        await register(stub, lid, code)
+        assert (await bid(stub, lid, code, amount)).sealed  # below the 标底 or not: accepted alike
+    seen = (await stub.GetListing(pb.GetListingRequest(listing_id=lid), metadata=regulator())).listing
+    assert not seen.reserve_price.fen  # sealed until the opening
+    clock.advance(2 * 3600 + 60)
+    result = await eventually(lambda: _result(stub, lid))
+    assert (result.outcome, result.winner_credit_code, result.clearing_price.fen) == ("sold", bob, 130_000_000)
+    assert result.reserve_price.fen == 125_000_000 and result.bid_count == 3
+
+
+async def test_a_tender_with_fewer_bidders_than_the_policy_asks_is_unsuccessful(registry, trading):
+    resource_id, (alice, bob) = await land_world(registry.stub, 2)
+    stub, clock = trading.stub, trading.clock
+    with pytest.raises(grpc.aio.AioRpcError) as lax:  # a listing may not ask for fewer than the policy's three
+        await tender(trading, resource_id, min_bidders=2)
+    assert reason(lax.value) == "MIN_BIDDERS_TOO_LOW"
+    lid = (await tender(trading, resource_id)).listing_id
+    for code, amount in ((alice, 150_000_000), (bob, 140_000_000)):
+        await register(stub, lid, code)
+        await bid(stub, lid, code, amount)
+    clock.advance(2 * 3600 + 60)
+    result = await eventually(lambda: _result(stub, lid))
+    assert (result.outcome, result.reason, result.winner_credit_code) == ("unsold", "too_few_bidders", "")
+    await eventually(lambda: _held(registry, alice, "0"))
+    await eventually(lambda: _held(registry, bob, "0"))
 
 
 async def _event(seen, subject):

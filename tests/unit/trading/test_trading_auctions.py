@@ -104,9 +104,12 @@ DEADLINE = datetime(2025, 7, 1, 9, 0)
 NONCE = "n" * 16
 
 
-def tender(rule: AwardRule = AwardRule.PRICE, price_w: int = 10_000, eval_w: int = 0) -> Tender:
+def tender(rule: AwardRule = AwardRule.PRICE, price_w: int = 10_000, eval_w: int = 0, min_bidders: int = 1,
+           reserve_floor: int = 0) -> Tender:
+    # The award tests below use a policy that awards even a single bidder; the minimum has its own tests.
     return Tender(TenderTerms("T-1", DEADLINE, DEADLINE, minimum_price=500, award_rule=rule,
-                              price_weight_bp=price_w, evaluation_weight_bp=eval_w))
+                              price_weight_bp=price_w, evaluation_weight_bp=eval_w, min_bidders=min_bidders,
+                              reserve_floor=reserve_floor))
 
 
 def test_tender_receipt_is_the_commitment_digest_and_amounts_stay_sealed():
@@ -158,3 +161,46 @@ def test_tender_replay_and_resubmission_replaces():
     restored = Tender.replay(t.terms, journal)
     assert restored.bid_count == 1
     assert restored.open(DEADLINE)[0].price == 700
+
+
+def test_a_tender_with_fewer_bidders_than_the_policy_minimum_is_unsuccessful():
+    # 39号令: a tender with fewer than three bidders is terminated; the default policy says 3.
+    assert TenderTerms("T-1", DEADLINE, DEADLINE, minimum_price=500).min_bidders == 3
+    t = tender(min_bidders=3)
+    t.submit("B1", 900, NONCE, DEADLINE - timedelta(hours=2))
+    t.submit("B2", 800, NONCE, DEADLINE - timedelta(hours=1))
+    [opened] = t.open(DEADLINE)
+    assert (opened.winner, opened.price, opened.reason) == (None, None, "too_few_bidders")
+    assert [r.bidder for r in opened.ranking] == ["B1", "B2"]  # opened and published all the same
+    assert tender(min_bidders=3).open(DEADLINE)[0].reason == "no_bids"
+
+
+def test_the_secret_biaodi_decides_only_at_the_opening():
+    t = tender(reserve_floor=600)
+    with pytest.raises(DomainError) as low:  # never below the national minimum
+        t.enter_reserve(599, "staff", DEADLINE - timedelta(days=1))
+    assert low.value.code == "RESERVE_BELOW_FLOOR"
+    journal = t.enter_reserve(850, "staff", DEADLINE - timedelta(days=1))
+    with pytest.raises(DomainError) as alone:
+        t.approve_reserve("staff", DEADLINE - timedelta(days=1))
+    assert alone.value.code == "DUAL_CONTROL"
+    journal += t.approve_reserve("supervisor", DEADLINE - timedelta(days=1))
+    # A bid below the 标底 but above the public start price is accepted like any other: entry tells nothing.
+    journal += t.submit("B1", 800, NONCE, DEADLINE - timedelta(hours=3))
+    journal += t.submit("B2", 860, NONCE, DEADLINE - timedelta(hours=2))
+    with pytest.raises(SealedError):
+        t.reserve_price  # noqa: B018 - reading it is the test
+    assert "850" not in repr(t)
+    [opened] = t.open(DEADLINE)
+    assert (opened.winner, opened.price, opened.reason) == ("B2", 860, None)
+    assert t.reserve_price == 850
+    # B2 above the 标底 wins although B1 bid less; had nobody reached it, nobody would have won.
+    low_bids = Tender.replay(t.terms, [e for e in journal if getattr(e, "bidder", "") != "B2"])
+    assert low_bids.open(DEADLINE)[0].reason == "reserve_not_met"
+
+
+def test_an_unapproved_biaodi_awards_nobody():
+    t = tender()
+    t.enter_reserve(700, "staff", DEADLINE - timedelta(days=1))
+    t.submit("B1", 900, NONCE, DEADLINE - timedelta(hours=1))
+    assert t.open(DEADLINE)[0].reason == "reserve_not_approved"

@@ -102,6 +102,8 @@ def _auction_rules(r: pb.ListingRules) -> dict:
     rules: dict = {name: getattr(r, name) for name in _AUCTION_RULES if getattr(r, name)}
     if r.reference_price.fen:
         rules["reference_price"] = r.reference_price.fen
+    if r.reserve_floor.fen:
+        rules["reserve_floor"] = r.reserve_floor.fen
     if r.affiliations:
         rules["affiliations"] = dict(r.affiliations)
     return rules
@@ -109,8 +111,9 @@ def _auction_rules(r: pb.ListingRules) -> dict:
 
 def _auction_rules_pb(rules: dict) -> dict:
     out = {name: rules[name] for name in (*_AUCTION_RULES, "seed_digest", "seed") if rules.get(name)}
-    if rules.get("reference_price"):
-        out["reference_price"] = money(rules["reference_price"])
+    for name in ("reference_price", "reserve_floor"):
+        if rules.get(name):
+            out[name] = money(rules[name])
     if rules.get("affiliations"):
         out["affiliations"] = rules["affiliations"]
     return out
