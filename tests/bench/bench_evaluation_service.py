@@ -21,22 +21,18 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import grpc
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
 from yaosu.evaluation.v1 import evaluation_pb2_grpc
 
 from services.common.db import make_engine
-from services.common.gc_pause import CollectorPause
 from services.common.natsd import NatsServer
-from services.evaluation.app import ENGINE
-from services.evaluation.application.inputs import enterprise_years
 from services.evaluation.policies import load_bundled_policy
 from services.registry.adapters.db.tables import EnterpriseRow
 from services.registry.domain.credit_code import compose
-from tests.bench.bench_evaluation_grpc import INDUSTRIES, column_batches, indicator_rows
-from tests.integration.evaluation.support import EVALUATOR, STATS_AGENCY, evaluation_running
+from tests.bench.bench_evaluation_grpc import INDUSTRIES, engine_seconds, indicator_rows, records_of, upload
+from tests.integration.evaluation.support import EVALUATOR, evaluation_running
 from tests.support.registry import registry_running
 
 ENTERPRISES = int(os.environ.get("BENCH_EVALUATION_ROWS", "1000000"))
@@ -90,37 +86,22 @@ async def _bench() -> None:
 
 async def _timed(stub, rng: random.Random, enterprises: list[dict]) -> None:
     rows = indicator_rows(rng, enterprises)
-    batches = column_batches(rows, uuid.uuid4().hex)
-
-    async def stream():
-        for batch in batches:
-            yield batch
-
-    t0 = time.perf_counter()
-    report = (await stub.SubmitIndicatorBatches(stream(), metadata=STATS_AGENCY, timeout=3600)).report
+    report, seconds = await upload(stub, rows, timeout=3600)
     t1 = time.perf_counter()
     run = (await stub.StartRun(pb.StartRunRequest(idempotency_key=uuid.uuid4().hex, jurisdiction=CITY, year=2024),
                                metadata=EVALUATOR, timeout=3600)).run
     t2 = time.perf_counter()
     assert report.rows_accepted == ENTERPRISES and run.enterprises == ENTERPRISES, (report, run.enterprises)
-    in_process = _in_process(rows, enterprises)
+    policy = load_bundled_policy()
+    in_process = engine_seconds(policy, records_of(policy, enterprises, rows))
     service = t2 - t1
     ratio = service / in_process
     verdict = "met" if ratio <= RATIO_TARGET else f"not met: {ratio / RATIO_TARGET:.1f}× the allowed ratio"
     print(f"evaluation.service.{ENTERPRISES // 1000}k.run  {service:.1f} s through the service = {ratio:.2f}× "
           f"the in-process {in_process:.1f} s of the same engine on the same rows (target ≤ {RATIO_TARGET:.0f}×: "
           f"{verdict}); {run.progress.pools_total} pools")
-    print(f"evaluation.service.{ENTERPRISES // 1000}k.ingest  {ENTERPRISES / (t1 - t0):,.0f} rows/s "
-          f"({ENTERPRISES} rows in {t1 - t0:.1f} s by SubmitIndicatorBatches)")
-
-
-def _in_process(rows, enterprises: list[dict]) -> float:
-    policy = load_bundled_policy()
-    known = [SimpleNamespace(**e, land_held_mu=str(e["land_held_micro"] / 1_000_000)) for e in enterprises]
-    records = enterprise_years(policy, 2024, known, {r.credit_code: dict(r.values) for r in rows})
-    started = time.perf_counter()
-    CollectorPause().run(ENGINE, policy, records, None, lambda _: None)  # as the service runs it
-    return time.perf_counter() - started
+    print(f"evaluation.service.{ENTERPRISES // 1000}k.ingest  {ENTERPRISES / seconds:,.0f} rows/s "
+          f"({ENTERPRISES} rows in {seconds:.1f} s by SubmitIndicatorBatches)")
 
 
 def main() -> None:
