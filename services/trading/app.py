@@ -37,6 +37,7 @@ from services.trading.application.trading import Trading
 from services.trading.application.writer import Writers
 from services.trading.clock import Clock
 from services.trading.config import TradingSettings
+from services.trading.domain.market_policy import MarketPolicy
 from services.trading.domain.periods import SalePolicy
 from services.trading.metrics import TradingMetrics
 
@@ -46,6 +47,7 @@ SERVICE_NAME = "yaosu.trading.v1.TradingService"
 MIGRATIONS = Path(__file__).parent / "adapters" / "db" / "migrations"
 AUTHORIZATION = Path(__file__).parent / "authorization.yaml"
 SALE_POLICY = Path(__file__).parent / "sale_policy.yaml"
+MARKET_POLICY = Path(__file__).parent / "market_policy.yaml"
 
 
 def load_sale_policy(path: Path | None = None) -> SalePolicy:
@@ -53,11 +55,17 @@ def load_sale_policy(path: Path | None = None) -> SalePolicy:
     return SalePolicy.from_data(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
 
 
+def load_market_policy(path: Path | None = None) -> MarketPolicy:
+    path = path or MARKET_POLICY
+    return MarketPolicy.from_data(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+
+
 def definition(settings: TradingSettings, clock: Clock | None = None) -> ServiceDefinition:
     clock = clock or Clock(settings.clock_offset_seconds)
     # Policies are read once, at start: a malformed one stops the service before it serves.
     access = Access(Policy.load(AUTHORIZATION))
     sale_policy = load_sale_policy(settings.sale_policy_file)
+    market_policy = load_market_policy(settings.market_policy_file)
 
     async def wire(infra: Infrastructure, server: grpc.aio.Server) -> None:
         metrics = TradingMetrics(infra.registry)
@@ -69,7 +77,7 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
                                 max_backoff_seconds=settings.settlement_max_backoff_seconds)
         codec = EventCodec(Sealer(settings.sealing_key))
         writers = Writers(infra.uow, clock.now, SaleRules(metrics, codec, settlement.notify, sale_policy), codec,
-                          settings.max_batch)
+                          sale_policy.timers, settings.max_batch)
         eligibility = NoEvaluationService()
         if settings.evaluation_addr:
             evaluation_channel = open_channel(settings.evaluation_addr, api_key=settings.service_api_key,
@@ -79,8 +87,8 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         trading = Trading(infra.uow, writers, registry, eligibility, metrics, clock.now, access=access,
                           policy=sale_policy, region_code=settings.region_code,
                           deposit_hold_days=settings.deposit_hold_days, on_tasks=settlement.notify)
-        markets = Markets(infra.uow, registry, metrics, clock.now, access=access, region_code=settings.region_code,
-                          on_tasks=settlement.notify, max_batch=settings.max_batch)
+        markets = Markets(infra.uow, registry, metrics, clock.now, access=access, policy=market_policy,
+                          region_code=settings.region_code, on_tasks=settlement.notify, max_batch=settings.max_batch)
         for config in json.loads(settings.markets_json or "[]"):
             await markets.ensure_market(config)
         auctions = Auctions(trading, AuctionCodec(Sealer(settings.sealing_key)))

@@ -31,8 +31,12 @@ class TradingSettings(BaseServiceSettings):
     # changing it makes stored sealed values unreadable (the MAC check refuses them).
     sealing_key: str = "yaosu-development-sealing-key"
     # Continuous markets as data: a JSON list of {instrument, name, unit, lot_size, previous_close_fen,
-    # rules: {band_bp, block_band_bp, block_size, tick_fen, lot_units, sessions: [["09:30","11:30"], …],
-    # block_sessions, timezone, trading_days: "working"|"every", holidays}}; created at start if missing.
+    # rules}; created at start if missing. `rules` overrides the market policy for this market only, with
+    # the policy's keys (band_bp, block_band_bp, block_size, tick_fen, lot_units, taker_levels, sessions:
+    # [["09:30","11:30"], …], block_sessions, timezone, trading_days: "working"|"every", holidays, …).
     markets_json: str = ""
+    # Sessions, bands, block size and band, tick, lot, taker levels of the continuous markets (policy data,
+    # read at start); empty = the bundled services/trading/market_policy.yaml.
+    market_policy_file: Path | None = None
     # Group commit: most bids a sale's writer applies and commits in one transaction.
     max_batch: int = 512

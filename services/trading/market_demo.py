@@ -2,10 +2,11 @@
 (`energy_use_right:330100:2025`, the registry's demo instrument, tce) with a few resting orders from demo
 holders on both sides, so the portal shows a live book at once.
 
-The demo market's session covers the whole day, every day (`trading_days: every`, 00:00–24:00
-Asia/Shanghai), so it is open whenever `make run` is started; the CEA rules (Mon–Fri 9:30–11:30,
-13:00–15:00) are the default of every market that does not say otherwise. Its band (±10 %), block band
-(±30 %) and block size are the CEA ones. Orders carry fixed keys: restarting never places them twice."""
+The demo market overrides the market policy (services/trading/market_policy.yaml, the CEA rules: Mon–Fri
+9:30–11:30, 13:00–15:00) in its hours only: its session covers the whole day, every day (`trading_days:
+every`, 00:00–24:00), so it is open whenever `make run` is started. Its band, block band and size, tick,
+lot and taker levels are the policy's. Orders carry fixed keys: restarting never places them twice, nor
+holds their funds or units twice."""
 
 from __future__ import annotations
 
@@ -22,9 +23,7 @@ ENERGY = "energy_use_right:330100:2025"
 DEMO_MARKET = {
     "instrument": ENERGY, "name": "2025年度用能权（杭州市）", "unit": "tce", "lot_size": "1",
     "previous_close_fen": 150_00,
-    "rules": {"policy_version": "demo-all-day", "band_bp": 1_000, "block_band_bp": 3_000, "block_size": 100_000,
-              "tick_fen": 1, "lot_units": 1, "sessions": [["00:00", "24:00"]], "block_sessions": [["00:00", "24:00"]],
-              "timezone": "Asia/Shanghai", "trading_days": "every"},
+    "rules": {"sessions": [["00:00", "24:00"]], "block_sessions": [["00:00", "24:00"]], "trading_days": "every"},
 }
 # (side, price fen per tce, quantity tce): a book that does not cross, around the previous close.
 DEMO_ORDERS = [("sell", 152_00, 50), ("sell", 153_50, 80), ("sell", 155_00, 120),

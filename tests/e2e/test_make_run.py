@@ -80,6 +80,25 @@ def _assert_the_demo_city_has_a_total(services: dict, keys: dict) -> None:
     assert {r.key for r in rollups} >= {"330100/above_size", "330100/below_size"}
 
 
+def _assert_the_demo_agency_changes_the_increment(services: dict, agency_keys: dict) -> None:
+    """The demo 挂牌 is bidding: its agency changes the 增价幅度 through the REST API, and every reader of the
+    sale state (bidders, the public) sees the new increment and the change notice at once (issue 12)."""
+    gateway = f"http://127.0.0.1:{services['gateway']['http_port']}"
+    with httpx.Client(base_url=gateway, timeout=10) as client:
+        listings = client.get("/api/v1/listings", params={"mechanism": "listing", "state": "bidding"}).json()["data"]
+        listing = listings[0]
+        increment = listing["rules"]["increment"]["fen"] * 2
+        changed = client.post(f"/api/v1/listings/{listing['listing_id']}/increment",
+                              json={"increment_fen": increment, "reason": "竞价活跃，调整增价幅度"},
+                              headers={"X-API-Key": agency_keys[listing["agency_id"]],
+                                       "Idempotency-Key": "make-run-increment"})
+        assert changed.status_code == 200, changed.text
+        state = client.get(f"/api/v1/listings/{listing['listing_id']}/state").json()
+        assert state["increment"]["fen"] == increment
+        notices = client.get(f"/api/v1/listings/{listing['listing_id']}/notices").json()
+        assert notices[-1]["changed_fields"] == ["increment"] and notices[-1]["increment"]["fen"] == increment
+
+
 def _refused(call, request, key: str) -> grpc.RpcError:
     try:
         call(request, metadata=[("authorization", f"Bearer {key}")], timeout=10)
@@ -206,6 +225,8 @@ def test_devstack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{gateway['http_port']}/metrics", timeout=5).status_code == 404
         _assert_the_reproducers_are_refused(services, keys, data, endpoints["nats_url"])
         _assert_the_demo_city_has_a_total(services, keys)
+        _assert_the_demo_agency_changes_the_increment(
+            services, read_demo_users(next(data.rglob("demo_users.txt")))["agency_keys"])
         if shutil.which("promtool"):
             checked = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
             assert checked.returncode == 0, checked.stdout + checked.stderr

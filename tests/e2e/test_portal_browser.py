@@ -86,6 +86,22 @@ async def test_two_bidders_see_each_other_live(browser, stack) -> None:
     await page1.screenshot(path=str(ARTIFACTS / "bidder1.png"), full_page=True)
     await page2.screenshot(path=str(ARTIFACTS / "bidder2.png"), full_page=True)
     assert stack.enterprises[0].credit_code not in await page2.content()  # never names, only bidder numbers
+
+    # The listing agency changes the 增价幅度 on the same page; the bidders' pages show it live (§5.3).
+    desk, agency_page = await agency_login(browser, stack, GRANTOR)
+    await agency_page.goto(f"/listings/{listing_id}")
+    await agency_page.fill("#new-increment", "25000")
+    await agency_page.fill("#increment-reason", "竞价活跃，调整增价幅度")
+    await agency_page.click("#increment-form button")
+    await agency_page.wait_for_function("() => document.getElementById('increment-message').textContent.trim() !== ''")
+    assert "已调整" in await agency_page.text_content("#increment-message")
+    await page2.wait_for_function("() => document.getElementById('increment').textContent.includes('25,000.00')",
+                                  timeout=15_000)
+    await page2.wait_for_selector("#notices li:text('竞价活跃')", timeout=15_000)
+    await page2.reload()  # the notice is part of the listing's record, not only of the live stream
+    assert "25,000.00" in await page2.text_content("#notices")
+    await page2.screenshot(path=str(ARTIFACTS / "increment-changed.png"), full_page=True)
+    await desk.close()
     await first.close()
     await second.close()
 
@@ -203,6 +219,7 @@ async def test_an_enterprise_takes_part_in_the_quota_auction_and_sees_its_result
     await page.goto(f"/listings/{auction['listing_id']}")
     terms = await page.text_content("#auction-terms")
     assert "10 手" in terms and "¥300.00 / tce" in terms and "全部有效报价按底价成交" in terms
+    assert (await page.text_content("#holding-limit")).strip() == "5000 tce"  # the demo's holding limit
     assert await page.locator("#current-price, #leader, #live-bids").count() == 0  # no 挂牌 widgets
 
     # Register with a guarantee (held in the ledger), then two sealed bids, one modified, one withdrawn.
@@ -238,6 +255,11 @@ async def test_an_enterprise_takes_part_in_the_quota_auction_and_sees_its_result
     assert "成交（认购不足，全部有效报价按底价成交）" == (await page.text_content("#result-outcome")).strip()
     assert (await page.text_content("#result-price")).strip() == "¥300.00 / tce"
     assert (await page.text_content("#result-mine")).strip() == "2 手，¥60,000.00"
+    assert (await page.text_content("#result-unsold")).strip() == "8 手"  # offered 10, sold 2
+    assert (await page.text_content("#result-tie")).strip() == "无"  # nothing was rationed
+    outcome = page.locator("#my-outcomes tr", has_text="¥330.00 / tce")  # its own bid, how it fared
+    assert await outcome.count() == 1 and "2 手" in await outcome.text_content()
+    assert "全部成交" in await outcome.text_content()
     assert await page.locator("button.modify, button.withdraw").count() == 0
     await page.screenshot(path=str(ARTIFACTS / "quota-auction-result.png"), full_page=True)
     await context.close()

@@ -190,6 +190,11 @@ class EligibilityPublic(Out):
     standard_land_conditions: dict[str, str] = {}
 
 
+class RolledOverLotsPublic(Out):
+    listing_id: str = ""
+    lots: int = 0
+
+
 class ListingRulesPublic(Out):
     start_price: Money | None = None
     increment: Money | None = None
@@ -208,6 +213,14 @@ class ListingRulesPublic(Out):
     reference_price: Money | None = None
     min_price_to_reference_bp: int = 0
     reserve_floor: Money | None = None
+    holding_limit: Quantity | None = Field(None, description="uniform-price: units of the instrument a bidder "
+                                                             "may hold after the auction; absent = no limit")
+    rollover_from: list[str] = Field([], description="uniform-price: earlier auctions whose unsold lots this "
+                                                     "one offers on top of its own")
+    rollover_lots: int = Field(0, description="uniform-price: of supply_lots, carried in from rollover_from")
+    rolled_over: list[RolledOverLotsPublic] = []
+    unsold_lots: int = Field(0, description="uniform-price, once decided: offered and not sold (all if cancelled)")
+    rolled_into: str = Field("", description="uniform-price: the later auction that carried the unsold lots")
 
 
 class ListingPublic(Out):
@@ -258,6 +271,11 @@ class ListingCreate(BaseModel):
                                                        "/ 10,000")
     reserve_floor_fen: FenOrZero = Field(0, description="the national minimum price where one applies: a "
                                                        "secret 底价 / 标底 may not be lower")
+    holding_limit: DecimalText = Field("", description="uniform-price: units of the instrument (the listing's "
+                                                       "unit) a bidder may hold after the auction; empty = none")
+    rollover_from: list[ShortText] = Field([], max_length=50,
+                                           description="uniform-price: earlier auctions of the agency and "
+                                                       "instrument whose unsold lots this one offers too")
     allowed_classes: list[EvaluationClass] = Field([], max_length=5)
     sale_kind: str = Field("", max_length=64)
     standard_land_conditions: dict[ShortText, ConditionValue] = Field({}, max_length=30)
@@ -280,6 +298,11 @@ class ReservePriceCreate(BaseModel):
     reserve_price_fen: Fen
 
 
+class IncrementChange(BaseModel):
+    increment_fen: Fen = Field(description="the new 增价幅度 in fen; applies from the next bid on")
+    reason: str = Field(min_length=1, max_length=500, description="announced with the change")
+
+
 class CancelCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
@@ -291,6 +314,8 @@ class ChangeNoticePublic(Out):
     changed_fields: list[str] = []
     published_at: datetime | None = None
     bids_invalidated: bool = False
+    increment: Money | None = Field(None, description="an increment change: the new 增价幅度")
+    previous_increment: Money | None = Field(None, description="an increment change: the 增价幅度 it replaced")
 
 
 class RegistrationCreate(BaseModel):
@@ -334,6 +359,25 @@ class CreditCodeBody(BaseModel):
     credit_code: str = Field(min_length=18, max_length=18)
 
 
+class QuotaBidOutcomePublic(Out):
+    """How one uniform-price bid fared, for its bidder: filled in full, partially or not, why, and its place in
+    the tie draw (tie_rank = first 8 bytes of sha256(seed ‖ 0x00 ‖ bid id), drawn in ascending rank)."""
+
+    bid_id: str = ""
+    price: Money | None = None
+    lots: int = 0
+    lots_won: int = 0
+    fill: str = Field("", description="full | partial | none")
+    reason: str = Field("", description="'' | tie_draw | remaining_volume | outbid | purchase_cap | holding_limit "
+                                        "| auction_cancelled")
+    cut_by_purchase_cap_lots: int = 0
+    cut_by_holding_limit_lots: int = 0
+    tied: bool = False
+    draw_position: int = 0
+    tied_bids: int = 0
+    tie_rank: str = ""
+
+
 class BidPublic(Out):
     bid_id: str
     listing_id: str
@@ -347,6 +391,8 @@ class BidPublic(Out):
     accepted_at: datetime | None = None
     sequence: int = 0
     refusal_reason: str = ""
+    outcome: QuotaBidOutcomePublic | None = Field(None, description="uniform-price, once cleared: how this bid "
+                                                                    "fared — to its bidder only")
 
 
 class SaleStatePublic(Out):
@@ -360,6 +406,12 @@ class SaleStatePublic(Out):
     server_time: datetime | None = None
     version: int = 0
     next_minimum_bid: Money | None = None
+    increment: Money | None = Field(None, description="the current 增价幅度 (挂牌, 拍卖); it may change during the sale")
+
+
+class IncrementChanged(Out):
+    state: SaleStatePublic
+    notice: ChangeNoticePublic
 
 
 class BidPlaced(Out):
@@ -372,6 +424,12 @@ class AllocationPublic(Out):
     credit_code: str = ""
     lots: int = 0
     amount: Money | None = None
+
+
+class TieDrawPublic(Out):
+    price: Money | None = None
+    lots: int = 0
+    ranks: list[str] = []
 
 
 class SaleResultPublic(Out):
@@ -390,6 +448,14 @@ class SaleResultPublic(Out):
     trade_id: str = ""
     decided_at: datetime | None = None
     reserve_price: Money | None = None
+    supply_lots: int = 0
+    unsold_lots: int = 0
+    rollover_lots: int = 0
+    rolled_over: list[RolledOverLotsPublic] = []
+    rolled_into: str = ""
+    tie_draw: TieDrawPublic | None = Field(None, description="uniform-price: the price level, the lots drawn for "
+                                                             "and the tied bids' ranks in draw order")
+    own_bids: list[QuotaBidOutcomePublic] = Field([], description="uniform-price: the calling bidder's own bids")
 
 
 class TradePublic(Out):
@@ -411,12 +477,20 @@ class TradePublic(Out):
 
 
 class OrderCreate(BaseModel):
+    """An order. Its cost is held in the registry before it is accepted: a buy price × quantity fen (a market
+    buy the top of the day's band), a sell its units (409 INSUFFICIENT_FUNDS / INSUFFICIENT_HOLDINGS)."""
+
     credit_code: str = Field(min_length=18, max_length=18)
     instrument: str = Field(min_length=1, max_length=120)
     side: Literal["buy", "sell"]
-    type: Literal["limit", "market"] = "limit"
-    price_fen: FenOrZero = 0
+    type: Literal["limit", "market", "level"] = Field(
+        "limit", description="limit; market; level: take one of the other side's best price levels (挂牌协议)")
+    price_fen: FenOrZero = Field(0, description="limit: the limit; level: the price the book shows at `level`")
     quantity: PositiveCount
+    level: int = Field(0, strict=True, ge=0, le=50, description=(
+        "type level only: the other side's price level to take, 1 = best, up to the book's taker_levels (5). "
+        "It trades at that level only, at price_fen, and the unfilled rest is cancelled; if the level no "
+        "longer shows price_fen the order is refused (409 LEVEL_PRICE_CHANGED / LEVEL_EMPTY)"))
 
 
 class OrderAmend(BaseModel):
@@ -449,6 +523,7 @@ class PriceLevelPublic(Out):
     price: Money | None = None
     quantity: int = 0
     orders: int = 0
+    level: int = 0  # 1 = best: what a level order names
 
 
 class OrderBookPublic(Out):
@@ -461,6 +536,7 @@ class OrderBookPublic(Out):
     band_high: Money | None = None
     open: bool = False
     server_time: datetime | None = None
+    taker_levels: int = 0  # a level order chooses among this many best levels of the other side
 
 
 class MarketPublic(Out):

@@ -13,7 +13,7 @@ LISTING_FIELDS = ("listing_id", "trade_code", "state", "bidder_number", "sequenc
                   "version", "outcome", "current_price", "leading_bidder_number", "accepted_bids",
                   "registered_bidders", "next_minimum_bid", "countdown_seconds", "extended", "reason",
                   "clearing_price", "winner_bidder_number", "volume_lots", "live_round", "deadline", "bidders",
-                  "confirmation_deadline", "via")
+                  "confirmation_deadline", "via", "increment", "previous_increment")
 PRICE_FIELDS = ("price", "amount", "minimum_bid")
 MARKET_FIELDS = ("instrument", "side", "type", "price", "quantity", "executed_at", "last_price", "state", "block",
                  "trading_day", "previous_close", "close_price", "volume")

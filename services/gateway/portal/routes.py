@@ -28,6 +28,7 @@ from services.gateway.api.limits import retry_after
 from services.gateway.api.routes.listings import listing_view
 from services.gateway.api.schemas import (
     AccountPublic,
+    ChangeNoticePublic,
     EnterprisePublic,
     ListingPublic,
     MarketStatisticsPublic,
@@ -194,7 +195,10 @@ async def listing_page(listing_id: str, request: Request, user: OptionalUser, cl
     if listing.listing.mechanism == tpb.MECHANISM_UNIFORM_PRICE:
         return render(request, user, "auction.html", listing=view, registration=registration,
                       decided=listing.listing.state in DECIDED_STATES)
-    return render(request, user, "listing.html", listing=view, registration=registration)
+    found = await safely(clients.call(clients.trading.ListChangeNotices,
+                                      tpb.ListChangeNoticesRequest(listing_id=listing_id), user=user))
+    notices = [from_proto(ChangeNoticePublic, n) for n in found.notices] if found else []
+    return render(request, user, "listing.html", listing=view, registration=registration, notices=notices)
 
 
 @router.get("/holdings", response_class=HTMLResponse)

@@ -125,6 +125,7 @@ class CreateHold:
     deadline: datetime
     purpose: str = ""
     unit: str = ""
+    partial: bool = False  # captured in parts; False = one-shot (deposits)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,16 @@ class VoidHold:
     idempotency_key: str
     hold_id: str
     reason: str = ""
+    quantity: str = ""  # a partial hold: release this part only; empty: everything it still keeps
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class IncreaseHold:
+    idempotency_key: str
+    hold_id: str
+    quantity: str
+    unit: str = ""
 
 
 @dataclass(frozen=True)

@@ -271,14 +271,11 @@ class Ledger:
                                        leg.from_hold_id))
             postings = ledger.plan_transfer(legs, accounts, holds, tx.now)
             ledger.apply(accounts, postings)
-            used: dict[str, int] = {}
-            for leg in legs:
-                if leg.from_hold_id:
-                    used[leg.from_hold_id] = used.get(leg.from_hold_id, 0) + leg.amount
-            for hold_id, amount in used.items():
-                await repo.resolve_hold(hold_id, HoldStatus.POSTED, amount, tx.now)
+            used = ledger.holds_after_transfer(legs, holds)
+            for hold in used:
+                await repo.save_hold(hold, tx.now)
             return await self.record(tx, repo, "transfer", postings, accounts, cmd.memo, cmd.reference,
-                                     {"legs": len(legs), "holds_posted": sorted(used)})
+                                     {"legs": len(legs), "holds_posted": [h.hold_id for h in used]})
         return await self.operate(cmd, "transfer", body)
 
     async def create_hold(self, cmd: c.CreateHold) -> HoldResult:
@@ -295,9 +292,10 @@ class Ledger:
             posting = ledger.plan_hold(accounts[cmd.account_id], amount)
             posting = Posting(posting.account_id, 0, posting.held_delta, "", hold_id)
             ledger.apply(accounts, [posting])
-            await repo.add_hold(hold_id, cmd.account_id, amount, cmd.deadline, cmd.purpose, tx.now)
+            await repo.add_hold(hold_id, cmd.account_id, amount, cmd.deadline, cmd.purpose, tx.now,
+                                partial=cmd.partial)
             operation = await self.record(tx, repo, "hold", [posting], accounts, cmd.purpose, hold_id,
-                                          {"deadline": cmd.deadline.isoformat()})
+                                          {"deadline": cmd.deadline.isoformat(), "partial": cmd.partial})
             return HoldResult(await repo.hold(hold_id), operation)
         return await self.operate(cmd, "create_hold", body, HoldResult, metric="hold")
 
@@ -309,11 +307,13 @@ class Ledger:
             hold = await self._hold(repo, cmd.hold_id)
             accounts = await self.load_accounts(repo, [hold.account_id, cmd.to_account_id])
             spec = await self.spec(repo, accounts[hold.account_id].instrument)
-            amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value") if cmd.quantity else hold.amount
-            postings = ledger.plan_post(hold, accounts[cmd.to_account_id], accounts[hold.account_id], amount, tx.now)
+            amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value") if cmd.quantity else hold.pending
+            postings, after = ledger.plan_post(hold, accounts[cmd.to_account_id], accounts[hold.account_id], amount,
+                                               tx.now)
             ledger.apply(accounts, postings)
-            await repo.resolve_hold(hold.hold_id, HoldStatus.POSTED, amount, tx.now)
-            operation = await self.record(tx, repo, "post", postings, accounts, "", hold.hold_id, {})
+            await repo.save_hold(after, tx.now)
+            operation = await self.record(tx, repo, "post", postings, accounts, "", hold.hold_id,
+                                          {"partial": hold.partial})
             return HoldResult(await repo.hold(hold.hold_id), operation)
         return await self.operate(cmd, "post_hold", body, HoldResult, metric="post")
 
@@ -324,12 +324,36 @@ class Ledger:
         async def body(tx: Transaction, repo: RegistryRepository) -> HoldResult:
             hold = await self._hold(repo, cmd.hold_id)
             accounts = await self.load_accounts(repo, [hold.account_id])
-            posting = ledger.plan_void(hold, tx.now)
+            if cmd.quantity:  # one part of a partial hold
+                spec = await self.spec(repo, accounts[hold.account_id].instrument)
+                amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value")
+                posting, after = ledger.plan_release(hold, amount, tx.now)
+            else:
+                posting, after = ledger.plan_void(hold, tx.now)
             ledger.apply(accounts, [posting])
-            await repo.resolve_hold(hold.hold_id, HoldStatus.VOIDED, 0, tx.now)
-            operation = await self.record(tx, repo, "void", [posting], accounts, cmd.reason, hold.hold_id, {})
+            await repo.save_hold(after, tx.now)
+            operation = await self.record(tx, repo, "void", [posting], accounts, cmd.reason, hold.hold_id,
+                                          {"partial": hold.partial, "resolved": after.status is not HoldStatus.PENDING})
             return HoldResult(await repo.hold(hold.hold_id), operation)
         return await self.operate(cmd, "void_hold", body, HoldResult, metric="void")
+
+    async def increase_hold(self, cmd: c.IncreaseHold) -> HoldResult:
+        """Hold more under a pending partial hold (an order amended up holds the extra)."""
+        self.access.require("IncreaseHold")
+        require_key(cmd)
+
+        async def body(tx: Transaction, repo: RegistryRepository) -> HoldResult:
+            hold = await self._hold(repo, cmd.hold_id)
+            accounts = await self.load_accounts(repo, [hold.account_id])
+            spec = await self.spec(repo, accounts[hold.account_id].instrument)
+            amount = _amount(spec, cmd.quantity, cmd.unit, "quantity.value")
+            posting, after = ledger.plan_increase(hold, accounts[hold.account_id], amount, tx.now)
+            ledger.apply(accounts, [posting])
+            await repo.save_hold(after, tx.now)
+            operation = await self.record(tx, repo, "hold", [posting], accounts, "increase", hold.hold_id,
+                                          {"partial": True})
+            return HoldResult(await repo.hold(hold.hold_id), operation)
+        return await self.operate(cmd, "increase_hold", body, HoldResult, metric="hold")
 
     async def retire(self, cmd: c.Retire) -> OperationView:
         """A holder surrenders units of its own account (履约清缴). Money is not retired: it leaves only by
@@ -368,9 +392,9 @@ class Ledger:
                 if not hold.is_due(tx.now):
                     continue
                 accounts = await self.load_accounts(repo, [hold.account_id])
-                posting = ledger.plan_void(hold, tx.now, expiring=True)
+                posting, after = ledger.plan_void(hold, tx.now, expiring=True)
                 ledger.apply(accounts, [posting])
-                await repo.resolve_hold(hold_id, HoldStatus.EXPIRED, 0, tx.now)
+                await repo.save_hold(after, tx.now)
                 await self.record(tx, repo, "expire", [posting], accounts, "deadline passed", hold_id, {})
                 await tx.commit()
                 expired += 1

@@ -140,6 +140,8 @@ class HoldView:
     purpose: str
     created_at: datetime
     resolved_at: datetime | None
+    partial: bool = False  # captured in parts
+    released: Decimal = Decimal(0)  # given back to available
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,11 @@
 Amounts are integers in the instrument's minor unit (fen for CNY; 10^-scale of the unit for rights), so
 sums are exact. For every instrument Σ balances = issued − retired; balances never go negative and
 available = balance − Σ pending holds never goes negative either.
+
+A one-shot hold (deposits) resolves at its first post or void: a post pays part or all of it and
+releases the remainder. A partial hold (order holds) is captured in parts: every post, transfer leg and
+release takes a part of what it still keeps (`pending` = amount − posted − released) and leaves the rest
+held; it may be increased while pending, and it resolves when nothing is left, at a full void or expiry.
 """
 
 from __future__ import annotations
@@ -64,9 +69,26 @@ class HoldState:
     posted: int
     status: HoldStatus
     deadline: datetime
+    partial: bool = False
+    released: int = 0
+
+    @property
+    def pending(self) -> int:
+        """What the hold still keeps on its account (the account's `held` includes exactly this)."""
+        return self.amount - self.posted - self.released if self.status is HoldStatus.PENDING else 0
 
     def is_due(self, now: datetime) -> bool:
         return self.status is HoldStatus.PENDING and now >= self.deadline
+
+    def after_part(self, posted: int = 0, released: int = 0, added: int = 0) -> HoldState:
+        """The hold once a part is posted, released or added: still pending while anything is left,
+        else resolved — POSTED when any of it was paid out, VOIDED when all went back."""
+        amount, total_posted, total_released = self.amount + added, self.posted + posted, self.released + released
+        status = HoldStatus.PENDING
+        if total_posted + total_released >= amount:
+            status = HoldStatus.POSTED if total_posted else HoldStatus.VOIDED
+        return HoldState(self.hold_id, self.account_id, amount, total_posted, status, self.deadline, self.partial,
+                         total_released)
 
 
 @dataclass(frozen=True)
@@ -142,7 +164,7 @@ def plan_transfer(legs: list[Leg], accounts: dict[str, AccountState], holds: dic
             if hold.account_id != source.account_id:
                 raise InvalidArgument.field(f"legs[{i}].from_hold_id", "is not a hold on the leg's source account")
             hold_use[hold.hold_id] += leg.amount
-            if hold_use[hold.hold_id] > hold.amount:
+            if hold_use[hold.hold_id] > hold.pending:
                 raise RuleViolation(f"legs[{i}] takes more than the hold {hold.hold_id} keeps",
                                     reason="HOLD_EXCEEDED")
             postings.append(Posting(source.account_id, -leg.amount, -leg.amount, target.account_id, hold.hold_id))
@@ -153,13 +175,28 @@ def plan_transfer(legs: list[Leg], accounts: dict[str, AccountState], holds: dic
                                     reason="INSUFFICIENT_FUNDS")
             postings.append(Posting(source.account_id, -leg.amount, 0, target.account_id))
         postings.append(Posting(target.account_id, leg.amount, 0, source.account_id, leg.from_hold_id))
-    # A hold that paid a leg is posted for what it paid; the remainder goes back to available.
+    # A one-shot hold that paid a leg is posted for what it paid; the remainder goes back to available. A
+    # partial hold keeps the rest for its next parts.
     for hold_id, used in hold_use.items():
         hold = holds[hold_id]
-        remainder = hold.amount - used
-        if remainder:
+        remainder = hold.pending - used
+        if remainder and not hold.partial:
             postings.append(Posting(hold.account_id, 0, -remainder, "", hold_id))
     return postings
+
+
+def holds_after_transfer(legs: list[Leg], holds: dict[str, HoldState]) -> list[HoldState]:
+    """The holds that paid legs of a planned transfer, as they are once it is applied."""
+    used: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if leg.from_hold_id:
+            used[leg.from_hold_id] += leg.amount
+    out = []
+    for hold_id, amount in sorted(used.items()):
+        hold = holds[hold_id]
+        out.append(hold.after_part(posted=amount) if hold.partial
+                   else hold.after_part(posted=amount, released=hold.pending - amount))
+    return out
 
 
 def plan_hold(account: AccountState, amount: int) -> Posting:
@@ -170,9 +207,11 @@ def plan_hold(account: AccountState, amount: int) -> Posting:
 
 
 def plan_post(hold: HoldState, target: AccountState, source: AccountState, amount: int,
-              now: datetime) -> list[Posting]:
+              now: datetime) -> tuple[list[Posting], HoldState]:
+    """Pay `amount` out of the hold to `target`: a one-shot hold releases its remainder and resolves, a
+    partial hold keeps the rest pending."""
     _check_pending(hold, now)
-    if amount > hold.amount:
+    if amount > hold.pending:
         raise RuleViolation("cannot post more than the hold keeps", reason="HOLD_EXCEEDED")
     if target.instrument != source.instrument:
         raise InvalidArgument.field("to_account_id", f"holds {target.instrument}, the hold is on {source.instrument}")
@@ -180,18 +219,42 @@ def plan_post(hold: HoldState, target: AccountState, source: AccountState, amoun
         raise InvalidArgument.field("to_account_id", "must differ from the held account")
     postings = [Posting(source.account_id, -amount, -amount, target.account_id, hold.hold_id),
                 Posting(target.account_id, amount, 0, source.account_id, hold.hold_id)]
-    if hold.amount - amount:
-        postings.append(Posting(source.account_id, 0, -(hold.amount - amount), "", hold.hold_id))
-    return postings
+    if hold.partial:
+        return postings, hold.after_part(posted=amount)
+    remainder = hold.pending - amount
+    if remainder:
+        postings.append(Posting(source.account_id, 0, -remainder, "", hold.hold_id))
+    return postings, hold.after_part(posted=amount, released=remainder)
 
 
-def plan_void(hold: HoldState, now: datetime, *, expiring: bool = False) -> Posting:
+def plan_void(hold: HoldState, now: datetime, *, expiring: bool = False) -> tuple[Posting, HoldState]:
+    """Release everything the hold still keeps and resolve it (VOIDED, or EXPIRED past its deadline)."""
     if expiring:
         if not hold.is_due(now):
             raise RuleViolation("the hold is not due", reason="HOLD_NOT_DUE")
     else:
         _check_pending(hold, now)
-    return Posting(hold.account_id, 0, -hold.amount, "", hold.hold_id)
+    left = hold.pending
+    resolved = hold.after_part(released=left)
+    resolved.status = HoldStatus.EXPIRED if expiring else HoldStatus.VOIDED
+    return Posting(hold.account_id, 0, -left, "", hold.hold_id), resolved
+
+
+def plan_release(hold: HoldState, amount: int, now: datetime) -> tuple[Posting, HoldState]:
+    """Release one part of a partial hold back to available; the rest stays held."""
+    _check_partial(hold, now, "quantity")
+    if amount > hold.pending:
+        raise RuleViolation(f"cannot release more than the hold {hold.hold_id} keeps", reason="HOLD_EXCEEDED")
+    return Posting(hold.account_id, 0, -amount, "", hold.hold_id), hold.after_part(released=amount)
+
+
+def plan_increase(hold: HoldState, account: AccountState, amount: int, now: datetime) -> tuple[Posting, HoldState]:
+    """Hold more of the account's available balance under a pending partial hold."""
+    _check_partial(hold, now, "hold_id")
+    if amount > account.available:
+        raise RuleViolation(f"account {account.account_id} has insufficient available balance for the hold",
+                            reason="INSUFFICIENT_FUNDS")
+    return Posting(account.account_id, 0, amount, "", hold.hold_id), hold.after_part(added=amount)
 
 
 def plan_retire(account: AccountState, amount: int) -> Posting:
@@ -225,6 +288,13 @@ def _pending_hold(holds: dict[str, HoldState], hold_id: str, now: datetime) -> H
         raise NotFound(f"hold {hold_id} not found") from None
     _check_pending(hold, now)
     return hold
+
+
+def _check_partial(hold: HoldState, now: datetime, field: str) -> None:
+    _check_pending(hold, now)
+    if not hold.partial:
+        raise InvalidArgument.field(field, f"hold {hold.hold_id} is one-shot: only a partial hold is released or "
+                                           "increased in parts")
 
 
 def _check_pending(hold: HoldState, now: datetime) -> None:

@@ -21,8 +21,10 @@ carry a score 0..100; it counts as basis points ×100. Without one the bidder's 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -33,8 +35,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.common.authz import Owner
-from services.common.errors import FieldViolation, InvalidArgument, RuleViolation, require
+from services.common.authz import Kind, Owner
+from services.common.context import current_subject
+from services.common.errors import DependencyUnavailable, FieldViolation, InvalidArgument, RuleViolation, require
 from services.common.events.envelope import Event
 from services.trading.adapters.db import repository as r
 from services.trading.adapters.db.auction_codec import AuctionCodec
@@ -43,10 +46,15 @@ from services.trading.application import idempotency as idem
 from services.trading.application import limits
 from services.trading.application.disclosure import SEALED
 from services.trading.application.errors import not_found, refusal, require_owned
-from services.trading.application.rules import ledger_task, release_deposits, trade_id_for
+from services.trading.application.rules import (
+    increment_announcement,
+    ledger_task,
+    release_deposits,
+    trade_id_for,
+)
 from services.trading.application.sale import rules_of
 from services.trading.application.trading import Trading, _bidder_number, _json, _trade_type, actor
-from services.trading.application.views import DECIDED, bid_view, listing_view, registration_view
+from services.trading.application.views import DECIDED, bid_view, listing_view, registration_view, unsold_lots
 from services.trading.application.writer import Batch, new_id
 from services.trading.domain import english_auction as E
 from services.trading.domain import tender as T
@@ -57,9 +65,9 @@ from services.trading.domain.money import BASIS_POINTS
 from services.trading.domain.periods import check_collar, collar_exceeded
 from services.trading.domain.trade_code import make_trade_code
 
+log = logging.getLogger(__name__)
+
 AUCTIONS = ("english", "tender", "uniform_price")
-DEFAULT_STATISTICS_DELAY = 600  # EU: price and volume within 5 min, full statistics within 15 min
-DEFAULT_MIN_BIDDERS = 3  # 39号令 practice: fewer than three bidders cannot proceed as an auction
 
 
 @dataclass
@@ -114,6 +122,12 @@ class Auctions:
     async def owns(self, listing_id: str) -> bool:
         return await self.mechanism(listing_id) in AUCTIONS
 
+    async def listing_of_bid(self, bid_id: str) -> str:
+        """The listing a bid belongs to ("" for an unknown bid: the caller answers NOT_FOUND as for any)."""
+        async with self.uow() as tx:
+            bid = await TradingRepository(tx.session).bid(bid_id)
+        return bid["listing_id"] if bid else ""
+
     async def own_bid(self, operation: str, bid_id: str, credit_code: str) -> dict:
         """The caller's own bid; an unknown bid id and somebody else's answer alike (NOT_FOUND)."""
         async with self.uow() as tx:
@@ -136,6 +150,7 @@ class Auctions:
             seed = secrets.token_bytes(32)
             rules["seed_digest"] = seed_commitment(seed)
             rules["seed_sealed"] = self.codec.sealer.seal(int.from_bytes(seed, "big"))
+            rules.pop("holding_limit_unit", None)  # checked: the listing's unit
             quantity = str(rules["supply_lots"] * int(rules["lot_size"]))
         # A retry's answer is read after its lookup transaction ends: a read inside it would wait on
         # itself under SQLite's single writer.
@@ -148,6 +163,8 @@ class Auctions:
             trade_type = "land_use_right" if spec["resource_id"] else _trade_type(spec["instrument"])
             serial = await repo.next_serial(f"{self.t.region_code}:{trade_type}:{now.year}")
             trade_code = make_trade_code(self.t.trade_codes, self.t.region_code, trade_type, now.year, serial)
+            if spec["mechanism"] == "uniform_price" and rules.get("rollover_from"):
+                quantity = await self._carry_in(repo, spec, rules, f"L{trade_code}")
             row = dict(listing_id=f"L{trade_code}", trade_code=trade_code, mechanism=spec["mechanism"], state="draft",
                        agency_id=spec["agency_id"], resource_id=spec["resource_id"], instrument=spec["instrument"],
                        quantity=quantity, unit=spec["unit"], title=spec["title"], description=spec["description"],
@@ -165,6 +182,54 @@ class Auctions:
             await tx.commit()
         return self._view(row, now)
 
+    async def _carry_in(self, repo: TradingRepository, spec: dict, rules: dict, listing_id: str) -> str:
+        """Unsold lots of earlier quota auctions carried into this one (EU Art. 7(5)–(6): cancelled volume goes
+        to later auctions; RGGI: unsold allowances offered again; trading-anchors.md §3): each source an auction
+        of the same agency and instrument, decided (cleared, or cancelled: its unsold lots are then known), and
+        each source's unsold lots carried once, whole — into one later auction, which offers them on top of its
+        own supply_lots. The claim is written on the source in the creating transaction (its row locked), so a
+        second listing naming it is refused; a refusal changes nothing. Returns the listing's quantity."""
+        lot_size = int(rules["lot_size"])
+        checks = limits.Checks()
+        carried: list[tuple[dict, dict, int]] = []
+        for n, source in enumerate(rules["rollover_from"]):
+            field = f"listing.rules.rollover_from[{n}]"
+            row = await repo.listing(source, lock=True)
+            if row is None or row["agency_id"] != spec["agency_id"] or row["mechanism"] != "uniform_price":
+                checks.fail(field, f"{source} is not a quota auction of agency {spec['agency_id']}")
+                continue
+            source_rules, unsold = rules_of(row), unsold_lots(row)
+            if row["instrument"] != spec["instrument"]:
+                checks.fail(field, f"{source} sold {row['instrument']}, not {spec['instrument']}")
+            elif source_rules.get("rolled_into"):
+                checks.fail(field, f"the unsold lots of {source} were already carried into "
+                                   f"{source_rules['rolled_into']}: each auction's unsold lots are carried once")
+            elif unsold is None:
+                checks.fail(field, f"{source} is not decided yet: its unsold lots are known once it is cleared "
+                                   "or cancelled")
+            elif unsold == 0:
+                checks.fail(field, f"{source} sold all its lots: nothing to carry")
+            else:
+                try:
+                    carried.append((row, source_rules, U.carried_lots(unsold, int(source_rules["lot_size"]),
+                                                                       lot_size)))
+                except TradingRuleError as exc:
+                    checks.fail(field, f"{source}: {exc.message}")
+        rolled = sum(lots for _, _, lots in carried)
+        total, cap = rules["supply_lots"] + rolled, rules.get("bidder_cap_lots", 0)
+        if total > limits.MAX_LOTS:
+            checks.fail("listing.rules.supply_lots", f"with the lots carried in at most {limits.MAX_LOTS}")
+        elif not checks.violations and cap * BASIS_POINTS % total:
+            checks.fail("listing.rules.bidder_cap_lots",
+                        f"must be a whole number of basis points of the supply with the lots carried in ({total})")
+        checks.done()
+        for row, source_rules, _ in carried:
+            source_rules["rolled_into"] = listing_id
+            await repo.update_listing(row["listing_id"], rules=dumps(source_rules))
+        rules.update(supply_lots=total, rollover_lots=rolled,
+                     rollover=[{"listing_id": row["listing_id"], "lots": lots} for row, _, lots in carried])
+        return str(total * lot_size)
+
     def _validate(self, spec: dict, rules: dict) -> None:
         limits.listing_numbers(spec)
         v: list[FieldViolation] = []
@@ -179,14 +244,18 @@ class Auctions:
             if not spec["instrument"]:
                 v.append(FieldViolation("listing.instrument", "the ledger instrument issued is required"))
             supply, cap = rules.get("supply_lots", 0), rules.get("bidder_cap_lots", 0)
-            if supply <= 0:
-                v.append(FieldViolation("listing.rules.supply_lots", "must be positive"))
+            sources = rules.get("rollover_from") or []
+            if supply < 0 or (supply == 0 and not sources):
+                v.append(FieldViolation("listing.rules.supply_lots",
+                                        "must be positive (or 0 when the lots are all carried in by rollover_from)"))
             if not str(rules.get("lot_size", "")).isdigit() or int(rules["lot_size"]) <= 0:
                 v.append(FieldViolation("listing.rules.lot_size", "a positive whole number of units"))
-            if cap < 0 or (supply > 0 and cap * BASIS_POINTS % supply):
-                # The clearing function caps in basis points of the supply: the cap must be exact in them.
+            if cap < 0 or (supply > 0 and not sources and cap * BASIS_POINTS % supply):
+                # The clearing function caps in basis points of the supply: the cap must be exact in them (with
+                # lots carried in, of the whole supply: checked once they are counted, _carry_in).
                 v.append(FieldViolation("listing.rules.bidder_cap_lots",
                                         "must be a whole number of basis points of supply_lots"))
+            v += _uniform_rules_violations(rules, spec["unit"])
             if rules.get("clearing_rule", "marginal_accepted") not in [c.value for c in ClearingRule]:
                 v.append(FieldViolation("listing.rules.clearing_rule", "marginal_accepted or highest_rejected"))
             if bool(rules.get("reference_price")) != bool(rules.get("min_price_to_reference_bp")):
@@ -232,6 +301,9 @@ class Auctions:
                 # The policy's minimum of this moment is the sale's: a later policy does not change it.
                 rules["min_bidders"] = self.policy.rules_for(land=bool(ctx.row["resource_id"])).min_bidders(
                     ctx.row["mechanism"])
+            # So are its timers, unless the listing set its own.
+            rules = {**self.policy.timers.rules(ctx.row["mechanism"]), **{k: v for k, v in rules.items() if v}}
+            if rules != rules_of(ctx.row):
                 ctx.listing_changes["rules"] = dumps(rules)
             if ctx.row["resource_id"]:
                 await self.t._registry(self.registry.transition_resource(
@@ -283,6 +355,33 @@ class Auctions:
 
         await self._run(listing_id, key, "reserve_approve", {"l": listing_id}, who, approve)
         return await self.get_listing(listing_id)
+
+    async def change_increment(self, key: str, listing_id: str, increment_fen: int, reason: str
+                               ) -> tuple[dict, dict]:
+        """拍卖 (§5.1): the increment may be changed during the auction; logged, announced as a change notice and
+        shown live. A sealed sale has no increment to change."""
+        await self.t._manageable(listing_id, "ChangeIncrement")
+        limits.increment_change(increment_fen, reason)
+        who = actor()
+
+        async def change(ctx: Ctx) -> dict:
+            if ctx.row["mechanism"] != "english":
+                raise RuleViolation(f"a {ctx.row['mechanism']} sale has sealed bids and no increment to change",
+                                    reason="NO_INCREMENT")
+            events = ctx.domain.change_increment(increment_fen, who, ctx.batch.now)
+            self._record(ctx, events)
+            version = ctx.row["version"] + 1
+            notice, facts = increment_announcement(listing_id, version, events[0], reason,
+                                                   ctx.domain.minimum_next_bid())
+            await ctx.repo.insert_notice(notice)
+            ctx.listing_changes["version"] = version
+            ctx.batch.outbox.append(self._event(ctx, "sale.increment_changed", facts))
+            ctx.batch.audit.append((who, "increment.changed", f"listing:{listing_id}", {"changed_by": who, **facts}))
+            return {"notice": {**notice, "published_at": ctx.batch.now.isoformat()}}
+
+        result = await self._run(listing_id, key, "increment", {"l": listing_id, "i": increment_fen, "r": reason},
+                                 who, change)
+        return await self.sale_state(listing_id), result["notice"]
 
     @staticmethod
     def _secret_reserve_only(ctx: Ctx) -> None:
@@ -382,11 +481,14 @@ class Auctions:
 
     # ------------------------------------------------------------ bids
     async def place_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int, lots: int, *,
-                        confirm_high_price: bool = False, bid_id: str = "") -> dict:
-        self.t.act_for(credit_code, "ModifyBid" if bid_id else "PlaceBid")
+                        confirm_high_price: bool = False, bid_id: str = "", draft: dict | None = None) -> dict:
+        """A bid now, a modification of a sealed uniform-price bid (`bid_id`), or the submission of a draft
+        (`draft`: the bid keeps the draft's id)."""
+        self.t.act_for(credit_code, "ModifyBid" if bid_id else "SubmitBid" if draft else "PlaceBid")
         limits.bid_numbers(price_fen, lots)
         who = actor()
         collared = False
+        holding = await self._holding(listing_id, credit_code)
 
         async def place(ctx: Ctx) -> dict:
             nonlocal collared
@@ -397,15 +499,17 @@ class Auctions:
             # The reference: an English auction's current price; a sealed sale's public start/minimum price.
             reference = (ctx.row["current_price_fen"] if mech == "english" else 0) or rules_of(ctx.row)["start_price"]
             collared = check_collar(self.policy, price_fen, reference, confirm_high_price)
+            fresh_id = draft["bid_id"] if draft else new_id("B")
             if mech == "uniform_price":
-                return self._uniform_bid(ctx, reg, bid_id, price_fen, lots)
+                return self._submitted(ctx, draft, self._uniform_bid(ctx, reg, bid_id, price_fen, lots, holding,
+                                                                     fresh_id=fresh_id))
             if bid_id:
                 raise RuleViolation("only uniform-price bids are modified in place", reason="NOT_MODIFIABLE")
             if mech == "tender":
-                return await self._tender_bid(ctx, reg, price_fen)
+                return self._submitted(ctx, draft, await self._tender_bid(ctx, reg, price_fen, fresh_id))
             events = ctx.domain.bid(reg["bidder_number"], price_fen, now)
             accepted = events[0]
-            bid = self._bid_row(ctx, reg, new_id("B"), price_fen, 0, accepted.seq, sealed=False)
+            bid = self._bid_row(ctx, reg, fresh_id, price_fen, 0, accepted.seq, sealed=False)
             ctx.batch.bids.append(bid)
             self._record(ctx, events)
             ctx.listing_changes.update(current_price_fen=price_fen, leader=reg["bidder_number"],
@@ -416,13 +520,13 @@ class Auctions:
             ctx.batch.audit.append((who, "bid.accepted", f"listing:{ctx.lid}",
                                     {"bid_id": bid["bid_id"], "credit_code": credit_code, "price_fen": price_fen,
                                      "sequence": accepted.seq, "deadline": accepted.deadline.isoformat()}))
-            return bid_view(bid, owner=True)
+            return self._submitted(ctx, draft, bid_view(bid, owner=True))
 
-        op = "modify_bid" if bid_id else "bid"
+        op = "modify_bid" if bid_id else "submit_bid" if draft else "bid"
         mechanism = await self.mechanism(listing_id)
         try:
-            result = await self._run(listing_id, key, op, {"l": listing_id, "b": bid_id, "c": credit_code,
-                                                           "p": price_fen, "q": lots}, who, place)
+            result = await self._run(listing_id, key, op, {"l": listing_id, "b": bid_id or (draft or {}).get("bid_id"),
+                                                           "c": credit_code, "p": price_fen, "q": lots}, who, place)
         except RuleViolation as exc:
             self.metrics.bid(mechanism, False, exc.reason or "")  # sealed mechanisms: not counted (metrics.py)
             raise
@@ -439,7 +543,39 @@ class Auctions:
         return await self.place_bid(key, bid["listing_id"], credit_code, price_fen, lots,
                                     confirm_high_price=confirm_high_price, bid_id=bid_id)
 
-    def _uniform_bid(self, ctx: Ctx, reg: dict, bid_id: str, price: int, lots: int) -> dict:
+    async def _holding(self, listing_id: str, credit_code: str) -> Decimal | None:
+        """The bidder's units of a quota auction's instrument, from the registry, when the auction has a holding
+        limit (None otherwise): the domain is given the holding, it never asks for it."""
+        if await self.mechanism(listing_id) != "uniform_price":
+            return None
+        async with self.uow() as tx:
+            row = await TradingRepository(tx.session).listing(listing_id)
+        if row is None or not rules_of(row).get("holding_limit"):
+            return None
+        return Decimal(await self.t._registry(self.registry.holding(credit_code, row["instrument"])))
+
+    async def _holdings_at_close(self, listing_id: str) -> dict[str, Decimal] | None:
+        """Before a quota auction with a holding limit is cleared: every qualified bidder's holding now, at the
+        window's close — read before the sale's transaction, which a registry call never keeps open — for the
+        clearing to cut bids back to (§3.2), and recorded with it. None when nothing is to be read."""
+        async with self.uow() as tx:
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id)
+            regs = await repo.registrations(listing_id) if row is not None else []
+        if row is None or row["mechanism"] != "uniform_price" or row["outcome"] or row["state"] != "published" \
+                or not rules_of(row).get("holding_limit"):
+            return None
+        codes = [x["credit_code"] for x in regs if x["state"] == "qualified"]
+        holdings: dict[str, Decimal] = {}
+        for start in range(0, len(codes), 32):  # a few calls at a time
+            chunk = codes[start:start + 32]
+            found = await asyncio.gather(*(self.t._registry(self.registry.holding(c, row["instrument"]))
+                                           for c in chunk))
+            holdings |= {c: Decimal(units) for c, units in zip(chunk, found, strict=True)}
+        return holdings
+
+    def _uniform_bid(self, ctx: Ctx, reg: dict, bid_id: str, price: int, lots: int,
+                     holding: Decimal | None = None, *, fresh_id: str = "") -> dict:
         rules = rules_of(ctx.row)
         if lots <= 0:
             raise InvalidArgument.field("quantity_lots", "must be positive")
@@ -451,8 +587,10 @@ class Auctions:
             mine = {b.bid_id for b in ctx.domain.bids_of(reg["credit_code"])}
             if bid_id not in mine:
                 raise not_found("bid", bid_id)
-        bid_id = bid_id or new_id("B")
-        events = ctx.domain.place_bid(bid_id, reg["credit_code"], price, lots * int(rules["lot_size"]), ctx.batch.now)
+        bid_id = bid_id or fresh_id or new_id("B")
+        # Refused (HOLDING_LIMIT) when the holding plus all the bidder's bid lots would pass the holding limit.
+        events = ctx.domain.place_bid(bid_id, reg["credit_code"], price, lots * int(rules["lot_size"]), ctx.batch.now,
+                                      holding)
         nonce = secrets.token_hex(16)
         receipt = T.commitment_digest(ctx.lid, bid_id, price, f"{lots}:{nonce}")
         self._record(ctx, events)
@@ -467,7 +605,7 @@ class Auctions:
                                 {"bid_id": bid_id, "credit_code": reg["credit_code"], "receipt": receipt}))
         return bid_view(bid | {"price_fen": price, "quantity_lots": lots}, owner=True) | {"nonce": nonce}
 
-    async def _tender_bid(self, ctx: Ctx, reg: dict, price: int) -> dict:
+    async def _tender_bid(self, ctx: Ctx, reg: dict, price: int, bid_id: str) -> dict:
         nonce = secrets.token_hex(16)
         previous = [b for b in await ctx.repo.bids(ctx.lid, credit_code=reg["credit_code"], limit=10_000)
                     if b["state"] == "accepted"]
@@ -476,13 +614,70 @@ class Auctions:
         self._record(ctx, events)
         for old in previous:  # a later submission replaces the earlier one
             ctx.batch.bid_updates.append((old["bid_id"], {"state": "superseded"}))
-        bid = self._bid_row(ctx, reg, new_id("B"), 0, 0, sealed.seq, sealed=True, receipt=sealed.receipt, nonce=nonce)
+        bid = self._bid_row(ctx, reg, bid_id, 0, 0, sealed.seq, sealed=True, receipt=sealed.receipt, nonce=nonce)
         ctx.batch.bids.append(bid)
         # Sealed: no event before the opening (see _uniform_bid).
         ctx.batch.audit.append((ctx.actor, "bid.sealed", f"listing:{ctx.lid}",
                                 {"bid_id": bid["bid_id"], "credit_code": reg["credit_code"],
                                  "receipt": sealed.receipt}))
         return bid_view(bid | {"price_fen": price}, owner=True) | {"nonce": nonce}
+
+    @staticmethod
+    def _submitted(ctx: Ctx, draft: dict | None, view: dict) -> dict:
+        """A submitted draft becomes the bid: its row is updated in place (same id), its sealed draft dropped."""
+        if draft is None:
+            return view
+        row = next(b for b in ctx.batch.bids if b["bid_id"] == draft["bid_id"])
+        ctx.batch.bids.remove(row)
+        ctx.batch.bid_updates.append((draft["bid_id"], {k: v for k, v in row.items()
+                                                        if k not in ("bid_id", "listing_id", "created_at")}))
+        return view
+
+    async def create_bid(self, key: str, listing_id: str, credit_code: str, price_fen: int, lots: int) -> dict:
+        """A draft, as for 挂牌: stored, seen by its bidder only, no part of the sale (no event, no count, no
+        timer) until SubmitBid places it. A sealed sale's draft keeps its amount sealed at rest."""
+        self.t.act_for(credit_code, "CreateBid")
+        limits.bid_numbers(price_fen, lots)
+        who = actor()
+
+        async def create(ctx: Ctx) -> dict:
+            reg = self._qualified(ctx, credit_code)
+            if ctx.row["state"] != "published":
+                raise RuleViolation(f"the listing is {ctx.row['state']}", reason="WRONG_STATE")
+            mech = ctx.row["mechanism"]
+            if mech == "uniform_price" and lots <= 0:
+                raise InvalidArgument.field("quantity_lots", "must be positive")
+            sealed = mech in SEALED
+            bid = self._bid_row(ctx, reg, new_id("B"), 0 if sealed else price_fen, 0 if sealed else lots, 0,
+                                sealed=sealed)
+            bid |= {"state": "draft", "accepted_at": None,
+                    "tender_document": self._seal_draft(price_fen, lots) if sealed else ""}
+            ctx.batch.bids.append(bid)
+            ctx.batch.audit.append((who, "bid.drafted", f"listing:{ctx.lid}",
+                                    {"bid_id": bid["bid_id"], "credit_code": credit_code}))
+            return bid_view(bid | {"price_fen": price_fen, "quantity_lots": lots}, owner=True)
+
+        return await self._run(listing_id, key, "create_bid", {"l": listing_id, "c": credit_code, "p": price_fen,
+                                                               "q": lots}, who, create)
+
+    async def submit_bid(self, key: str, bid_id: str, credit_code: str, *, confirm_high_price: bool = False
+                         ) -> dict:
+        draft = await self.own_bid("SubmitBid", bid_id, credit_code)
+        if draft["state"] != "draft":  # submitting twice answers the submitted bid
+            mine = await self.list_bids(draft["listing_id"], credit_code, 0, 100_000)
+            return next(b for b in mine if b["bid_id"] == bid_id)
+        price, lots = self._draft_amounts(draft)
+        return await self.place_bid(key, draft["listing_id"], credit_code, price, lots,
+                                    confirm_high_price=confirm_high_price, draft=draft)
+
+    def _seal_draft(self, price_fen: int, lots: int) -> str:
+        return f"{self.codec.sealer.seal(price_fen)} {self.codec.sealer.seal(lots)}"
+
+    def _draft_amounts(self, draft: dict) -> tuple[int, int]:
+        if not draft["tender_document"]:
+            return draft["price_fen"], draft["quantity_lots"]
+        price, lots = draft["tender_document"].split(" ")
+        return self.codec.sealer.open(price), self.codec.sealer.open(lots)
 
     async def withdraw_bid(self, key: str, bid_id: str, credit_code: str) -> dict:
         listing_id = (await self.own_bid("WithdrawBid", bid_id, credit_code))["listing_id"]
@@ -509,27 +704,98 @@ class Auctions:
             return []  # whether, when and how many took part in a sealed sale is not told before its opening
         async with self.uow() as tx:
             repo = TradingRepository(tx.session)
-            found = await repo.bids(listing_id, credit_code=credit_code, after=after, limit=limit)
+            found = await repo.bids(listing_id, credit_code=credit_code, after=after, limit=limit,
+                                    include_drafts=own)
             amounts_open = row["mechanism"] == "english" or row["state"] not in ("draft", "published")
             amounts: dict[str, tuple[int, int]] = {}
             if own and not amounts_open:  # a bidder always sees its own sealed bids
                 domain = self._domain(row, await repo.sale_events(listing_id), await repo.registrations(listing_id))
                 amounts = _own_amounts(row, domain, found)
+            outcomes: dict[str, U.BidOutcome] = {}
+            if own and row["mechanism"] == "uniform_price" and row["outcome"]:
+                # Cleared: each of its own bids' outcome (filled in full, partially, or not, and its place in the
+                # tie draw) — to the bidder only; others see the opened bids, not how each one fared.
+                domain = self._domain(row, await repo.sale_events(listing_id), [])
+                if domain.cleared is not None:
+                    outcomes = domain.bid_outcomes(credit_code)
         views = []
         for b in found:
+            if b["state"] == "draft":  # its bidder's own draft: the amounts it entered, sealed at rest
+                price, lots = self._draft_amounts(b)
+                b = b | {"price_fen": price, "quantity_lots": lots}
             if b["bid_id"] in amounts:
                 b = b | {"price_fen": amounts[b["bid_id"]][0], "quantity_lots": amounts[b["bid_id"]][1]}
             view = bid_view(b, owner=own or identities)
             if not amounts_open and not own:
                 view.update(price_fen=0, quantity_lots=0)  # sealed: amounts to no one but the bidder
             view["nonce"] = b["nonce"] if own else ""
+            if b["bid_id"] in outcomes:
+                view["outcome"] = _outcome_view(outcomes[b["bid_id"]])
             views.append(view)
         return views
 
-    async def declare_default(self, listing_id: str) -> None:
+    async def declare_default(self, key: str, listing_id: str, reason: str) -> dict:
+        """The winner of an award still waiting for its 成交确认书 defaults; its deposit is forfeited to the
+        grantor. 拍卖: the sale ends unsold and the parcel is available to be offered again — an ascending
+        auction has no standing runner-up (each lower bid was outbid, and the other deposits were released at
+        the award). 招标: the next bid of the opening's ranking that met the 标底 is offered the award
+        (招标投标法实施条例 第五十五条), to be confirmed like the first; its own deposit was released at the award,
+        so it pays the whole price at settlement. A quota auction settles each allocation at the clearing out
+        of the guarantee: no award waits that could be defaulted."""
         await self.t._manageable(listing_id, "DeclareDefault")
-        raise RuleViolation("default of an auction award is not handled by the service yet; cancel and re-list",
-                            reason="NOT_SUPPORTED")
+        checks = limits.Checks()
+        if not reason.strip():
+            checks.fail("reason", "required: the default is recorded with its reason")
+        elif len(reason) > limits.MAX_REASON:
+            checks.fail("reason", f"at most {limits.MAX_REASON} characters")
+        checks.done()
+        who = actor()
+
+        async def default(ctx: Ctx) -> dict:
+            mechanism = ctx.row["mechanism"]
+            if mechanism == "uniform_price":
+                raise RuleViolation("a quota auction settles each allocation at the clearing, out of the bidder's "
+                                    "guarantee: there is no award to default", reason="SETTLED_AT_CLEARING")
+            trades, _ = await ctx.repo.trades(listing_id=ctx.lid, limit=1000)
+            waiting = [t for t in trades if t["settlement_state"] == "executed" and not t["confirmed"]]
+            if ctx.row["state"] != "awarded" or not waiting:
+                raise RuleViolation("only an award waiting for its confirmation can be declared in default",
+                                    reason="NO_AWARD")
+            trade = waiting[-1]
+            defaulter = next(x for x in ctx.regs if x["credit_code"] == trade["buyer"])
+            await ctx.repo.update_trade(trade["trade_id"], settlement_state="failed",
+                                        settlement_error=f"winner defaulted: {reason}")
+            if defaulter["deposit_state"] == "held":
+                ledger_task(ctx.batch, f"trading:{ctx.lid}:forfeit:{defaulter['credit_code']}", "forfeit",
+                            {"hold_id": defaulter["deposit_hold_id"], "to": ctx.row["agency_id"]})
+                ctx.batch.registration_updates.append(([defaulter["credit_code"]], {"deposit_state": "forfeited"}))
+            by_number = {x["bidder_number"]: x for x in ctx.regs}
+            excluded = {by_number_of(ctx.regs, t["buyer"]) for t in trades}
+            offer = ctx.domain.next_awardable(excluded) if mechanism == "tender" else None
+            entry = {"trade_id": trade["trade_id"], "credit_code": trade["buyer"], "reason": reason}
+            if offer is not None:
+                nxt = by_number[offer.bidder]
+                # Its deposit went back at the award: this award carries none, the price is paid in full.
+                payer = nxt if nxt["deposit_state"] == "held" else {**nxt, "deposit_hold_id": "", "deposit_fen": 0}
+                awarded = self._trade(ctx, payer, offer.amount, ctx.row["quantity"],
+                                      trade_id_for(ctx.lid, len(trades) + 1), dvp=False)
+                facts = {"winner_bidder_number": offer.bidder, "price_fen": offer.amount, "via": "next_ranked",
+                         "at": ctx.batch.now.isoformat()}
+                ctx.listing_changes["outcome"] = dumps({**_json(ctx.row["outcome"]), **facts})
+                ctx.batch.outbox.append(self._event(ctx, "sale.awarded", facts))
+                entry |= {"next_trade_id": awarded["trade_id"], "next_credit_code": nxt["credit_code"]}
+            else:
+                release_deposits(ctx.batch, ctx.lid, ctx.regs, "winner defaulted", keep=defaulter["credit_code"])
+                ctx.listing_changes.update(state="unsold", outcome=dumps(
+                    {**_json(ctx.row["outcome"]), "reason": "winner_defaulted", "at": ctx.batch.now.isoformat()}))
+                self._unlist(ctx, "winner defaulted")
+                ctx.batch.outbox.append(self._event(ctx, "sale.unsold", {"reason": "winner_defaulted",
+                                                                         "at": ctx.batch.now.isoformat()}))
+            ctx.batch.audit.append((who, "award.defaulted", f"listing:{ctx.lid}", entry))
+            return {"listing_id": ctx.lid}
+
+        await self._run(listing_id, key, "declare_default", {"l": listing_id, "r": reason}, who, default)
+        return await self.sale_result(listing_id)
 
     # ------------------------------------------------------------ state and result
     async def sale_state(self, listing_id: str) -> dict:
@@ -547,15 +813,19 @@ class Auctions:
         now = self.clock()
         # An English auction shows its effective (extended) end, never the original one.
         closes = (row["next_timer_at"] or row["bidding_closes_at"]) if english else row["bidding_closes_at"]
-        minimum = 0
-        if english and row["state"] == "published":
-            rules = rules_of(row)
-            minimum = row["current_price_fen"] + int(rules["increment"]) if row["leader"] else rules["start_price"]
+        minimum = increment = 0
+        if english:
+            async with self.uow() as tx:
+                domain = self._domain(row, await TradingRepository(tx.session).sale_events(listing_id), [])
+            increment = domain.increment
+            if row["state"] == "published":
+                minimum = domain.minimum_next_bid()
         return {"listing_id": listing_id, "state": listing_view(row, now)["state"],
                 "current_price_fen": row["current_price_fen"] if english else 0,
                 "leading_bidder_number": row["leader"] if english else "",
                 "accepted_bids": row["accepted_bids"] if english else sealed_bids, "registered_bidders": registered,
-                "closes_at": closes, "server_time": now, "version": row["version"], "next_minimum_bid_fen": minimum}
+                "closes_at": closes, "server_time": now, "version": row["version"], "next_minimum_bid_fen": minimum,
+                "increment_fen": increment}
 
     async def sale_result(self, listing_id: str) -> dict:
         self.access.require("GetSaleResult")
@@ -586,6 +856,17 @@ class Auctions:
             result["allocations"] = [
                 {"bidder_number": numbers[t["buyer"]], "credit_code": t["buyer"] if identity else "",
                  "lots": int(Decimal(t["quantity"])) // lot, "amount_fen": t["amount_fen"]} for t in live]
+            rules = rules_of(row)
+            result |= {"supply_lots": domain.terms.supply_lots, "unsold_lots": unsold_lots(row) or 0,
+                       "rollover_lots": int(rules.get("rollover_lots") or 0), "rollover": rules.get("rollover") or [],
+                       "rolled_into": rules.get("rolled_into", ""), "tie_draw": None, "own_bids": []}
+            if cleared is not None:
+                draw = domain.tie_draw()  # public: the price, the lots drawn for and the ranks in draw order
+                if draw is not None:
+                    result["tie_draw"] = {"price_fen": draw.price, "lots": draw.lots, "ranks": list(draw.ranks)}
+                subject = current_subject()
+                if subject.kind is Kind.ENTERPRISE and subject.id:  # a bidder: its own bids, how each fared
+                    result["own_bids"] = [_outcome_view(o) for o in domain.bid_outcomes(subject.id).values()]
             if stats is not None:
                 result |= {"bid_count": stats.bid_count, "bidder_count": stats.bidder_count,
                            "min_bid_fen": stats.min_bid, "max_bid_fen": stats.max_bid, "mean_bid_fen": stats.mean_bid,
@@ -625,14 +906,19 @@ class Auctions:
                      .where(listings.c.state.not_in(("draft", "cancelled"))).limit(200))
             due = [x.listing_id for x in (await tx.session.execute(query)).all()]
         for listing_id in due:
-            await self._run(listing_id, "", "tick", {}, "system/timer", self._tick)
+            try:
+                holdings = await self._holdings_at_close(listing_id)
+            except (DependencyUnavailable, RuleViolation):  # the registry: the next round tries again
+                log.warning("holdings not read; the clearing waits", extra={"listing_id": listing_id})
+                continue
+            await self._run(listing_id, "", "tick", {}, "system/timer", functools.partial(self._tick, holdings=holdings))
         return len(due)
 
-    async def _tick(self, ctx: Ctx) -> None:
+    async def _tick(self, ctx: Ctx, holdings: dict[str, Decimal] | None = None) -> None:
         now, mech, d = ctx.batch.now, ctx.row["mechanism"], ctx.domain
         if mech == "uniform_price":
             if d.cleared is None and now >= d.terms.window_closes_at:
-                await self._clear_uniform(ctx)
+                await self._clear_uniform(ctx, holdings)
             elif d.cleared is not None and d.statistics is None:
                 self._record(ctx, d.publish_statistics(now))
                 s = d.statistics
@@ -662,10 +948,10 @@ class Auctions:
                 self._record(ctx, events)
                 await self._english_decided(ctx, events[0])
 
-    async def _clear_uniform(self, ctx: Ctx) -> None:
+    async def _clear_uniform(self, ctx: Ctx, holdings: dict[str, Decimal] | None) -> None:
         d, now, rules = ctx.domain, ctx.batch.now, rules_of(ctx.row)
         seed = self.codec.sealer.open(rules["seed_sealed"]).to_bytes(32, "big")
-        self._record(ctx, d.clear(seed, now))
+        self._record(ctx, d.clear(seed, now, holdings))
         cleared = d.cleared
         rules["seed"] = seed.hex()  # revealed: anyone can now recompute the tie ranks
         ctx.listing_changes["rules"] = dumps(rules)
@@ -679,7 +965,8 @@ class Auctions:
         for bid_id, lots in cleared.allocations:
             won[by_bid[bid_id].bidder] += lots
         result = {"status": cleared.status.value, "reason": cleared.reason or "",
-                  "clearing_price_fen": cleared.clearing_price, "sold_lots": cleared.sold_lots, "seed": seed.hex(),
+                  "clearing_price_fen": cleared.clearing_price, "sold_lots": cleared.sold_lots,
+                  "supply_lots": d.terms.supply_lots, "unsold_lots": d.unsold_lots, "seed": seed.hex(),
                   "at": now.isoformat(),
                   # Every bidder can find its receipt among those opened (nothing was left out or added).
                   "receipts": sorted(b["receipt"] for b in submitted if b["state"] == "accepted"),
@@ -701,7 +988,9 @@ class Auctions:
             self.metrics.sales_closed.labels("uniform_price", "cancelled", _bidders(len(won))).inc()
         ctx.batch.outbox.append(self._event(ctx, "auction.cleared", result))
         ctx.batch.audit.append((ctx.actor, "auction.cleared", f"listing:{ctx.lid}",
-                                {**result, "allocations": dict(won)}))
+                                {**result, "allocations": dict(won), "holdings": dict(cleared.holdings),
+                                 "cut_back": {b: {"purchase_cap": cap, "holding_limit": held}
+                                              for b, cap, held in cleared.cuts}}))
 
     async def _open_tender(self, ctx: Ctx) -> None:
         d, now = ctx.domain, ctx.batch.now
@@ -855,7 +1144,8 @@ class Auctions:
             if d.cleared is None:
                 return d.terms.window_closes_at
             if d.statistics is None and d.cleared.status is ClearingStatus.CLEARED:
-                delay = int(rules_of(row).get("statistics_delay_seconds") or DEFAULT_STATISTICS_DELAY)
+                delay = int(rules_of(row).get("statistics_delay_seconds")
+                            or self.policy.timers.statistics_delay_seconds)
                 return d.cleared.at + timedelta(seconds=delay)
             return None
         if row["mechanism"] == "tender":
@@ -906,7 +1196,9 @@ class Auctions:
                 min_price_to_reference_bp=int(rules.get("min_price_to_reference_bp") or 0) or None,
                 affiliation=dict(rules.get("affiliations") or {}),
                 guarantees={x["credit_code"]: x["deposit_fen"] for x in regs
-                            if x["state"] == "qualified" and x["deposit_state"] == "held"})
+                            if x["state"] == "qualified" and x["deposit_state"] == "held"},
+                holding_limit=Decimal(rules["holding_limit"]) if rules.get("holding_limit") else None,
+                unit=row["unit"] or "units")
             return U.UniformPriceAuction.replay(terms, decoded)
         if row["mechanism"] == "tender":
             comprehensive = rules.get("award_rule") == "comprehensive"
@@ -925,10 +1217,16 @@ class Auctions:
             auction_id=row["listing_id"], start_price=int(rules["start_price"]), increment=int(rules["increment"]),
             starts_at=row["bidding_opens_at"],
             hard_stop_at=datetime.fromisoformat(hard) if hard else row["bidding_closes_at"],
-            countdown_seconds=int(rules.get("countdown_seconds") or 300),
-            min_registered_bidders=int(rules.get("min_bidders") or DEFAULT_MIN_BIDDERS),
+            # fixed at publication from the sale policy; a draft's from the policy in force
+            countdown_seconds=int(rules.get("countdown_seconds") or self.policy.timers.auction_countdown_seconds),
+            min_registered_bidders=int(rules.get("min_bidders")
+                                       or self.policy.rules_for(land=bool(row["resource_id"])).auction_min_bidders),
             reserve_floor=int(rules.get("reserve_floor") or 0))
         return E.EnglishAuction.replay(terms, decoded)
+
+
+def by_number_of(regs: list[dict], credit_code: str) -> str:
+    return next(x["bidder_number"] for x in regs if x["credit_code"] == credit_code)
 
 
 def _own_amounts(row: dict, domain, bids: list[dict]) -> dict[str, tuple[int, int]]:
@@ -946,6 +1244,13 @@ def _own_amounts(row: dict, domain, bids: list[dict]) -> dict[str, tuple[int, in
     return out
 
 
+def _outcome_view(o: U.BidOutcome) -> dict:
+    return {"bid_id": o.bid_id, "price_fen": o.price, "lots": o.lots, "lots_won": o.lots_won, "fill": o.fill,
+            "reason": o.reason, "cut_by_purchase_cap_lots": o.cut_by_purchase_cap,
+            "cut_by_holding_limit_lots": o.cut_by_holding_limit, "tied": o.tied, "draw_position": o.draw_position,
+            "tied_bids": o.tied_bids, "tie_rank": o.tie_rank}
+
+
 def _score_bp(score: str) -> int:
     """Evaluation score 0..100 (the evaluation service's scale) → basis points; missing → 0."""
     try:
@@ -958,6 +1263,26 @@ def _score_bp(score: str) -> int:
 def _bidders(count: int) -> str:
     from services.trading.metrics import bidders_label
     return bidders_label(count)
+
+
+def _uniform_rules_violations(rules: dict, unit: str) -> list[FieldViolation]:
+    """A quota auction's holding limit (units of the instrument, optional) and rollover sources (listing ids)."""
+    checks = limits.Checks()
+    limit = str(rules.get("holding_limit") or "")
+    if limit:
+        checks.quantity(limit, "listing.rules.holding_limit.value", limits.CATALOGUE_SCALE)
+        given = rules.get("holding_limit_unit") or unit
+        if given != unit:
+            checks.fail("listing.rules.holding_limit.unit", f"the listing's unit ({unit}) or empty")
+    sources = rules.get("rollover_from") or []
+    if len(sources) > limits.MAX_ROLLOVER_SOURCES:
+        checks.fail("listing.rules.rollover_from", f"at most {limits.MAX_ROLLOVER_SOURCES} earlier auctions")
+    for n, source in enumerate(sources):
+        if not isinstance(source, str) or not source.strip():
+            checks.fail(f"listing.rules.rollover_from[{n}]", "a listing id")
+        elif source in sources[:n]:
+            checks.fail(f"listing.rules.rollover_from[{n}]", f"{source} is named twice")
+    return checks.violations
 
 
 def _public_rules(rules: dict) -> dict:

@@ -13,6 +13,7 @@ MAX_LOTS = 10**12             # lots of a bid, an order or a supply
 MAX_LOT_SIZE = 10**6          # units of the instrument in one lot
 MAX_SECONDS = 7 * 24 * 3600   # countdowns and delays
 MAX_BIDDERS = 10_000
+MAX_ROLLOVER_SOURCES = 50     # earlier auctions whose unsold lots one quota auction carries in
 BASIS_POINTS = 10_000         # 100 %: the largest cover ratio or price-to-reference ratio a policy can ask
 CLASSES = range(1, 6)         # evaluation classes 1=A … 5=T
 MAX_QUANTITY = Decimal(10**15)
@@ -84,6 +85,9 @@ def listing_numbers(spec: dict) -> None:
         for name in UNDERSUBSCRIPTION_RULES:
             if rules.get(name):
                 checks.fail(f"listing.rules.{name}", "only a uniform-price auction has undersubscription rules")
+        for name in ("holding_limit", "rollover_from"):
+            if rules.get(name):
+                checks.fail(f"listing.rules.{name}", "only a uniform-price quota auction has it")
     lot_size = str(rules.get("lot_size", "") or "")
     if lot_size and (not lot_size.isdigit() or not 1 <= int(lot_size) <= MAX_LOT_SIZE):
         checks.fail("listing.rules.lot_size", f"a whole number of units from 1 to {MAX_LOT_SIZE}")
@@ -99,6 +103,20 @@ def bid_numbers(price_fen: int, lots: int = 0) -> None:
     checks = Checks()
     checks.fen(price_fen, "price.fen")
     checks.count(lots, "quantity_lots", high=MAX_LOTS)
+    checks.done()
+
+
+MAX_REASON = 500  # characters of a reason announced with a change
+
+
+def increment_change(increment_fen: int, reason: str) -> None:
+    """A change of the 增价幅度: positive whole fen, and the reason that is announced with it."""
+    checks = Checks()
+    checks.fen(increment_fen, "increment.fen")
+    if not reason.strip():
+        checks.fail("reason", "required: the change is announced with its reason")
+    elif len(reason) > MAX_REASON:
+        checks.fail("reason", f"at most {MAX_REASON} characters")
     checks.done()
 
 

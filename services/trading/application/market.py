@@ -6,14 +6,25 @@ in-memory `ContinuousMarket` per instrument, owned by a single writer with group
   records are committed in ONE transaction, and only then are the callers answered. On start (or after a
   failed commit) the market is rebuilt by replaying its journal through the deterministic book, so an
   acknowledged order is never lost and a trade is never executed twice.
-- Markets are data (`markets` rows: rules JSON with band, block size and band, lot, tick, sessions, time
-  zone and trading days); `TradingSettings.markets_json` or the demo loader create them.
-- Pre-trade checks ask the registry for the available balance: CNY for price × quantity (plus what the
-  buyer's open buy orders on this market already commit), units for a sell (plus open sells).
-  They are checks, not holds: a balance spent elsewhere after the check fails the settlement, which
-  then reports the registry's refusal on the trade.
+- Market rules are policy data: the versioned market policy (services/trading/market_policy.yaml, read at
+  start and passed in) with each `markets` row's overrides (its rules JSON: band, block size and band,
+  lot, tick, taker levels, sessions, time zone, trading days); `TradingSettings.markets_json` or the demo
+  loader create the rows. A refusal under a rule names its key and the policy version.
+- Orders: limit, market, and level orders — the 挂牌协议 taker's choice of one of the other side's best
+  `taker_levels` price levels, at the price it saw there (a stale choice is refused, see
+  `ContinuousMarket.place_order`), filled at that level only and the rest cancelled.
+- Order entry holds in the registry before the order is acknowledged: a buy holds price × quantity fen
+  (a market buy: the top of the band) on the buyer's CNY account, a sell its units on the seller's account
+  (block proposals alike; they expire at the day's close as book orders do), one partial hold per order keyed by the order id (itself derived from the idempotency key and request),
+  so a retry never holds twice. A hold the registry refuses refuses the order (INSUFFICIENT_FUNDS,
+  INSUFFICIENT_HOLDINGS), nothing rested. An amendment up holds the extra first (IncreaseHold). Whatever an
+  order no longer needs — cancelled, expired at the day's close, amended down, its unfilled rest, a better
+  price than its limit, a refusal by the writer — is released by a keyed ledger task, written with the
+  commit; once those tasks have run, an open order's hold keeps, besides its trades not yet settled,
+  exactly what its remaining quantity may still cost.
 - Each trade is settled delivery-versus-payment by the settlement worker: one linked registry transfer
-  (units seller → buyer, fen buyer → seller) keyed by the trade id.
+  keyed by the trade id whose legs (units seller → buyer, fen buyer → seller) are paid out of the two
+  orders' holds, one part of each — so funds or units spent elsewhere after entry never fail it.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,10 +48,12 @@ from services.common.authz import Access, Kind, Owner
 from services.common.context import current_principal
 from services.common.errors import (
     DependencyUnavailable,
+    FieldViolation,
     IdempotencyConflict,
     InvalidArgument,
     PermissionDenied,
     RuleViolation,
+    require,
 )
 from services.common.errors import DomainError as CommonError
 from services.common.events.envelope import Event
@@ -52,13 +65,13 @@ from services.trading.application import idempotency as idem
 from services.trading.application import limits
 from services.trading.application.disclosure import Disclosure
 from services.trading.application.errors import not_found, refusal, require_owned
-from services.trading.application.ports import RegistryRefused, RegistryUnavailable
+from services.trading.application.ports import RegistryPort, RegistryRefused, RegistryUnavailable
 from services.trading.application.rules import ledger_task
-from services.trading.application.writer import new_id
 from services.trading.domain import continuous as C
-from services.trading.domain.calendar import WorkingDayCalendar
 from services.trading.domain.errors import DomainError as TradingRuleError
+from services.trading.domain.market_policy import MarketConfig, MarketPolicy
 from services.trading.domain.matching import OrderType
+from services.trading.domain.money import band_limits
 from services.trading.domain.trade_code import TradeCodeFormat, make_trade_code
 from services.trading.metrics import TradingMetrics
 
@@ -71,36 +84,7 @@ journal_t = t.MarketEventRow.__table__
 OPEN_STATES = ("open", "partially_filled")
 JOURNAL = (C.DayOpened, C.OrderAccepted, C.OrderCancelRequested, C.OrderAmended, C.BlockTradeExecuted, C.DayClosed)
 EVENT_TYPES = {cls.__name__: cls for cls in JOURNAL}
-CEA_SESSIONS = [["09:30", "11:30"], ["13:00", "15:00"]]
-
-
-class EveryDay(WorkingDayCalendar):
-    """A market configured to trade on every calendar day (the demo; never the CEA rules)."""
-
-    def is_working_day(self, day: date) -> bool:
-        return True
-
-
-def _time(text: str) -> time:
-    return time.max if text == "24:00" else time.fromisoformat(text)
-
-
-def trading_rules(rules: dict) -> C.ContinuousTradingRules:
-    return C.ContinuousTradingRules(
-        policy_version=rules.get("policy_version", "cea-2021"), band_bp=int(rules.get("band_bp", 1_000)),
-        block_band_bp=int(rules.get("block_band_bp", 3_000)), block_size=int(rules.get("block_size", 100_000)),
-        tick_fen=int(rules.get("tick_fen", 1)), lot_units=int(rules.get("lot_units", 1)),
-        sessions=tuple(C.Session(_time(a), _time(b)) for a, b in rules.get("sessions", CEA_SESSIONS)),
-        block_sessions=tuple(C.Session(_time(a), _time(b))
-                             for a, b in rules.get("block_sessions", rules.get("sessions", CEA_SESSIONS)[-1:])))
-
-
-def calendar_of(rules: dict) -> WorkingDayCalendar:
-    if rules.get("trading_days") == "every":
-        return EveryDay()
-    return WorkingDayCalendar(holidays=frozenset(date.fromisoformat(d) for d in rules.get("holidays", ())),
-                              makeup_working_days=frozenset(date.fromisoformat(d)
-                                                            for d in rules.get("makeup_working_days", ())))
+ORDER_TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET, "level": OrderType.LEVEL}
 
 
 def account_of(credit_code: str) -> int:
@@ -110,6 +94,21 @@ def account_of(credit_code: str) -> int:
 
 def kind_of(instrument: str) -> str:
     return instrument.split(":", 1)[0]  # metric label: the instrument kind, never a holder or an id
+
+
+def order_id_for(key: str, digest: str) -> str:
+    """An order's id before it is accepted: the same for every retry of one request (same key, same
+    request), so its registry hold, keyed by it, is made once."""
+    return "O-" + hashlib.sha256(f"{key}\n{digest}".encode()).hexdigest()[:20]
+
+
+def need(order: dict) -> int:
+    """What an order's hold must still keep: fen for a buy (remaining × its price), lots for a sell; nothing
+    once it is done, and nothing for an order entered without a hold (before order holds existed)."""
+    if order["state"] not in OPEN_STATES or not order["hold_id"]:
+        return 0
+    left = order["quantity"] - order["filled"]
+    return left * order["price_fen"] if order["side"] == "buy" else left
 
 
 # ---------------------------------------------------------------- journal codec
@@ -136,27 +135,11 @@ def decode_event(type_name: str, payload: str) -> Any:
     return EVENT_TYPES[type_name](**data)
 
 
-def check_block(m: C.ContinuousMarket, now: datetime, party: str, counterparty: str, quantity: int,
-                price_fen: int) -> None:
-    """What `ContinuousMarket.block_trade` will require, checked when a party proposes its side."""
-    if m.day is None or m.day.trading_day != now.date():
-        raise TradingRuleError("DAY_NOT_OPEN", "no trading day is open")
-    if not any(s.contains(now.time()) for s in m.rules.block_sessions):
-        raise TradingRuleError("OUTSIDE_TRADING_HOURS", f"block trades {now.time().isoformat()}")
-    if not counterparty or counterparty == party:
-        raise TradingRuleError("SELF_TRADE" if counterparty else "COUNTERPARTY_REQUIRED",
-                               "a block trade names another party as its counterparty")
-    if quantity < m.rules.block_size:
-        raise TradingRuleError("BELOW_BLOCK_SIZE", f"block trades need >= {m.rules.block_size}")
-    low, high = m.block_price_limits()
-    if not low <= price_fen <= high:
-        raise TradingRuleError("PRICE_OUTSIDE_BLOCK_BAND", f"{price_fen} outside [{low}, {high}]")
-
-
 # ---------------------------------------------------------------- state and commands
 @dataclass
 class MarketState:
     row: dict
+    config: MarketConfig
     market: C.ContinuousMarket
     tz: ZoneInfo
     last_seq: int
@@ -165,6 +148,11 @@ class MarketState:
     by_id: dict[str, int] = field(default_factory=dict)     # order id → domain id (resting)
     # Open block (大宗) proposals, off the book until the named counterparty places the mirror order.
     blocks: dict[str, dict] = field(default_factory=dict)
+    # What each open order's registry hold keeps and no trade has taken yet (fen for a buy, lots for a
+    # sell). At every commit it equals `need(order)`: the writer releases the surplus after each command.
+    free: dict[str, int] = field(default_factory=dict)
+    # Orders the command being applied changed, whose holds are settled up when it ends.
+    dirty: dict[str, dict] = field(default_factory=dict)
     # What reads show: the book, last price and day volume as of the last commit — never an order of a
     # batch still being written (it may yet fail, and was acknowledged to nobody).
     shown: dict = field(default_factory=dict)
@@ -188,19 +176,27 @@ class MarketState:
         return (self.market.calendar.is_working_day(now.date())
                 and any(s.contains(now.time()) for s in self.market.rules.sessions))
 
-    def committed(self, credit_code: str, is_buy: bool) -> tuple[int, int]:
-        """(quantity, value fen) the holder's resting orders on this side already promise."""
-        quantity = value = 0
-        for o in (*self.orders.values(), *self.blocks.values()):
-            if o["credit_code"] == credit_code and (o["side"] == "buy") == is_buy:
-                left = o["quantity"] - o["filled"]
-                quantity, value = quantity + left, value + left * o["price_fen"]
-        return quantity, value
+    def band_high(self) -> int:
+        """The top of today's band, or of the band the next day will open with (a market buy may pay it)."""
+        m = self.market
+        if m.day is not None:
+            return m.price_limits()[1]
+        return band_limits(m.last_close or self.row["previous_close_fen"], m.rules.band_bp)[1]
+
+    def hold_deadline(self, moment: datetime) -> datetime:
+        """Order holds last to the end of the trading day plus the policy's hold_days (settlement retries)."""
+        rules = self.market.rules
+        end = max(s.end for s in rules.sessions + rules.block_sessions)
+        day = datetime.combine(self.local(moment).date(), end, tzinfo=self.tz)
+        return day + timedelta(days=self.config.hold_days)
+
+    def units(self, lots: int) -> str:
+        return format(Decimal(lots) * Decimal(self.row["lot_size"]), "f")
 
 
 @dataclass
 class MarketOp:
-    kind: str  # place, cancel, amend, block
+    kind: str  # place, cancel, amend, tick
     at: datetime
     actor: str
     key: str
@@ -217,26 +213,28 @@ class MarketBatch:
     touched: dict[str, dict] = field(default_factory=dict)
     trades: list[dict] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
+    # Releases of holds whose order the writer refused: written unless an earlier batch already did.
+    refusal_tasks: list[dict] = field(default_factory=list)
     outbox: list[Event] = field(default_factory=list)
     audit: list[tuple[str, str, str, object]] = field(default_factory=list)
     idempotency: list[dict] = field(default_factory=list)
     metrics: list[Callable[[], None]] = field(default_factory=list)
 
 
-async def load_market(session, instrument: str) -> MarketState | None:
+async def load_market(session, instrument: str, policy: MarketPolicy) -> MarketState | None:
     row = (await session.execute(select(markets_t).where(markets_t.c.instrument == instrument))).first()
     if row is None:
         return None
     row = row_dict(row)
-    rules = json.loads(row["rules"])
+    config = policy.configure(json.loads(row["rules"]), f"market {instrument}")
     events = (await session.execute(select(journal_t).where(journal_t.c.instrument == instrument)
                                     .order_by(journal_t.c.seq))).all()
-    market = C.ContinuousMarket.replay(instrument, trading_rules(rules),
-                                       (decode_event(e.type, e.payload) for e in events), calendar_of(rules))
+    market = C.ContinuousMarket.replay(instrument, config.rules, (decode_event(e.type, e.payload) for e in events),
+                                       config.calendar)
     last_order = (await session.execute(select(func.max(orders_t.c.sequence))
                                         .where(orders_t.c.instrument == instrument))).scalar_one()
-    state = MarketState(row, market, ZoneInfo(rules.get("timezone", "Asia/Shanghai")),
-                        events[-1].seq if events else 0, (last_order or 0) + 1)
+    state = MarketState(row, config, market, ZoneInfo(config.timezone), events[-1].seq if events else 0,
+                        (last_order or 0) + 1)
     open_rows = (await session.execute(select(orders_t).where(orders_t.c.instrument == instrument,
                                                                orders_t.c.state.in_(OPEN_STATES)))).all()
     for o in map(row_dict, open_rows):
@@ -245,8 +243,17 @@ async def load_market(session, instrument: str) -> MarketState | None:
         elif o["sequence"] in market.book:  # the mirror agrees with the replayed book (same transaction)
             state.orders[o["sequence"]] = o
             state.by_id[o["order_id"]] = o["sequence"]
+        else:
+            continue
+        if o["hold_id"]:
+            state.free[o["order_id"]] = need(o)  # what every commit left it
     state.publish()
     return state
+
+
+def refused_error(answer: dict) -> RuleViolation:
+    """The recorded answer of a command the writer refused after it had held funds or units."""
+    return RuleViolation(answer["refused"]["message"], reason=answer["refused"]["reason"])
 
 
 def order_view(o: dict) -> dict:
@@ -265,8 +272,11 @@ class MarketRules:
         self.metrics = metrics
 
     def apply(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
-        self.ensure_day(state, op.at, batch)
-        return getattr(self, f"_{op.kind}")(state, op, batch)
+        try:
+            self.ensure_day(state, op.at, batch)
+            return getattr(self, f"_{op.kind}")(state, op, batch)
+        finally:  # whatever the command changed before it was refused (a day roll) is settled up too
+            self.settle_holds(state, batch, op.at)
 
     def ensure_day(self, state: MarketState, at: datetime, batch: MarketBatch) -> None:
         """Close a past trading day at its last session end (resting orders expire), open today's."""
@@ -279,39 +289,87 @@ class MarketRules:
             previous = m.last_close or state.row["previous_close_fen"]
             self.record(state, m.open_day(now.date(), previous), batch, "system", at)
 
-    @staticmethod
-    def _still_covered(state: MarketState, a: dict, is_buy: bool) -> None:
-        """Orders checked concurrently against the same balance: the writer, which sees every order it has
-        accepted, refuses the one that no longer fits in what the registry said was available."""
-        if "available" not in a:
-            return
-        quantity, value = state.committed(a["credit_code"], is_buy)
-        available = Decimal(a["available"]) - Decimal(a.get("unsettled", "0"))
-        if is_buy:
-            price = a["price_fen"] or (state.market.price_limits()[1] if state.market.day else 0)
-            if Decimal(value + price * a["quantity"]) > available:
-                raise TradingRuleError("INSUFFICIENT_FUNDS", "open buy orders and this one exceed the available CNY")
-        elif (quantity + a["quantity"]) * Decimal(state.row["lot_size"]) > available:
-            raise TradingRuleError("INSUFFICIENT_HOLDINGS", "open sell orders and this one exceed the holdings")
+    # ------------------------------------------------------------ holds
+    def settle_holds(self, state: MarketState, batch: MarketBatch, at: datetime) -> None:
+        """Release, by a keyed ledger task, what each order the command changed no longer needs: its
+        unfilled rest, the better price it traded at, an amendment down, its expiry or cancellation. The
+        key names the order and the journal position, so each release is made once."""
+        for order_id, order in state.dirty.items():
+            if not order["hold_id"]:
+                continue
+            free, needed = state.free.get(order_id, 0), need(order)
+            surplus = free - needed
+            if surplus < 0:  # refused before the domain is asked (see `_amend`, `_place`): never expected
+                log.error("order hold short", extra={"order_id": order_id, "free": free, "need": needed})
+            elif surplus:
+                quantity = str(surplus) if order["side"] == "buy" else state.units(surplus)
+                ledger_task(batch, f"trading:order:{order_id}:release:{state.last_seq}", "release_hold",
+                            {"hold_id": order["hold_id"], "quantity": quantity,
+                             "reason": f"order {order['state']}"})
+                free = needed
+            if order["state"] in OPEN_STATES:
+                state.free[order_id] = free
+            else:
+                state.free.pop(order_id, None)
+        state.dirty.clear()
 
+    def refused(self, state: MarketState, op: MarketOp, batch: MarketBatch, error: CommonError) -> None:
+        """A command that had already held funds or units (an order's hold, an amendment's extra) and that
+        the writer refused: the hold is released, and the refusal is the key's answer — a retry gets it
+        again (its hold is gone), a new attempt takes a new key."""
+        a = op.args
+        if op.kind == "place" and a.get("hold_id"):
+            hold_id, amount, is_buy = a["hold_id"], a["held"], a["side"] == "buy"
+        elif op.kind == "amend" and a.get("extra"):
+            hold_id, amount, is_buy = a["hold_id"], a["extra"], a["is_buy"]
+        else:
+            return
+        quantity = str(amount) if is_buy else state.units(amount)
+        suffix = hashlib.sha256(op.key.encode()).hexdigest()[:16]
+        ledger_task(batch, f"trading:order:{a['order_id']}:refused:{suffix}", "release_hold",
+                    {"hold_id": hold_id, "quantity": quantity, "reason": f"{op.kind} refused"})
+        batch.refusal_tasks.append(batch.tasks.pop())
+        if isinstance(error, IdempotencyConflict):  # the key belongs to another request: not ours to answer
+            return
+        answer = {"refused": {"reason": error.reason, "message": error.message}}
+        batch.idempotency.append(dict(key=op.key, operation=f"market_{op.kind}", request_digest=op.digest,
+                                      response=dumps(answer).encode(), created_at=batch.now))
+
+    def _spend(self, state: MarketState, order: dict, price: int, quantity: int) -> None:
+        """A trade takes its part of the order's hold (settlement pays it out of the hold)."""
+        if order["hold_id"]:
+            spent = price * quantity if order["side"] == "buy" else quantity
+            state.free[order["order_id"]] = state.free.get(order["order_id"], 0) - spent
+        state.dirty[order["order_id"]] = order
+
+    # ------------------------------------------------------------ commands
     def _tick(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
         return {}  # the day roll in `apply` is all a tick does
+
+    def _new_order(self, state: MarketState, op: MarketOp, *, block: bool, sequence: int) -> dict:
+        a = op.args
+        order = dict(order_id=a["order_id"], instrument=state.instrument, credit_code=a["credit_code"], side=a["side"],
+                     type=a["type"], price_fen=a["price_fen"], quantity=a["quantity"], filled=0, state="open",
+                     reject_reason="", block=block, counterparty=a["counterparty"], sequence=sequence,
+                     hold_id=a["hold_id"], created_at=op.at)
+        state.free[order["order_id"]] = a["held"]
+        state.dirty[order["order_id"]] = order
+        return order
 
     def _place(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
         a = op.args
         if a["block"]:
             return self._block(state, op, batch)
-        seq = state.next_order
-        is_buy = a["side"] == "buy"
-        order_type = OrderType.MARKET if a["type"] == "market" else OrderType.LIMIT
-        self._still_covered(state, a, is_buy)
-        events = state.market.place_order(seq, account_of(a["credit_code"]), is_buy, a["quantity"],
-                                          state.local(op.at), a["price_fen"] or None, order_type)
+        m, seq = state.market, state.next_order
+        is_buy, order_type = a["side"] == "buy", ORDER_TYPES[a["type"]]
+        if is_buy and order_type is OrderType.MARKET and m.day is not None \
+                and a["held"] < a["quantity"] * m.price_limits()[1]:
+            raise TradingRuleError("BAND_MOVED", "the day's band moved above what the market buy holds; place it "
+                                                 "again with a new key")
+        events = m.place_order(seq, account_of(a["credit_code"]), is_buy, a["quantity"], state.local(op.at),
+                               a["price_fen"] or None, order_type, a["level"])
         state.next_order += 1
-        order = dict(order_id=new_id("O"), instrument=state.instrument, credit_code=a["credit_code"],
-                     side=a["side"], type=a["type"], price_fen=a["price_fen"], quantity=a["quantity"], filled=0,
-                     state="open", reject_reason="", block=False, counterparty="", sequence=seq, hold_id="",
-                     created_at=op.at)
+        order = self._new_order(state, op, block=False, sequence=seq)
         state.orders[seq] = order
         state.by_id[order["order_id"]] = seq
         batch.new_orders[order["order_id"]] = order
@@ -322,17 +380,16 @@ class MarketRules:
 
     def _block(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
         """A 大宗协议 proposal: checked like the trade it would be; it executes (BlockTradeExecuted,
-        journaled) when the named counterparty has proposed the mirror trade, else it waits off the book."""
+        journaled) when the named counterparty has proposed the mirror trade, else it waits off the book
+        (until the day's close, like any order)."""
         a, m, now = op.args, state.market, state.local(op.at)
-        check_block(m, now, a["credit_code"], a["counterparty"], a["quantity"], a["price_fen"])
-        order = dict(order_id=new_id("O"), instrument=state.instrument, credit_code=a["credit_code"], side=a["side"],
-                     type="limit", price_fen=a["price_fen"], quantity=a["quantity"], filled=0, state="open",
-                     reject_reason="", block=True, counterparty=a["counterparty"], sequence=0, hold_id="",
-                     created_at=op.at)
+        m.check_block(account_of(a["credit_code"]), account_of(a["counterparty"]) if a["counterparty"] else 0,
+                      a["quantity"], a["price_fen"], now)
         match = next((o for o in state.blocks.values()
                       if o["credit_code"] == a["counterparty"] and o["counterparty"] == a["credit_code"]
                       and o["side"] != a["side"] and o["price_fen"] == a["price_fen"]
                       and o["quantity"] == a["quantity"]), None)
+        order = self._new_order(state, op, block=True, sequence=0)
         batch.new_orders[order["order_id"]] = order
         batch.metrics.append(lambda: self.metrics.orders.labels(a["side"], "accepted", "").inc())
         batch.audit.append((op.actor, "block.proposed", f"market:{state.instrument}", order_view(order)))
@@ -346,6 +403,7 @@ class MarketRules:
         for o in (order, match):
             o.update(filled=o["quantity"], state="filled")
             self._touch(batch, o)
+            self._spend(state, o, a["price_fen"], a["quantity"])
         state.blocks.pop(match["order_id"], None)
         trade = self._trade(state, batch, buyer, seller, a["price_fen"], a["quantity"], events[0].trade_seq, op.at)
         return {"order": order_view(order), "trades": [trade_view(trade)]}
@@ -366,6 +424,7 @@ class MarketRules:
                 raise TradingRuleError("NOT_ORDER_OWNER", "only the order's owner may change it")
             proposal.update(state="cancelled", reject_reason="requested")
             self._touch(batch, proposal)
+            state.dirty[proposal["order_id"]] = proposal
             state.blocks.pop(proposal["order_id"])
             batch.audit.append((op.actor, "block.cancelled", f"market:{state.instrument}",
                                 {"order_id": proposal["order_id"]}))
@@ -376,12 +435,23 @@ class MarketRules:
         return {"order": order_view(order), "trades": []}
 
     def _amend(self, state: MarketState, op: MarketOp, batch: MarketBatch) -> dict:
-        if op.args["order_id"] in state.blocks:
+        a = op.args
+        if a["order_id"] in state.blocks:
             raise TradingRuleError("BLOCK_NOT_AMENDABLE", "cancel the block proposal and propose again")
         seq, order = self._resting(state, op)
+        if order["hold_id"]:
+            # The extra was held against the order as it was then; a trade since may have taken part of it.
+            price = a["price_fen"] or order["price_fen"]
+            wanted = a["quantity"] * price if order["side"] == "buy" else a["quantity"]
+            if state.free.get(order["order_id"], 0) + a.get("extra", 0) < wanted:
+                raise TradingRuleError("ORDER_TRADED_MEANWHILE", "the order traded while its amendment was held; "
+                                                                 "amend it again with a new key")
         first_trade = len(batch.trades)
-        events = state.market.amend_order(seq, account_of(order["credit_code"]), state.local(op.at),
-                                          op.args["quantity"], op.args["price_fen"] or None)
+        events = state.market.amend_order(seq, account_of(order["credit_code"]), state.local(op.at), a["quantity"],
+                                          a["price_fen"] or None)
+        if a.get("extra"):
+            state.free[order["order_id"]] += a["extra"]
+        state.dirty[order["order_id"]] = order
         self.record(state, events, batch, op.actor, op.at)
         return {"order": order_view(order), "trades": [trade_view(x) for x in batch.trades[first_trade:]]}
 
@@ -428,6 +498,7 @@ class MarketRules:
             return
         order.update(state="cancelled", reject_reason=e.reason)
         self._touch(batch, order)
+        state.dirty[order["order_id"]] = order
         self._forget(state, order)
         batch.outbox.append(Event("trading.market.order_cancelled", "yaosu.trading.market.order_cancelled",
                                   f"order:{order['order_id']}", {"instrument": state.instrument,
@@ -442,6 +513,7 @@ class MarketRules:
             order["filled"] += e.quantity
             order["state"] = "filled" if order["filled"] >= order["quantity"] else "partially_filled"
             self._touch(batch, order)
+            self._spend(state, order, e.price, e.quantity)
         buyer, seller = (maker, taker) if maker["side"] == "buy" else (taker, maker)
         self._trade(state, batch, buyer, seller, e.price, e.quantity, e.trade_seq, at, actor)
         for order in (maker, taker):
@@ -450,7 +522,8 @@ class MarketRules:
 
     def _trade(self, state: MarketState, batch: MarketBatch, buyer: dict, seller: dict, price: int, quantity: int,
                trade_seq: int, at: datetime, actor: str = "system") -> dict:
-        """The trade row, its DvP ledger task (keyed by the trade id), the public event and the record."""
+        """The trade row, its DvP ledger task (keyed by the trade id, paid out of both orders' holds), the
+        public event and the record."""
         market = state.row
         units = Decimal(quantity) * Decimal(market["lot_size"])
         trade_id = f"{market['trade_code']}-T{trade_seq}"  # trade_seq is the replayed market's: stable
@@ -459,7 +532,8 @@ class MarketRules:
                      buyer=buyer["credit_code"], seller=seller["credit_code"], quantity=format(units, "f"),
                      unit=market["unit"], price_fen=price, amount_fen=amount,
                      legs=dumps({"book": not buyer["block"], "buy_order": buyer["order_id"],
-                                 "sell_order": seller["order_id"]}),
+                                 "sell_order": seller["order_id"], "buy_hold": buyer["hold_id"],
+                                 "sell_hold": seller["hold_id"]}),
                      settlement_state="settling", settlement_operation_id="", settlement_attempts=0,
                      settlement_error="", next_attempt_at=None, executed_at=at, settled_at=None, confirmed=True)
         batch.trades.append(trade)
@@ -484,11 +558,14 @@ class MarketRules:
                                                                  "previous_close_fen": e.previous_close}))
 
     def _on_DayClosed(self, state, e, batch, actor, at) -> None:
-        # The book's resting orders expire: their mirror rows follow (the domain clears its book).
-        for order in list(state.orders.values()):
+        # The book's resting orders and the open block proposals expire: their mirror rows follow (the
+        # domain clears its book), and their holds are released.
+        for order in [*state.orders.values(), *state.blocks.values()]:
             order.update(state="cancelled", reject_reason="day_end")
             self._touch(batch, order)
+            state.dirty[order["order_id"]] = order
             self._forget(state, order)
+        state.blocks.clear()
         state.row.update(previous_close_fen=e.close_price)
         batch.outbox.append(Event("trading.market.day_closed", "yaosu.trading.market.day_closed",
                                   f"market:{state.instrument}", {"instrument": state.instrument,
@@ -527,17 +604,12 @@ class MarketWriter:
         batch = MarketBatch(ms.clock())
         try:
             async with ms.uow() as tx:
-                state = ms.cache.get(self.instrument) or await load_market(tx.session, self.instrument)
+                state = ms.cache.get(self.instrument) or await load_market(tx.session, self.instrument, ms.policy)
                 if state is None:
                     raise not_found("market", self.instrument)
                 ms.cache[self.instrument] = state
                 repo = TradingRepository(tx.session)
                 records = await repo.idempotency_records(ms.uow.tables.idempotency, (o.key for o in ops))
-                for op in ops:
-                    if "available" in op.args and op.key not in records:
-                        # Executed, unsettled trades still take from the balance the registry reported.
-                        op.args["unsettled"] = str(await ms._unsettled(
-                            tx, op.args["credit_code"], self.instrument, is_buy=op.args["side"] == "buy"))
                 seen: dict[str, tuple[MarketOp, Any]] = {}
                 for op in ops:
                     if op.key and (op.key in seen or op.key in records):
@@ -545,19 +617,24 @@ class MarketWriter:
                         kind, digest = (first[0].kind, first[0].digest) if first else \
                             (records[op.key].operation, records[op.key].request_digest)
                         if (kind, digest) != (f"market_{op.kind}", op.digest):
-                            outcomes.append((op, None, IdempotencyConflict(op.key)))
+                            conflict = IdempotencyConflict(op.key)
+                            ms.rules.refused(state, op, batch, conflict)  # a hold made for it goes back
+                            outcomes.append((op, None, conflict))
                         else:
-                            outcomes.append((op, first[1] if first else json.loads(records[op.key].response), None))
+                            answer = first[1] if first else json.loads(records[op.key].response)
+                            outcomes.append((op, None, refused_error(answer)) if "refused" in answer
+                                            else (op, answer, None))
                         continue
                     try:
                         result = ms.rules.apply(state, op, batch)
-                    except TradingRuleError as exc:
+                    except (TradingRuleError, CommonError) as exc:
+                        error = refusal(exc) if isinstance(exc, TradingRuleError) else exc
                         if op.kind == "place":
-                            ms.metrics.orders.labels(op.args["side"], "refused", exc.code).inc()
-                        outcomes.append((op, None, refusal(exc)))
-                        continue
-                    except CommonError as exc:
-                        outcomes.append((op, None, exc))
+                            ms.metrics.orders.labels(op.args["side"], "refused", error.reason).inc()
+                        ms.rules.refused(state, op, batch, error)
+                        if op.key and batch.idempotency and batch.idempotency[-1]["key"] == op.key:
+                            seen[op.key] = (op, json.loads(batch.idempotency[-1]["response"]))
+                        outcomes.append((op, None, error))
                         continue
                     result = json.loads(dumps(result))  # the stored form is what a retry gets back
                     if op.key:
@@ -565,7 +642,7 @@ class MarketWriter:
                         batch.idempotency.append(dict(key=op.key, operation=f"market_{op.kind}", request_digest=op.digest,
                                                       response=dumps(result).encode(), created_at=batch.now))
                     outcomes.append((op, result, None))
-                if batch.journal or batch.idempotency or batch.new_orders or batch.touched:
+                if batch.journal or batch.idempotency or batch.new_orders or batch.touched or batch.refusal_tasks:
                     await self._flush(tx, state, batch)
                     await tx.commit()
         except BaseException as exc:  # noqa: BLE001 - every waiter must hear; the market is rebuilt from the DB
@@ -605,6 +682,11 @@ class MarketWriter:
                 price_fen=o["price_fen"]))
         repo = TradingRepository(s)
         await repo.insert_many(r.trades, batch.trades)
+        if batch.refusal_tasks:  # a request retried after a conflict may have queued its release before
+            ids = [x["task_id"] for x in batch.refusal_tasks]
+            done = set((await s.execute(select(r.tasks.c.task_id).where(r.tasks.c.task_id.in_(ids)))).scalars())
+            fresh = {x["task_id"]: x for x in batch.refusal_tasks if x["task_id"] not in done}
+            batch.tasks.extend(fresh.values())
         await repo.insert_many(r.tasks, batch.tasks)
         row = state.row
         await s.execute(update(markets_t).where(markets_t.c.instrument == state.instrument).values(
@@ -620,21 +702,25 @@ class MarketWriter:
 class Markets:
     """Use cases of the continuous markets (the gRPC mixin in adapters/grpc/market.py calls these)."""
 
-    def __init__(self, uow: UnitOfWork, registry, metrics: TradingMetrics, clock: Callable[[], datetime], *,
-                 access: Access, region_code: str, on_tasks: Callable[[], None], max_batch: int = 512) -> None:
+    def __init__(self, uow: UnitOfWork, registry: RegistryPort, metrics: TradingMetrics,
+                 clock: Callable[[], datetime], *, access: Access, policy: MarketPolicy, region_code: str,
+                 on_tasks: Callable[[], None], max_batch: int = 512) -> None:
         self.uow, self.registry, self.metrics, self.clock = uow, registry, metrics, clock
-        self.access, self.disclosure = access, Disclosure(access)
+        self.access, self.disclosure, self.policy = access, Disclosure(access), policy
         self.region_code, self.on_tasks, self.max_batch = region_code, on_tasks, max_batch
         self.rules = MarketRules(metrics)
         self.cache: dict[str, MarketState] = {}
         self.writers: dict[str, MarketWriter] = {}
+        self.accounts: dict[tuple[str, str], str] = {}  # (holder, instrument) → registry account id
 
     # ------------------------------------------------------------ configuration
     async def ensure_market(self, config: dict) -> dict:
-        """Create a market from its configuration if it does not exist (its rules are then fixed: the
-        journal is replayed under them, so they change only with a new market, never under one)."""
+        """Create a market from its configuration if it does not exist. Its row keeps the market's own
+        rules (overrides of the market policy); the rest follows the policy in force, whose version each
+        trading day records (DayOpened) and each refusal names."""
         instrument = config["instrument"]
-        trading_rules(config.get("rules", {}))  # refuse a malformed configuration before storing it
+        # Refuse a malformed configuration before storing it (at start: the service does not serve then).
+        self.policy.configure(config.get("rules", {}), f"market {instrument}")
         async with self.uow() as tx:
             existing = (await tx.session.execute(select(markets_t).where(markets_t.c.instrument == instrument)))\
                 .first()
@@ -664,55 +750,59 @@ class Markets:
         self.access.require(operation, Owner.enterprise(credit_code))
 
     def _shown(self, result: dict) -> dict:
-        """An answer with its trades as the caller may see them: each party only its own side."""
+        """An answer with its trades as the caller may see them: each party only its own side; a refusal
+        recorded as the key's answer is raised again."""
+        if "refused" in result:
+            raise refused_error(result)
         return result | {"trades": [self.disclosure.trade(x) for x in result.get("trades", [])]}
 
     async def place(self, key: str, instrument: str, credit_code: str, side: str, order_type: str, price_fen: int,
-                    quantity: int, *, block: bool = False, counterparty: str = "") -> dict:
+                    quantity: int, *, block: bool = False, counterparty: str = "", level: int = 0) -> dict:
         self._act_for(credit_code, "PlaceOrder")
         limits.order_numbers(price_fen, quantity)
         actor = current_principal().actor
         v = []
         if side not in ("buy", "sell"):
             v.append(("side", "buy or sell"))
-        if order_type not in ("limit", "market"):
-            v.append(("type", "limit or market"))
+        if order_type not in ORDER_TYPES:
+            v.append(("type", "limit, market or level"))
         if quantity <= 0:
             v.append(("quantity", "must be positive"))
-        if order_type == "limit" and price_fen <= 0:
-            v.append(("price.fen", "a limit order needs a positive price"))
+        if order_type in ("limit", "level") and price_fen <= 0:
+            v.append(("price.fen", "a limit order needs a positive price" if order_type == "limit" else
+                      "a level order carries the price shown at its chosen level"))
         if order_type == "market" and price_fen:
             v.append(("price.fen", "a market order carries no price"))
+        if order_type == "level" and level <= 0:
+            v.append(("level", "the chosen price level of the other side: 1 for the best, up to the market's "
+                               "taker_levels"))
+        if order_type != "level" and level:
+            v.append(("level", "only a level order names a price level"))
         if not key:
             v.append(("idempotency_key", "required"))
         if block and (order_type != "limit" or not counterparty):
             v.append(("counterparty", "a block order is a limit order naming its counterparty"))
         if v:
-            from services.common.errors import FieldViolation, require
             require([FieldViolation(f, d) for f, d in v])
         args = dict(credit_code=credit_code, side=side, type=order_type, price_fen=price_fen, quantity=quantity,
-                    block=block, counterparty=counterparty if block else "")
+                    block=block, counterparty=counterparty if block else "", **({"level": level} if level else {}))
         digest = idem.digest("market_place", {"i": instrument, **args})
+        # A retry of a decided order is answered as it was, before anything is asked of the registry.
+        if (first := await self._replayed(key, "market_place", digest)) is not None:
+            return self._shown(first)
         state = await self._state(instrument)
+        is_buy = side == "buy"
         try:
-            if block:
-                try:
-                    check_block(state.market, state.local(self.clock()), credit_code, counterparty, quantity,
-                                price_fen)
-                except TradingRuleError as exc:
-                    raise refusal(exc) from None
-            else:
-                self._rules_first(state, quantity, price_fen)
-            available = await self._pre_trade(state, credit_code, side == "buy", quantity, price_fen)
+            self._rules_first(state, credit_code, quantity, price_fen, order_type, level, block, counterparty)
+            order_id = order_id_for(key, digest)
+            held, hold_id = await self._hold_order(state, order_id, credit_code, is_buy, order_type, price_fen,
+                                                   quantity)
         except RuleViolation as exc:
-            # A retry of an accepted order may no longer pass (the order itself now commits the balance):
-            # the first answer, if there is one, is the answer. Looked up only here, off the fast path.
-            if (first := await self._replayed(key, "market_place", digest)) is not None:
-                return self._shown(first)
             self.metrics.orders.labels(side, "refused", exc.reason).inc()
             raise
-        return self._shown(await self._writer(instrument).submit(MarketOp("place", self.clock(), actor, key, digest,
-                                                                          {**args, "available": str(available)})))
+        held_args = {"order_id": order_id, "hold_id": hold_id, "held": held, "level": level}
+        return self._shown(await self._writer(instrument).submit(
+            MarketOp("place", self.clock(), actor, key, digest, {**args, **held_args})))
 
     async def cancel(self, key: str, order_id: str, credit_code: str) -> dict:
         self._act_for(credit_code, "CancelOrder")
@@ -723,7 +813,12 @@ class Markets:
             MarketOp("cancel", self.clock(), current_principal().actor, key, digest, args))
 
     async def amend(self, key: str, order_id: str, credit_code: str, price_fen: int, quantity: int) -> dict:
+        """Change a resting order's price or remaining quantity. What the amendment adds to the order's cost is
+        held first (the hold's extra, keyed by the order and the request); what it no longer needs is released
+        once it is applied."""
         self._act_for(credit_code, "AmendOrder")
+        if not key:
+            raise InvalidArgument.field("idempotency_key", "required: an amendment may hold more funds or units")
         order = await self._own_order("AmendOrder", order_id, credit_code)
         limits.order_numbers(price_fen, quantity)
         args = dict(order_id=order_id, credit_code=credit_code, price_fen=price_fen, quantity=quantity)
@@ -732,16 +827,23 @@ class Markets:
             return self._shown(first)
         state = await self._state(order["instrument"])
         seq = state.by_id.get(order_id)
-        if seq is not None and order["credit_code"] == credit_code:
-            # Only what the amendment adds to the order needs to be available.
-            is_buy = order["side"] == "buy"
+        extra = 0
+        if seq is not None and state.orders[seq]["hold_id"]:
             current = state.orders[seq]
-            left = current["quantity"] - current["filled"]
             price = price_fen or current["price_fen"]
-            await self._pre_trade(state, credit_code, is_buy, quantity, price,
-                                  already=(left, left * current["price_fen"]))
+            try:
+                state.market.check_order(quantity, price)  # the rules first, then the registry
+            except TradingRuleError as exc:
+                raise refusal(exc) from None
+            is_buy = current["side"] == "buy"
+            extra = max(0, (quantity * price if is_buy else quantity) - state.free.get(order_id, 0))
+            if extra:
+                await self._increase_hold(state, current, key, extra)
+            args_held = {"hold_id": current["hold_id"], "is_buy": is_buy, "extra": extra}
+        else:
+            args_held = {}
         return self._shown(await self._writer(order["instrument"]).submit(
-            MarketOp("amend", self.clock(), current_principal().actor, key, digest, args)))
+            MarketOp("amend", self.clock(), current_principal().actor, key, digest, {**args, **args_held})))
 
     async def _replayed(self, key: str, operation: str, digest: str) -> dict | None:
         async with self.uow() as tx:
@@ -756,60 +858,73 @@ class Markets:
         require_owned(self.access, operation, "order", order_id, [Owner.enterprise(credit_code)] if owned else None)
         return order
 
-    @staticmethod
-    def _rules_first(state: MarketState, quantity: int, price_fen: int) -> None:
-        """The market's own refusals come before asking the registry (the writer checks them again)."""
-        m = state.market
-        if quantity >= m.rules.block_size:
-            raise refusal(TradingRuleError("BLOCK_SIZE_ON_BOOK",
-                                           "orders at or above the block size trade as block trades"))
-        if price_fen and m.day is not None:
-            low, high = m.price_limits()
-            if not low <= price_fen <= high:
-                raise refusal(TradingRuleError("PRICE_OUTSIDE_BAND", f"{price_fen} outside [{low}, {high}]"))
-
-    async def _pre_trade(self, state: MarketState, credit_code: str, is_buy: bool, quantity: int, price_fen: int,
-                         already: tuple[int, int] = (0, 0)) -> Decimal:
-        """The registry's available balance, checked against this order plus the holder's open orders.
-        Returned so the writer checks again against the orders it has accepted meanwhile (no race)."""
-        lot = Decimal(state.row["lot_size"])
-        resting_qty, resting_value = state.committed(credit_code, is_buy)
-        resting_qty, resting_value = resting_qty - already[0], resting_value - already[1]
+    def _rules_first(self, state: MarketState, credit_code: str, quantity: int, price_fen: int, order_type: str,
+                     level: int, block: bool, counterparty: str) -> None:
+        """The market's own refusals come before anything is held (the writer checks them again)."""
+        m, now = state.market, state.local(self.clock())
         try:
-            if is_buy:
-                if not price_fen:  # a market buy may pay up to the top of the band
-                    price_fen = state.market.price_limits()[1] if state.market.day else state.row[
-                        "previous_close_fen"]
-                need = Decimal(price_fen * quantity + resting_value)
-                have = Decimal(await self.registry.available(credit_code, "CNY"))
-                if have < need:
-                    raise RuleViolation(f"available CNY {have} fen < {need} fen needed for this and open buy orders",
-                                        reason="INSUFFICIENT_FUNDS")
-                return have
+            if block:
+                m.check_block(account_of(credit_code), account_of(counterparty) if counterparty else 0, quantity,
+                              price_fen, now)
             else:
-                need = Decimal(quantity + resting_qty) * lot
-                have = Decimal(await self.registry.available(credit_code, state.instrument))
-                if have < need:
-                    raise RuleViolation(f"available {have} {state.row['unit']} < {need} needed for this and open "
-                                        "sell orders", reason="INSUFFICIENT_HOLDINGS")
-                return have
+                m.check_hours(now)
+                m.check_order(quantity, price_fen or None, ORDER_TYPES[order_type], level)
+        except TradingRuleError as exc:
+            if exc.code == "LEVEL_OUT_OF_RANGE":  # the request's own number, beyond what the market offers
+                raise InvalidArgument.field("level", exc.message) from None
+            raise refusal(exc) from None
+
+    async def _account(self, holder: str, instrument: str) -> str:
+        """The holder's registry account of the instrument (account ids never change: kept once found)."""
+        found = self.accounts.get((holder, instrument))
+        if found is None:
+            found = self.accounts[(holder, instrument)] = await self.registry.account(holder, instrument,
+                                                                                       open_if_missing=False)
+        return found
+
+    async def _hold_order(self, state: MarketState, order_id: str, credit_code: str, is_buy: bool, order_type: str,
+                          price_fen: int, quantity: int) -> tuple[int, str]:
+        """Hold what the order may cost before it is acknowledged: price × quantity fen of a buy (a market
+        buy: the top of the band), the units of a sell. Keyed by the order id and the amount: a retry holds
+        once. Returns (held, in fen or lots; the hold id)."""
+        if is_buy:
+            held = (price_fen or state.band_high()) * quantity
+            instrument, amount = "CNY", str(held)
+        else:
+            held, instrument, amount = quantity, state.instrument, state.units(quantity)
+        try:
+            account = await self._account(credit_code, instrument)
+            hold_id = await self.registry.create_hold(f"trading:order:{order_id}:hold:{held}", account, amount,
+                                                      state.hold_deadline(self.clock()), "order", partial=True)
         except RegistryUnavailable:
             raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
         except RegistryRefused as exc:
-            raise RuleViolation(f"registry refused: {exc.message}", reason=f"REGISTRY_{exc.code}") from None
+            raise self._hold_refused(exc, is_buy, amount, state, "this order") from None
+        return held, hold_id
+
+    async def _increase_hold(self, state: MarketState, order: dict, key: str, extra: int) -> None:
+        is_buy = order["side"] == "buy"
+        amount = str(extra) if is_buy else state.units(extra)
+        suffix = hashlib.sha256(key.encode()).hexdigest()[:16]
+        try:
+            await self.registry.increase_hold(f"trading:order:{order['order_id']}:increase:{suffix}:{extra}",
+                                              order["hold_id"], amount)
+        except RegistryUnavailable:
+            raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
+        except RegistryRefused as exc:
+            if exc.reason == "HOLD_RESOLVED":  # the order was done (filled, cancelled) and its hold settled
+                raise RuleViolation(f"order {order['order_id']} is not resting", reason="ORDER_NOT_ACTIVE") from None
+            raise self._hold_refused(exc, is_buy, amount, state, "the amendment") from None
 
     @staticmethod
-    async def _unsettled(tx, credit_code: str, instrument: str, *, is_buy: bool) -> Decimal:
-        """What executed, not yet settled trades will still take from the registry balance: the buyer's
-        fen on every market, or the seller's units of this instrument."""
-        trades_t = r.trades
-        active = trades_t.c.settlement_state.in_(("executed", "settling"))
-        if is_buy:
-            query = select(trades_t.c.amount_fen).where(trades_t.c.buyer == credit_code, active)
-        else:
-            query = select(trades_t.c.quantity).where(trades_t.c.seller == credit_code,
-                                                      trades_t.c.instrument == instrument, active)
-        return sum((Decimal(v) for (v,) in (await tx.session.execute(query)).all()), Decimal(0))
+    def _hold_refused(exc: RegistryRefused, is_buy: bool, amount: str, state: MarketState, what: str) -> RuleViolation:
+        if exc.reason == "INSUFFICIENT_FUNDS" or exc.code == "NOT_FOUND":
+            if is_buy:
+                return RuleViolation(f"the available CNY does not cover the {amount} fen {what} may cost "
+                                     f"({exc.message})", reason="INSUFFICIENT_FUNDS")
+            return RuleViolation(f"the available {state.instrument} does not cover the {amount} {state.row['unit']} "
+                                 f"{what} sells ({exc.message})", reason="INSUFFICIENT_HOLDINGS")
+        return RuleViolation(f"registry refused the hold: {exc.message}", reason=f"REGISTRY_{exc.reason or exc.code}")
 
     def _writer(self, instrument: str) -> MarketWriter:
         writer = self.writers.get(instrument)
@@ -821,7 +936,7 @@ class Markets:
         state = self.cache.get(instrument)
         if state is None:
             async with self.uow() as tx:
-                state = await load_market(tx.session, instrument)
+                state = await load_market(tx.session, instrument, self.policy)
             if state is None:
                 raise not_found("market", instrument)
             # A writer that loaded meanwhile keeps its own copy: it is the one that changes.
@@ -843,7 +958,7 @@ class Markets:
             instruments = [x for (x,) in (await tx.session.execute(select(markets_t.c.instrument))).all()]
             for instrument in instruments:
                 if instrument not in self.cache:
-                    self.cache[instrument] = await load_market(tx.session, instrument)
+                    self.cache[instrument] = await load_market(tx.session, instrument, self.policy)
         for state in self.cache.values():
             self.refresh_depth(state)
         await self.tick_all()
@@ -870,6 +985,8 @@ class Markets:
 
     # ------------------------------------------------------------ reads
     async def book(self, instrument: str, depth: int) -> dict:
+        """Each side's best `depth` (default 5) price levels, best first, with their quantities and order
+        counts: level n of the other side is what a level order names (up to the market's taker_levels)."""
         self.access.require("GetOrderBook")
         state = await self._state(instrument)
         depth = min(max(depth or 5, 1), 50)
@@ -892,7 +1009,8 @@ class Markets:
         low, high = shown["band"]
         return {"instrument": instrument, "bids": levels(True), "asks": levels(False),
                 "last_price_fen": shown["last_price_fen"], "previous_close_fen": shown["previous_close_fen"],
-                "band_low_fen": low, "band_high_fen": high, "open": state.is_open(now), "server_time": now}
+                "band_low_fen": low, "band_high_fen": high, "open": state.is_open(now), "server_time": now,
+                "taker_levels": state.market.rules.taker_levels}
 
     async def list_markets(self) -> list[dict]:
         self.access.require("ListMarkets")

@@ -135,6 +135,25 @@ class SaleRules:
         self._record(sale, events, batch, op.actor)
         return {"invalidated": len(voided)}
 
+    async def _increment(self, sale: Sale, op: Op, batch: Batch, repo: TradingRepository) -> dict:
+        """增价幅度 changed by the listing agency (§5.3): the domain event, a change notice announcing the old and
+        the new value with the reason, the journal entry and a live fact with the next minimum bid."""
+        if sale.row["state"] in ("draft", "cancelled"):
+            raise TradingRuleError("WRONG_STATE", f"the listing is {sale.row['state']}")
+        events = sale.domain.change_increment(op.args["increment_fen"], op.actor, op.at)
+        version = sale.row["version"] + 1
+        notice, facts = increment_announcement(sale.listing_id, version, events[0], op.args["reason"],
+                                               sale.domain.minimum_next_quote())
+        batch.notices.append(notice)
+        batch.listing_updates["version"] = version
+        batch.outbox.append(Event("trading.sale.increment_changed", "yaosu.trading.sale.increment_changed",
+                                  f"listing:{sale.listing_id}",
+                                  {"listing_id": sale.listing_id, "trade_code": sale.row["trade_code"], **facts}))
+        batch.audit.append((op.actor, "increment.changed", f"listing:{sale.listing_id}",
+                            {"changed_by": op.actor, **facts}))
+        self._record(sale, events, batch, op.actor)
+        return {"notice": {**notice, "published_at": op.at.isoformat()}}
+
     async def _reserve_enter(self, sale: Sale, op: Op, batch: Batch, repo: TradingRepository) -> dict:
         self._reserve_editable(sale)
         events = sale.domain.enter_reserve(op.args["amount_fen"], op.actor, op.at)
@@ -228,6 +247,18 @@ class SaleRules:
                                 {"winner_credit_code": winner["credit_code"], "winner_bidder_number": decision.bidder,
                                  "price_fen": decision.price, "via": decision.via, **result}))
         batch.after_commit.append(self.on_tasks)
+
+
+def increment_announcement(listing_id: str, version: int, change, reason: str, next_minimum_fen: int
+                           ) -> tuple[dict, dict]:
+    """An increment change (挂牌 or 拍卖) as announced: the change notice row and the public fact."""
+    notice = dict(listing_id=listing_id, version=version, reason=reason, changed_fields="increment",
+                  bids_invalidated=False, published_at=change.at, increment_fen=change.increment,
+                  previous_increment_fen=change.previous)
+    facts = {"increment_fen": change.increment, "previous_increment_fen": change.previous,
+             "next_minimum_bid_fen": next_minimum_fen, "reason": reason, "version": version,
+             "at": change.at.isoformat()}
+    return notice, facts
 
 
 def release_deposits(batch: Batch, listing_id: str, regs: list[dict], why: str, keep: str = "") -> None:

@@ -11,22 +11,21 @@ from typing import Any
 from services.trading.adapters.db.event_codec import EventCodec
 from services.trading.adapters.db.repository import TradingRepository
 from services.trading.domain.listing import Listing, ListingStatus, ListingTerms
-
-DEFAULT_COUNTDOWN = 300
-DEFAULT_CONFIRMATION = 300
+from services.trading.domain.periods import SaleTimers
 
 
 def rules_of(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(row["rules"]) if row.get("rules") else {}
 
 
-def listing_terms(row: dict[str, Any]) -> ListingTerms:
-    rules = rules_of(row)
+def listing_terms(row: dict[str, Any], timers: SaleTimers) -> ListingTerms:
+    """The domain terms of a 挂牌 listing. Its timers were fixed into its rules at publication; a draft's
+    (and a listing published before they were) come from the sale policy in force."""
+    rules = {**timers.rules("listing"), **{k: v for k, v in rules_of(row).items() if v}}
     return ListingTerms(
         listing_id=row["listing_id"], start_price=int(rules["start_price"]), increment=int(rules["increment"]),
         opens_at=row["bidding_opens_at"], closes_at=row["bidding_closes_at"],
-        countdown_seconds=int(rules.get("countdown_seconds") or DEFAULT_COUNTDOWN),
-        confirmation_seconds=int(rules.get("confirmation_seconds") or DEFAULT_CONFIRMATION),
+        countdown_seconds=int(rules["countdown_seconds"]), confirmation_seconds=int(rules["confirmation_seconds"]),
         reserve_floor=int(rules.get("reserve_floor") or 0))
 
 
@@ -63,10 +62,11 @@ class Sale:
                 ListingStatus.UNSOLD: "unsold"}[status]
 
 
-async def load_sale(repo: TradingRepository, listing_id: str, codec: EventCodec) -> Sale | None:
+async def load_sale(repo: TradingRepository, listing_id: str, codec: EventCodec, timers: SaleTimers
+                    ) -> Sale | None:
     row = await repo.listing(listing_id)
     if row is None:
         return None
     events = await repo.sale_events(listing_id)
-    domain = Listing.replay(listing_terms(row), (codec.decode(e["type"], e["payload"]) for e in events))
+    domain = Listing.replay(listing_terms(row, timers), (codec.decode(e["type"], e["payload"]) for e in events))
     return Sale(row, domain, events[-1]["seq"] if events else 0)

@@ -130,18 +130,25 @@ class Settlement:
         return operation
 
     async def _settle_book(self, task: dict, payload: dict) -> str:
-        """A book trade, delivery versus payment: units seller → buyer and fen buyer → seller in one
-        linked registry transfer keyed by the task (the trade id), so it happens once or not at all."""
+        """A book or block trade, delivery versus payment: units seller → buyer and fen buyer → seller in one
+        linked registry transfer keyed by the task (the trade id), so it happens once or not at all. Each leg
+        is one part of its order's hold (held at entry), so nothing spent elsewhere since can fail it."""
         async with self.uow() as tx:
             trade = await TradingRepository(tx.session).trade(task["trade_id"])
+        plan = json.loads(trade["legs"])
         instrument = trade["instrument"]
         legs = [LedgerLeg(await self.registry.account(trade["seller"], instrument, open_if_missing=False),
                           await self.registry.account(trade["buyer"], instrument, open_if_missing=True),
-                          trade["quantity"]),
+                          trade["quantity"], plan.get("sell_hold", "")),
                 LedgerLeg(await self.registry.account(trade["buyer"], "CNY", open_if_missing=False),
                           await self.registry.account(trade["seller"], "CNY", open_if_missing=True),
-                          str(trade["amount_fen"]))]
+                          str(trade["amount_fen"]), plan.get("buy_hold", ""))]
         return await self.registry.transfer(task["task_id"], legs, f"DvP {trade['trade_code']}", trade["trade_id"])
+
+    async def _release_hold(self, task: dict, payload: dict) -> str:
+        """Give back the part of an order's hold the order no longer needs (keyed by the task)."""
+        await self.registry.release_hold(task["task_id"], payload["hold_id"], payload["quantity"], payload["reason"])
+        return ""
 
     async def _book_settled(self, tx, repo: TradingRepository, task: dict, operation_id: str, now: datetime) -> None:
         trade = await repo.trade(task["trade_id"])

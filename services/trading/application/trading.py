@@ -191,7 +191,7 @@ class Trading:
             if await idem.replay(tx, key, "publish_listing", digest) is not None:
                 return await self.get_listing(listing_id)
             repo = TradingRepository(tx.session)
-            sale = await load_sale(repo, listing_id, self.writers.codec)
+            sale = await load_sale(repo, listing_id, self.writers.codec, self.policy.timers)
         if sale.row["state"] != "draft":
             return await self.get_listing(listing_id)  # publishing twice is harmless
         if not sale.domain.reserve.approved:
@@ -210,8 +210,12 @@ class Trading:
             current = await repo.listing(listing_id, lock=True)
             if current["state"] == "draft":
                 # The announcement is this publication: an earlier announce_at would claim days that never were.
+                # The timers the announcement states are the sale policy's now, unless the listing set its own.
+                rules = {**self.policy.timers.rules(row["mechanism"]),
+                         **{k: v for k, v in rules_of(row).items() if v}}
                 await repo.update_listing(listing_id, state="published", published_at=now, announce_at=now,
-                                          next_timer_at=row["bidding_closes_at"])
+                                          next_timer_at=row["bidding_closes_at"], rules=dumps(rules))
+                row = {**row, "rules": dumps(rules)}
                 await tx.emit(Event("trading.listing.published", "yaosu.trading.listing.published",
                                     f"listing:{listing_id}", {"listing_id": listing_id,
                                                               "trade_code": row["trade_code"],
@@ -264,6 +268,11 @@ class Trading:
         async with self.uow() as tx:
             row = self._manage(await TradingRepository(tx.session).listing(listing_id), "UpdateListing",
                                listing_id)
+        if row["mechanism"] != "listing" and "rules" in changes:
+            # An auction's rules are checked as a whole when it is created (the seed commitment of a quota
+            # auction, the lots it carries in, its undersubscription policy …): a new draft changes them.
+            raise InvalidArgument.field("listing.rules", f"the rules of a {row['mechanism']} sale are fixed when "
+                                                         "its draft is created; create a new draft to change them")
         if row["mechanism"] != "listing" and row["state"] != "draft" and set(changes) & CONDITION_FIELDS:
             # Conditions of a published auction or tender would void the bids made under them (and, sealed,
             # nobody could be asked to confirm again without learning who bid): cancel and re-list instead.
@@ -364,6 +373,20 @@ class Trading:
         await self.writers.submit(listing_id, Op("reserve_approve", self.clock(), actor(), key,
                                                  idem.digest("reserve_approve", {"l": listing_id})))
         return await self.get_listing(listing_id)
+
+    async def change_increment(self, key: str, listing_id: str, increment_fen: int, reason: str
+                               ) -> tuple[dict, dict]:
+        """增价幅度 of a 挂牌 listing, changed by its agency while it is open or in its live round (§5.3):
+        the sale's writer records it, announces it as a change notice and tells every viewer live."""
+        row = await self._manageable(listing_id, "ChangeIncrement")
+        limits.increment_change(increment_fen, reason)
+        if row["state"] == "draft":
+            raise RuleViolation("a draft's increment is edited in the draft (UpdateListing)", reason="WRONG_STATE")
+        result = await self.writers.submit(listing_id, Op(
+            "increment", self.clock(), actor(), key,
+            idem.digest("increment", {"l": listing_id, "i": increment_fen, "r": reason}),
+            {"increment_fen": increment_fen, "reason": reason}))
+        return await self.sale_state(listing_id), result["notice"]
 
     async def _manageable(self, listing_id: str, operation: str) -> dict:
         async with self.uow() as tx:
@@ -599,7 +622,8 @@ class Trading:
         sale = self.writers.cache.get(listing_id)
         if sale is None:
             async with self.uow() as tx:
-                sale = await load_sale(TradingRepository(tx.session), listing_id, self.writers.codec)
+                sale = await load_sale(TradingRepository(tx.session), listing_id, self.writers.codec,
+                                       self.policy.timers)
         if sale is None:
             raise not_found("listing", listing_id)
         return sale
@@ -619,7 +643,7 @@ class Trading:
                 "current_price_fen": d.current_price or 0, "leading_bidder_number": d.leader or "",
                 "accepted_bids": len(d.quotes), "registered_bidders": registered, "closes_at": closes,
                 "server_time": now, "version": row["version"],
-                "next_minimum_bid_fen": d.minimum_next_quote() if live else 0}
+                "next_minimum_bid_fen": d.minimum_next_quote() if live else 0, "increment_fen": d.increment}
 
     async def sale_result(self, listing_id: str) -> dict:
         self.access.require("GetSaleResult")

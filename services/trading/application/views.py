@@ -28,7 +28,23 @@ def listing_view(row: dict[str, Any], now: datetime, *, reserve_fen: int | None 
                 # Only a decided sale discloses its reserve; callers pass it only then.
                 reserve_fen=reserve_fen if row["state"] in DECIDED else None)
     view["rules"].pop("reserve_fen", None)
+    if (unsold := unsold_lots(row)) is not None:
+        view["rules"]["unsold_lots"] = unsold  # rules.rolled_into names the auction that carried them
     return view
+
+
+def unsold_lots(row: dict[str, Any]) -> int | None:
+    """A quota auction's lots offered and not sold — all of them when cancelled (by a rule at the clearing,
+    recorded in its outcome, or by its agency); None before it is decided and for other mechanisms."""
+    if row["mechanism"] != "uniform_price":
+        return None
+    outcome = json.loads(row["outcome"]) if row["outcome"] else {}
+    supply = int(json.loads(row["rules"]).get("supply_lots") or 0)
+    if outcome.get("status") == "cleared":
+        return supply - int(outcome["sold_lots"])
+    if outcome or row["state"] == "cancelled":
+        return supply
+    return None
 
 
 def bid_view(bid: dict[str, Any], *, owner: bool) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from services.trading.adapters.db.repository import TradingRepository, dumps
 from services.trading.application.errors import refusal
 from services.trading.application.sale import Sale, load_sale
 from services.trading.domain.errors import DomainError as TradingRuleError
+from services.trading.domain.periods import SaleTimers
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Batch:
     trades: list[dict] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
     registration_updates: list[tuple[list[str], dict]] = field(default_factory=list)
+    notices: list[dict] = field(default_factory=list)  # change notices (an increment change is announced)
+    listing_updates: dict[str, Any] = field(default_factory=dict)  # columns of the listing row beyond the mirror
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -100,7 +103,7 @@ class SaleWriter:
         try:
             async with w.uow() as tx:
                 repo = TradingRepository(tx.session)
-                sale = w.cache.get(self.listing_id) or await load_sale(repo, self.listing_id, w.codec)
+                sale = w.cache.get(self.listing_id) or await load_sale(repo, self.listing_id, w.codec, w.timers)
                 if sale is None:
                     raise RuleViolation(f"listing {self.listing_id} not found", reason="NOT_FOUND")
                 w.cache[self.listing_id] = sale
@@ -182,6 +185,7 @@ class SaleWriter:
             await repo.update_registrations(sale.listing_id, codes, **values)
         await repo.insert_many(r.trades, batch.trades)
         await repo.insert_many(r.tasks, batch.tasks)
+        await repo.insert_many(r.notices, batch.notices)
         d = sale.domain
         last = d.quotes[-1] if d.quotes else None
         outcome = None
@@ -192,9 +196,9 @@ class SaleWriter:
             sale.listing_id, state=sale.lifecycle_state(), next_timer_at=sale.next_timer(),
             current_price_fen=last.amount if last else 0, leader=last.bidder if last else "",
             accepted_bids=len(d.quotes), outcome=outcome or "", reserve_entered_by=d.reserve.entered_by or "",
-            reserve_approved_by=d.reserve.approved_by or "")
+            reserve_approved_by=d.reserve.approved_by or "", **batch.listing_updates)
         sale.row.update(state=sale.lifecycle_state(), next_timer_at=sale.next_timer(),
-                        reserve_approved_by=d.reserve.approved_by or "")
+                        reserve_approved_by=d.reserve.approved_by or "", **batch.listing_updates)
         if batch.outbox:
             await tx.emit_many(batch.outbox)
         if batch.audit:
@@ -206,8 +210,9 @@ class Writers:
     """The sale writers of this process and the cache of sales they own."""
 
     def __init__(self, uow: UnitOfWork, clock: Callable[[], datetime], rules, codec: EventCodec,
-                 max_batch: int = 512) -> None:
+                 timers: SaleTimers, max_batch: int = 512) -> None:
         self.uow = uow
+        self.timers = timers  # the sale policy's, for a sale whose rules do not fix them
         self.codec = codec
         self.clock = clock
         self.rules = rules  # SaleRules: how an Op changes a sale (rules.py)

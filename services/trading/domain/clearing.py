@@ -2,13 +2,15 @@
 trading-anchors.md §3.1–3.3, "What our platform should take from this").
 
 Bids are processed high→low by price, then by a pre-committed random rank (ties); bids below the
-reserve are rejected; each affiliation group's purchases are capped (a bid is cut back when it
-would exceed the cap); bids are filled until the supply is exhausted, the last one partially.
+reserve are rejected; a bid is cut back when it would take its bidder's holding over the holding
+limit (California–Québec, §3.2: the room left under the limit is passed in per bid, the holding
+itself comes from the registry) or its affiliation group's purchases over the purchase cap; bids are
+filled until the supply is exhausted, the last one partially.
 The clearing price is a parameter: the marginal accepted bid (EU) or the highest rejected bid
 (RGGI). Quantities are in lots, prices in fen; numpy int64 arrays keep 1,000,000 lots well under a
 second, and sums that could pass 2^62 are taken in exact Python integers instead.
 
-Undersubscription — valid demand after the purchase caps below the supply — has one outcome per
+Undersubscription — valid demand after the holding limits and purchase caps below the supply — has one outcome per
 auction, as its terms say (§3.1, §3.3):
 - cancel below a cover ratio: valid demand < supply × `min_cover_bp` (EU Art. 7(5): 10,000 = 100 %);
 - cancel when the price is significantly under a reference price (EU Art. 7(6)):
@@ -74,6 +76,7 @@ class ClearingResult:
     demand_lots: int  # valid demand (bids at or above the reserve)
     allocations: np.ndarray  # lots per bid, same order as the input arrays
     cut_by_cap: np.ndarray  # lots per bid refused by the purchase cap
+    cut_by_holding: np.ndarray  # lots per bid refused by the bidder's holding limit
 
 
 def tie_ranks(seed: bytes, bid_ids: list[str]) -> np.ndarray:
@@ -111,9 +114,15 @@ def clear_uniform_price(
     groups: np.ndarray,
     ranks: np.ndarray,
     params: ClearingParameters,
+    bidders: np.ndarray | None = None,
+    room: np.ndarray | None = None,
 ) -> ClearingResult:
+    """`bidders` (an id per bid) and `room` (per bid: the lots its bidder may still hold under the holding
+    limit, the same for each of the bidder's bids; None: no limit) apply the holding limit."""
     n = len(prices)
     _check_bounds(params, prices, quantities)
+    if room is not None and (bidders is None or len(room) != n or len(bidders) != n):
+        raise ValueError("a bidder and a holding room per bid")
     prices = np.asarray(prices, dtype=np.int64)
     # Exact sums: int64 while no running total can pass 2^62, Python integers beyond.
     exact = n == 0 or int(np.max(quantities)) * n < MAX_VALUE
@@ -122,9 +131,9 @@ def clear_uniform_price(
     valid = prices >= params.reserve_price
     demand = int(quantities[valid].sum())
     if demand == 0:
-        return ClearingResult(ClearingStatus.CANCELLED, RESERVE_NOT_MET, None, 0, 0, zeros, zeros)
+        return ClearingResult(ClearingStatus.CANCELLED, RESERVE_NOT_MET, None, 0, 0, zeros, zeros, zeros)
     if demand * BASIS_POINTS < params.supply_lots * params.min_cover_bp:
-        return ClearingResult(ClearingStatus.CANCELLED, UNDERSUBSCRIBED, None, 0, demand, zeros, zeros)
+        return ClearingResult(ClearingStatus.CANCELLED, UNDERSUBSCRIBED, None, 0, demand, zeros, zeros, zeros)
 
     # Processing order: price descending, then tie rank ascending; invalid bids last (and unused).
     order = np.lexsort((ranks, -prices))
@@ -132,12 +141,19 @@ def clear_uniform_price(
     p = prices[order]
     q = quantities[order]
 
+    # Holding limit first, per bidder, then the purchase cap, per group, on what the limit left: a bid cut by
+    # the cap means its group is full, so every later bid of the group gets nothing either way, and the two
+    # cuts in turn equal processing each bid against both limits at once (the sequential rule of §3.2).
+    held = q
+    if room is not None:
+        before = _group_cumsum_before(np.asarray(bidders, dtype=np.int64)[order], q)
+        held = np.minimum(np.maximum(np.asarray(room, dtype=q.dtype)[order] - before, 0), q)
     cap = params.cap_lots
     if cap is not None:
-        before = _group_cumsum_before(np.asarray(groups, dtype=np.int64)[order], q)
-        capped = np.clip(cap - before, 0, q)
+        before = _group_cumsum_before(np.asarray(groups, dtype=np.int64)[order], held)
+        capped = np.minimum(np.maximum(cap - before, 0), held)
     else:
-        capped = q
+        capped = held
     cum_before = np.cumsum(capped) - capped
     alloc = np.clip(params.supply_lots - cum_before, 0, capped)
     sold = int(alloc.sum())
@@ -157,13 +173,33 @@ def clear_uniform_price(
         and params.min_price_to_reference_bp is not None
         and price * BASIS_POINTS < params.reference_price * params.min_price_to_reference_bp
     ):
-        return ClearingResult(ClearingStatus.CANCELLED, PRICE_BELOW_REFERENCE, None, 0, demand, zeros, zeros)
+        return ClearingResult(ClearingStatus.CANCELLED, PRICE_BELOW_REFERENCE, None, 0, demand, zeros, zeros, zeros)
 
     allocations = zeros.copy()
     allocations[order] = alloc.astype(np.int64)
     cut = zeros.copy()
-    cut[order] = (q - capped).astype(np.int64)
-    return ClearingResult(ClearingStatus.CLEARED, reason, price, sold, demand, allocations, cut)
+    cut[order] = (held - capped).astype(np.int64)
+    cut_holding = zeros.copy()
+    cut_holding[order] = (q - held).astype(np.int64)
+    return ClearingResult(ClearingStatus.CLEARED, reason, price, sold, demand, allocations, cut, cut_holding)
+
+
+def tie_draw(prices, capped, allocations, ranks) -> list[int]:
+    """The bids the committed random order decided between (EU Reg. 1031/2010 Art. 7(2)–(4), §3.3): at the
+    price where the supply ran out, two or more bids that could still take lots (after their caps), the
+    remaining volume more than zero but less than their lots together. Returned as indices in draw order
+    (tie rank ascending); empty when no draw decided anything — nothing rationed, a single bid at that
+    price (it takes the remaining volume alone), or the supply exhausted exactly at a higher price."""
+    prices, capped, alloc = (np.asarray(x) for x in (prices, capped, allocations))
+    short = np.flatnonzero((alloc < capped) & (capped > 0))
+    if not len(short):
+        return []
+    level = prices[short].max()
+    at_level = np.flatnonzero((prices == level) & (capped > 0))
+    drawn = int(alloc[at_level].sum())
+    if len(at_level) < 2 or drawn == 0 or drawn >= int(capped[at_level].sum()):
+        return []
+    return [int(i) for i in at_level[np.argsort(np.asarray(ranks)[at_level], kind="stable")]]
 
 
 def _check_bounds(params: ClearingParameters, prices, quantities) -> None:

@@ -1,8 +1,13 @@
 """Continuous secondary trading of quotas under the national carbon market rules (trading-anchors.md
-§3.4): one book per instrument, price-time priority, limit and market orders, a daily band of
-±10 % around the previous close for book orders below the block size, block trades (≥ block size)
-within ±30 % in the block session, closing price = volume-weighted average of the day's book
-trades (previous close if none), self-trade prevention, cancel/amend, trading hours.
+§3.4): one book per instrument, price-time priority, limit and market orders, the 挂牌协议 taker's
+choice of one of the counterparty's best price levels (level orders), a daily band around the previous
+close for book orders below the block size, block trades (≥ block size) within the block band in the
+block session, closing price = volume-weighted average of the day's book trades (previous close if
+none), self-trade prevention, cancel/amend, trading hours.
+
+The numbers (band, block size and band, sessions, tick, lot, levels) are not here: they are policy data
+(services/trading/market_policy.yaml, `market_policy.MarketPolicy`), and a refusal under one of them
+names its key and the policy version (`ContinuousTradingRules.refuse`).
 
 Units: prices integer fen per unit, quantities integer units (1 t CO2e / 1 tce / 1 kg …).
 
@@ -32,21 +37,26 @@ class Session:
         return self.start <= moment < self.end
 
 
-CEA_SESSIONS = (Session(time(9, 30), time(11, 30)), Session(time(13, 0), time(15, 0)))
-CEA_BLOCK_SESSIONS = (Session(time(13, 0), time(15, 0)),)
-
-
 @dataclass(frozen=True, slots=True)
 class ContinuousTradingRules:
-    policy_version: str = "cea-2021"
-    band_bp: int = 1_000  # ±10 % for book (挂牌协议) orders
-    block_band_bp: int = 3_000  # ±30 % for block (大宗协议) trades
-    block_size: int = 100_000  # units; book orders must be smaller, block trades at least this
-    tick_fen: int = 1
-    lot_units: int = 1
-    sessions: tuple[Session, ...] = CEA_SESSIONS
-    block_sessions: tuple[Session, ...] = CEA_BLOCK_SESSIONS
-    self_trade_prevention: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST
+    """One market's rules, made by `MarketPolicy.configure` (the policy's, with the market's overrides)."""
+
+    policy_version: str
+    band_bp: int  # ± around the previous close for book (挂牌协议) orders
+    block_band_bp: int  # ± around the previous close for block (大宗协议) trades
+    block_size: int  # units; book orders must be smaller, block trades at least this
+    tick_fen: int
+    lot_units: int
+    taker_levels: int  # a level order chooses among the counterparty's best this many price levels
+    sessions: tuple[Session, ...]
+    block_sessions: tuple[Session, ...]
+    self_trade_prevention: SelfTradePrevention
+    overrides: frozenset[str] = frozenset()  # the rules the market set itself
+
+    def refuse(self, code: str, rule: str, message: str) -> DomainError:
+        """A refusal under one rule, naming its key and the policy version (and a market's own setting)."""
+        source = "set by this market, " if rule in self.overrides else ""
+        return DomainError(code, f"{message} (rule {rule}, {source}market policy {self.policy_version})")
 
 
 # ---------------------------------------------------------------- events
@@ -56,6 +66,7 @@ class ContinuousTradingRules:
 class DayOpened:
     trading_day: date
     previous_close: int
+    policy_version: str = ""  # the market policy the day opened under (a record; replay does not need it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,7 @@ class OrderAccepted:
     order_type: OrderType
     price: int | None
     at: datetime
+    level: int = 0  # a level order: the chosen price level of the other side (1 = best), at `price`
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +178,10 @@ class ContinuousMarket:
         if self.day is not None:
             raise DomainError("DAY_ALREADY_OPEN", str(self.day.trading_day))
         if not self.calendar.is_working_day(trading_day):
-            raise DomainError("NOT_A_TRADING_DAY", str(trading_day))
+            raise self.rules.refuse("NOT_A_TRADING_DAY", "trading_days", f"{trading_day} is not a trading day")
         if previous_close <= 0:
             raise DomainError("INVALID_PREVIOUS_CLOSE", "previous close must be positive")
-        return self._emit([DayOpened(trading_day, previous_close)])
+        return self._emit([DayOpened(trading_day, previous_close, self.rules.policy_version)])
 
     def close_day(self, now: datetime) -> list[MarketEvent]:
         day = self._require_day(now.date())
@@ -201,22 +213,49 @@ class ContinuousMarket:
         now: datetime,
         price: int | None = None,
         order_type: OrderType = OrderType.LIMIT,
+        level: int = 0,
     ) -> list[MarketEvent]:
-        self._require_session(now, self.rules.sessions)
+        """A book order. A level order (CEA 挂牌协议 taker) names one of the other side's best
+        `taker_levels` price levels and the price it saw there; it trades at that level only, at that
+        price, in time priority within it, and its unfilled rest is cancelled — never rested, never traded
+        through to another level.
+
+        A stale choice is refused (LEVEL_PRICE_CHANGED, LEVEL_EMPTY), never re-pointed at what the level
+        holds now. The CEA rule (trading-anchors.md §3.4) has the taker look at the real-time quotes and
+        choose, "以对手方价格为成交价", the counterparty price it trades at, the fill being its own declared
+        quantity: the price is the substance of the choice and the level number only where it was seen.
+        Trading at whatever moved into that level would make a trade at a price the taker never chose."""
+        self._require_session(now, self.rules.sessions, "sessions")
         if order_id in self.book or order_id <= 0:
             raise DomainError("DUPLICATE_ORDER_ID", str(order_id))
+        self.check_order(quantity, price, order_type, level)
+        if order_type is OrderType.LEVEL:
+            self._check_level(is_buy, level, price)  # type: ignore[arg-type]
+        return self._emit([OrderAccepted(order_id, account, is_buy, quantity, order_type, price, now, level)])
+
+    def check_order(self, quantity: int, price: int | None, order_type: OrderType = OrderType.LIMIT,
+                    level: int = 0) -> None:
+        """The rules an order meets whatever the book holds: lot, block size, tick, the band once a day is
+        open, a level within `taker_levels` (the service asks them before it holds the order's funds)."""
         self._check_quantity(quantity)
         if quantity >= self.rules.block_size:
-            raise DomainError("BLOCK_SIZE_ON_BOOK", "orders at or above the block size trade as block trades")
+            raise self.rules.refuse("BLOCK_SIZE_ON_BOOK", "block_size",
+                                    f"orders of {self.rules.block_size} or more trade as block trades")
+        if order_type is OrderType.LEVEL:
+            if not 1 <= level <= self.rules.taker_levels:
+                raise self.rules.refuse("LEVEL_OUT_OF_RANGE", "taker_levels",
+                                        f"a level order chooses one of the best {self.rules.taker_levels} "
+                                        f"price levels, not {level}")
+        elif level:
+            raise DomainError("LEVEL_NOT_ALLOWED", "only a level order names a price level")
         if order_type is OrderType.MARKET:
             if price is not None:
                 raise DomainError("MARKET_ORDER_PRICE", "a market order carries no price")
-        else:
-            self._check_price(price, self.price_limits(), "PRICE_OUTSIDE_BAND")
-        return self._emit([OrderAccepted(order_id, account, is_buy, quantity, order_type, price, now)])
+            return
+        self._check_price(price, self.price_limits() if self.day else None, "PRICE_OUTSIDE_BAND", "band_bp")
 
     def cancel_order(self, order_id: int, account: int, now: datetime) -> list[MarketEvent]:
-        self._require_session(now, self.rules.sessions)
+        self._require_session(now, self.rules.sessions, "sessions")
         self._require_own_resting(order_id, account)
         return self._emit([OrderCancelRequested(order_id, account, now)])
 
@@ -229,28 +268,33 @@ class ContinuousMarket:
         new_price: int | None = None,
     ) -> list[MarketEvent]:
         """Quantity down at the same price keeps priority; a price change or quantity up loses it."""
-        self._require_session(now, self.rules.sessions)
+        self._require_session(now, self.rules.sessions, "sessions")
         resting = self._require_own_resting(order_id, account)
         price = resting.price if new_price is None else new_price
-        self._check_quantity(new_quantity)
-        if new_quantity >= self.rules.block_size:
-            raise DomainError("BLOCK_SIZE_ON_BOOK", "orders at or above the block size trade as block trades")
-        self._check_price(price, self.price_limits(), "PRICE_OUTSIDE_BAND")
+        self.check_order(new_quantity, price)
         keeps = price == resting.price and new_quantity <= resting.quantity
         return self._emit([OrderAmended(order_id, account, new_quantity, price, keeps, now)])
+
+    def check_block(self, party: int, counterparty: int, quantity: int, price: int, now: datetime) -> None:
+        """What a block (大宗协议) trade requires: asked of each party's proposal (`counterparty` 0 = none
+        named) and again when both agree (`block_trade`)."""
+        self._require_session(now, self.rules.block_sessions, "block_sessions")
+        if not counterparty:
+            raise DomainError("COUNTERPARTY_REQUIRED", "a block trade names another party as its counterparty")
+        if counterparty == party:
+            raise DomainError("SELF_TRADE", "a block trade names another party as its counterparty")
+        self._check_quantity(quantity)
+        if quantity < self.rules.block_size:
+            raise self.rules.refuse("BELOW_BLOCK_SIZE", "block_size",
+                                    f"block trades need at least {self.rules.block_size}")
+        self._check_price(price, self.block_price_limits(), "PRICE_OUTSIDE_BLOCK_BAND", "block_band_bp")
 
     def block_trade(
         self, buyer: int, seller: int, price: int, quantity: int, now: datetime
     ) -> list[MarketEvent]:
         """A negotiated block (大宗协议) trade both parties confirmed; it does not touch the book
         and does not enter the closing price."""
-        self._require_session(now, self.rules.block_sessions)
-        if buyer == seller:
-            raise DomainError("SELF_TRADE", "buyer and seller are the same account")
-        self._check_quantity(quantity)
-        if quantity < self.rules.block_size:
-            raise DomainError("BELOW_BLOCK_SIZE", f"block trades need >= {self.rules.block_size}")
-        self._check_price(price, self.block_price_limits(), "PRICE_OUTSIDE_BLOCK_BAND")
+        self.check_block(buyer, seller, quantity, price, now)
         return self._emit([BlockTradeExecuted(self.trade_seq + 1, buyer, seller, price, quantity, now)])
 
     # ------------------------------------------------------------ persistence
@@ -315,7 +359,7 @@ class ContinuousMarket:
 
     def _apply_accepted(self, e: OrderAccepted) -> list[MarketEvent]:
         fills, rested, cancelled = self.book.submit(
-            e.order_id, e.is_buy, e.quantity, e.price, e.order_type, e.account
+            e.order_id, e.is_buy, e.quantity, e.price, e.order_type, e.account, e.level
         )
         if rested:
             self.owners[e.order_id] = e.account
@@ -358,10 +402,35 @@ class ContinuousMarket:
             raise DomainError("DAY_NOT_OPEN", "no trading day is open")
         return self.day
 
-    def _require_session(self, now: datetime, sessions: tuple[Session, ...]) -> None:
+    def check_hours(self, now: datetime, *, block: bool = False) -> None:
+        """A trading day and inside the (block) sessions — whether or not the day has been opened yet."""
+        if not self.calendar.is_working_day(now.date()):
+            raise self.rules.refuse("NOT_A_TRADING_DAY", "trading_days", f"{now.date()} is not a trading day")
+        if block:
+            self._check_hours(now, self.rules.block_sessions, "block_sessions")
+        else:
+            self._check_hours(now, self.rules.sessions, "sessions")
+
+    def _require_session(self, now: datetime, sessions: tuple[Session, ...], rule: str) -> None:
         self._require_day(now.date())
+        self._check_hours(now, sessions, rule)
+
+    def _check_hours(self, now: datetime, sessions: tuple[Session, ...], rule: str) -> None:
         if not any(s.contains(now.time()) for s in sessions):
-            raise DomainError("OUTSIDE_TRADING_HOURS", now.time().isoformat())
+            hours = ", ".join(f"{s.start:%H:%M}–{'24:00' if s.end == time.max else f'{s.end:%H:%M}'}" for s in sessions)
+            raise self.rules.refuse("OUTSIDE_TRADING_HOURS", rule, f"{now.time():%H:%M:%S} is outside {hours}")
+
+    def _check_level(self, is_buy: bool, level: int, price: int) -> None:
+        """The taker's chosen level still shows the price it chose there (see `place_order`)."""
+        side = "sell" if is_buy else "buy"
+        shown = self.book.depth(not is_buy, level)
+        if len(shown) < level:
+            raise DomainError("LEVEL_EMPTY", f"the {side} side shows {len(shown)} price levels: level {level} is "
+                                             "empty; the book moved, choose again")
+        now_at = shown[level - 1][0]
+        if now_at != price:
+            raise DomainError("LEVEL_PRICE_CHANGED", f"level {level} of the {side} side is at {now_at} fen now, not "
+                                                     f"{price}: the book moved, choose again")
 
     def _require_own_resting(self, order_id: int, account: int):
         resting = self.book.order(order_id)
@@ -375,14 +444,18 @@ class ContinuousMarket:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
             raise DomainError("INVALID_QUANTITY", "quantity must be a positive integer")
         if quantity % self.rules.lot_units:
-            raise DomainError("INVALID_QUANTITY", f"quantity must be a multiple of {self.rules.lot_units}")
+            raise self.rules.refuse("INVALID_QUANTITY", "lot_units",
+                                    f"quantity must be a multiple of {self.rules.lot_units}")
 
-    def _check_price(self, price: int | None, limits: tuple[int, int], code: str) -> None:
+    def _check_price(self, price: int | None, limits: tuple[int, int] | None, code: str, rule: str) -> None:
         if price is None:
-            raise DomainError("PRICE_REQUIRED", "limit orders carry a price")
+            raise DomainError("PRICE_REQUIRED", "limit and level orders carry a price")
         require_fen(price, "price")
         if price % self.rules.tick_fen:
-            raise DomainError("PRICE_OFF_TICK", f"price must be a multiple of {self.rules.tick_fen} fen")
+            raise self.rules.refuse("PRICE_OFF_TICK", "tick_fen",
+                                    f"price must be a multiple of {self.rules.tick_fen} fen")
+        if limits is None:
+            return
         lower, upper = limits
         if not lower <= price <= upper:
-            raise DomainError(code, f"{price} outside [{lower}, {upper}]")
+            raise self.rules.refuse(code, rule, f"{price} outside [{lower}, {upper}]")

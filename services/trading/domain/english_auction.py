@@ -31,7 +31,7 @@ class EnglishAuctionTerms:
     increment: int
     starts_at: datetime
     hard_stop_at: datetime  # the auction ends here whatever happens (e.g. 17:00)
-    countdown_seconds: int = 300
+    countdown_seconds: int  # restarts on each valid bid (sale policy timers)
     min_registered_bidders: int = 3
     reserve_required: bool = True
     reserve_floor: int = 0
@@ -68,6 +68,16 @@ class BidAccepted:
 
 
 @dataclass(frozen=True, slots=True)
+class IncrementChanged:
+    """§5.1: the increment may be changed during the auction (logged and announced)."""
+
+    increment: int
+    previous: int
+    changed_by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuctionSold:
     bidder: str
     price: int
@@ -92,6 +102,7 @@ EnglishAuctionEvent = (
     | BidderRegistered
     | AuctionStarted
     | BidAccepted
+    | IncrementChanged
     | AuctionSold
     | AuctionUnsold
     | AuctionCancelled
@@ -105,8 +116,12 @@ class EnglishAuction:
     registered: list[str] = field(default_factory=list)
     bids: list[BidAccepted] = field(default_factory=list)
     deadline: datetime | None = None
+    increment: int = 0  # the current increment: the terms' until a change
     reserve: DualControlledReserve = field(default_factory=DualControlledReserve, repr=False)
     outcome: AuctionSold | AuctionUnsold | AuctionCancelled | None = None
+
+    def __post_init__(self) -> None:
+        self.increment = self.increment or self.terms.increment
 
     @property
     def is_final(self) -> bool:
@@ -122,7 +137,7 @@ class EnglishAuction:
         return self.deadline
 
     def minimum_next_bid(self) -> int:
-        return self.terms.start_price if not self.bids else self.bids[-1].amount + self.terms.increment
+        return self.terms.start_price if not self.bids else self.bids[-1].amount + self.increment
 
     # ------------------------------------------------------------ commands
 
@@ -169,6 +184,20 @@ class EnglishAuction:
         # Anti-sniping: a valid improving bid restarts the countdown, never past the hard stop.
         return self._emit(BidAccepted(len(self.bids) + 1, bidder, amount, self._capped(now), now))
 
+    def change_increment(self, increment: int, changed_by: str, now: datetime) -> list[EnglishAuctionEvent]:
+        """The auctioneer changes the increment while the auction runs; it applies from the next bid on and
+        does not move the deadline."""
+        require_fen(increment, "increment")
+        self._require(AuctionStatus.RUNNING)
+        assert self.deadline is not None
+        if increment <= 0:
+            raise DomainError("INVALID_INCREMENT", "increment must be positive")
+        if now >= self.deadline:
+            raise DomainError("AUCTION_ENDED", now.isoformat())
+        if increment == self.increment:
+            raise DomainError("INCREMENT_UNCHANGED", f"the increment is already {increment}")
+        return self._emit(IncrementChanged(increment, self.increment, changed_by, now))
+
     def finish(self, now: datetime) -> list[EnglishAuctionEvent]:
         """Timer: the (extended) countdown or the hard stop has been reached."""
         self._require(AuctionStatus.RUNNING)
@@ -201,6 +230,8 @@ class EnglishAuction:
         elif isinstance(event, BidAccepted):
             self.bids.append(event)
             self.deadline = event.deadline
+        elif isinstance(event, IncrementChanged):
+            self.increment = event.increment
         elif isinstance(event, AuctionSold):
             self.status, self.outcome = AuctionStatus.SOLD, event
         elif isinstance(event, AuctionUnsold):

@@ -7,7 +7,7 @@ price), each accepted quote published → at close:
   * one bidder                                  → sold if its quote ≥ 底价, else unsold
   * ≥ 2 bidders with valid quotes               → confirmation window; bidders who quoted may
     confirm that they continue. ≥ 2 confirm     → 限时竞价 live round from highest + increment,
-    countdown (default 300 s) restarting on every valid improving bid; < 2 confirm → the highest
+    countdown (the sale policy's timer) restarting on every valid improving bid; < 2 confirm → the highest
     quote (ties: the earlier quote) wins if ≥ 底价.
   * after the live round                        → the highest bid wins if ≥ 底价, else unsold.
 Server time is passed in (`now`); "times are those at which data reach the server".
@@ -41,8 +41,8 @@ class ListingTerms:
     increment: int  # 增价幅度, fen (public; may be changed during the listing)
     opens_at: datetime
     closes_at: datetime
-    countdown_seconds: int = 300  # 限时竞价 countdown, restarts on each valid bid
-    confirmation_seconds: int = 300  # window to confirm joining the live round
+    countdown_seconds: int  # 限时竞价 countdown, restarts on each valid bid (sale policy timers)
+    confirmation_seconds: int  # window to confirm joining the live round (sale policy timers)
     reserve_floor: int = 0  # national minimum price; the 底价 may not be lower
     allow_self_outbid: bool = False  # may the current leader raise its own price?
     policy_version: str = "39hao-ling-2007"
@@ -80,6 +80,7 @@ class IncrementChanged:
     increment: int
     changed_by: str
     at: datetime
+    previous: int = 0  # the increment it replaced (0 in events stored before it was recorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +183,25 @@ class Listing:
         return self._emit(self.reserve.approve(approved_by, now))
 
     def change_increment(self, increment: int, changed_by: str, now: datetime) -> list[ListingEvent]:
-        """39号令: the increment may be changed during the listing; the change is logged."""
+        """39号令 / §5.3: the increment may be changed while the listing is open and during the live round
+        (an auction, §5.1); each change is logged and announced. It applies from the next quote on and
+        neither restarts the countdown nor touches quotes already made."""
         require_fen(increment, "increment")
-        self._require(ListingStatus.OPEN)
         if increment <= 0:
             raise DomainError("INVALID_INCREMENT", "increment must be positive")
-        if not self.terms.opens_at <= now < self.terms.closes_at:
-            raise DomainError("OUTSIDE_LISTING_PERIOD", now.isoformat())
-        return self._emit(IncrementChanged(increment, changed_by, now))
+        if self.status is ListingStatus.OPEN:
+            if not self.terms.opens_at <= now < self.terms.closes_at:
+                raise DomainError("OUTSIDE_LISTING_PERIOD", now.isoformat())
+        elif self.status is ListingStatus.LIVE_ROUND:
+            assert self.live_deadline is not None
+            if now >= self.live_deadline:
+                raise DomainError("COUNTDOWN_EXPIRED", now.isoformat())
+        else:
+            raise DomainError("WRONG_STATE", f"listing is {self.status.value}; the increment changes only while "
+                                             "it is open or in its live round")
+        if increment == self.increment:
+            raise DomainError("INCREMENT_UNCHANGED", f"the increment is already {increment}")
+        return self._emit(IncrementChanged(increment, changed_by, now, self.increment))
 
     def quote(self, bidder: str, amount: int, now: datetime) -> list[ListingEvent]:
         require_fen(amount, "amount")

@@ -32,11 +32,43 @@ class PeriodRules:
 
 
 @dataclass(frozen=True, slots=True)
+class SaleTimers:
+    """The clocks of live bidding and of publication, in seconds. Fixed into a listing's rules when it is
+    published (the announced terms apply to the whole sale, whatever the policy says later)."""
+
+    listing_countdown_seconds: int      # 挂牌 限时竞价: restarts on each valid bid
+    listing_confirmation_seconds: int   # 挂牌: window to confirm joining the live round
+    auction_countdown_seconds: int      # 拍卖: restarts on each valid bid, never past the hard stop
+    statistics_delay_seconds: int       # quota auction: clearing price first, full statistics after this
+
+    def rules(self, mechanism: str) -> dict[str, int]:
+        """The timer rules a listing of `mechanism` carries, by their key in the listing's rules."""
+        return {"listing": {"countdown_seconds": self.listing_countdown_seconds,
+                            "confirmation_seconds": self.listing_confirmation_seconds},
+                "english": {"countdown_seconds": self.auction_countdown_seconds},
+                "uniform_price": {"statistics_delay_seconds": self.statistics_delay_seconds}}.get(mechanism, {})
+
+    @classmethod
+    def from_data(cls, data: Mapping, where: str) -> SaleTimers:
+        names = set(cls.__dataclass_fields__)
+        if set(data) != names:
+            raise ValueError(f"{where}: timers: needs exactly {sorted(names)}")
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TIMER_SECONDS:
+                raise ValueError(f"{where}: timers.{key} must be whole seconds from 1 to {MAX_TIMER_SECONDS}")
+        return cls(**data)
+
+
+MAX_TIMER_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
 class SalePolicy:
     version: str
     land: PeriodRules       # a catalogue item (国有建设用地使用权): 39号令
     quota: PeriodRules      # an instrument of the ledger (用能权, 排污权 …)
     collar_multiple: Decimal  # a bid above this multiple of the reference price needs a confirmation
+    timers: SaleTimers
     timezone: str = "Asia/Shanghai"  # days are counted on the calendar of the place of sale
 
     def day(self, moment: datetime) -> date:
@@ -70,7 +102,8 @@ class SalePolicy:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{where}: unknown timezone {timezone!r}") from None
-        return cls(version, families["land"], families["quota"], multiple, timezone)
+        timers = SaleTimers.from_data(data.get("timers") or {}, where)
+        return cls(version, families["land"], families["quota"], multiple, timers, timezone)
 
     def rules_for(self, *, land: bool) -> PeriodRules:
         return self.land if land else self.quota

@@ -239,6 +239,17 @@ class Tender:
         return self._emit(TenderOpened(tuple(ranked), winner.bidder if winner else None,
                                        winner.amount if winner else None, now, reason))
 
+    def next_awardable(self, excluded: Iterable[str]) -> RankedBid | None:
+        """After the award failed (the winner defaulted): the next bid in the opening's ranking that could
+        have won — not of an excluded bidder, meeting the 标底 — or None. 招标投标法实施条例 第五十五条: the
+        candidates follow in the order of the ranking."""
+        opened = self.result
+        if opened.winner is None:
+            return None
+        skip = set(excluded)
+        return next((r for r in opened.ranking if r.bidder not in skip
+                     and (self.reserve.pending is None or self.reserve.met_by(r.amount))), None)
+
     def verify_receipt(self, bidder: str, receipt: str) -> bool:
         """A bidder checks that its receipt is the one on record (reveals nothing)."""
         bid = self._bids.get(bidder)

@@ -36,6 +36,8 @@ BODIES: dict[str, dict] = {
     "POST /api/v1/listings": {"mechanism": "listing", "title": "矩阵测试地块", "start_price_fen": 100_000_000,
                               "increment_fen": 1_000_000, "deposit_fen": 20_000_000},
     "POST /api/v1/listings/{listing_id}/cancel": {"reason": "matrix"},
+    "POST /api/v1/listings/{listing_id}/award/default": {"reason": "matrix"},
+    "POST /api/v1/listings/{listing_id}/increment": {"increment_fen": 2_000_000, "reason": "matrix"},
     "POST /api/v1/listings/{listing_id}/reserve-price": {"reserve_price_fen": 100},
     "POST /api/v1/listings/{listing_id}/registrations": {"credit_code": OWN},
     "POST /api/v1/listings/{listing_id}/bids": {"credit_code": OWN, "price_fen": 100},

@@ -84,3 +84,31 @@ async def test_an_order_outside_the_band_is_refused(stack, tokens) -> None:
             "credit_code": stack.enterprises[0].credit_code, "instrument": ENERGY, "side": "buy",
             "price_fen": 10**9, "quantity": 1}, headers=bearer(tokens["ent1"]))
     assert reply.status_code in (400, 409) and reply.headers["content-type"] == PROBLEM, reply.text
+
+
+async def test_a_level_order_takes_a_numbered_level_of_the_book(stack, tokens) -> None:
+    own = stack.enterprises[0].credit_code
+    async with stack.client() as client:
+        book = await demo_book(client)
+        assert book["taker_levels"] == 5
+        assert [x["level"] for x in book["asks"]] == list(range(1, len(book["asks"]) + 1))
+        second = book["asks"][1]  # the second-best ask level
+
+        def order(level: int, price: int) -> dict:
+            return {"credit_code": own, "instrument": ENERGY, "side": "buy", "type": "level", "level": level,
+                    "price_fen": price, "quantity": 1}
+
+        # The book shows level 1 at another price: choosing level 1 at level 2's price is stale.
+        stale = await client.post("/api/v1/orders", json=order(1, second["price"]["fen"]),
+                                  headers=bearer(tokens["ent1"]))
+        taken = await client.post("/api/v1/orders", json=order(2, second["price"]["fen"]),
+                                  headers=bearer(tokens["ent1"]))
+        missing = await client.post("/api/v1/orders", json={**order(2, second["price"]["fen"]), "level": 0},
+                                    headers=bearer(tokens["ent1"]))
+    assert stale.status_code == 409 and stale.json()["reason"] == "LEVEL_PRICE_CHANGED", stale.text
+    assert taken.status_code == 201, taken.text
+    result = taken.json()
+    assert result["order"]["type"] == "level" and result["order"]["filled"] == 1
+    assert [t["price"]["fen"] for t in result["trades"]] == [second["price"]["fen"]]
+    assert missing.status_code == 400 and missing.headers["content-type"] == PROBLEM
+    assert "level" in {e["field"] for e in missing.json()["errors"]}, missing.text

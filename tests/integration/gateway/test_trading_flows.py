@@ -220,6 +220,39 @@ async def test_bids_live_and_idempotent(stack, tokens, sale) -> None:
     assert agency_view.status_code == 403  # the listing agency sees bids after close
 
 
+async def test_the_agency_changes_the_increment_and_the_stream_shows_it(stack, tokens) -> None:
+    """§5.3: the increment may be changed during the listing, logged and announced: over REST by the listing
+    agency only; every viewer of the live stream gets the new increment and next minimum at once."""
+    listing = await open_listing(stack, tokens["admin"])
+    lid, old = listing["listing_id"], listing["rules"]["increment"]["fen"]
+    async with stack.client() as client:
+        denied = await client.post(f"/api/v1/listings/{lid}/increment", json={"increment_fen": 2 * old,
+                                                                              "reason": "x"},
+                                   headers=bearer(tokens["ent1"]))
+        assert denied.status_code == 403 and denied.headers["content-type"] == PROBLEM
+        other = await client.post(f"/api/v1/listings/{lid}/increment", json={"increment_fen": 2 * old,
+                                                                             "reason": "x"},
+                                  headers=agency(stack, OTHER_AGENCY))
+        assert other.status_code in (403, 404)
+        bad = await client.post(f"/api/v1/listings/{lid}/increment", json={"increment_fen": 0, "reason": ""},
+                                headers=agency(stack))
+        assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
+        async with client.stream("GET", f"/api/v1/listings/{lid}/events") as stream:
+            changed = await client.post(f"/api/v1/listings/{lid}/increment",
+                                        json={"increment_fen": 2 * old, "reason": "竞价活跃"}, headers=agency(stack))
+            assert changed.status_code == 200, changed.text
+            events = await read_events(stream, lambda e, d: e == "sale.increment_changed")
+        body = changed.json()
+        assert body["state"]["increment"]["fen"] == 2 * old and body["notice"]["previous_increment"]["fen"] == old
+        fact = events[-1][1]
+        assert fact["increment"]["fen"] == 2 * old and fact["previous_increment"]["fen"] == old
+        assert fact["next_minimum_bid"]["fen"] == body["state"]["next_minimum_bid"]["fen"]
+        assert fact["reason"] == "竞价活跃"
+        notices = (await client.get(f"/api/v1/listings/{lid}/notices")).json()
+        assert [n["changed_fields"] for n in notices] == [["increment"]]
+        assert (await client.get(f"/api/v1/listings/{lid}/state")).json()["increment"]["fen"] == 2 * old
+
+
 async def test_an_unregistered_enterprise_cannot_bid(stack, tokens, sale) -> None:
     third = stack.enterprises[2]
     token = await stack.token(third)

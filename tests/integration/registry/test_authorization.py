@@ -130,6 +130,7 @@ async def test_an_empty_idempotency_key_is_refused(registry) -> None:
                                             deadline=in_seconds(60)), TRADING),
         "PostHold": (pb.PostHoldRequest(hold_id="H-1", to_account_id=target.account_id), TRADING),
         "VoidHold": (pb.VoidHoldRequest(hold_id="H-1"), TRADING),
+        "IncreaseHold": (pb.IncreaseHoldRequest(hold_id="H-1", quantity=q("1")), TRADING),
         "Retire": (pb.RetireRequest(account_id=source.account_id, quantity=q("1")),
                    on_behalf(f"enterprise:{source.holder}")),
         "RequestCashMovement": (pb.RequestCashMovementRequest(

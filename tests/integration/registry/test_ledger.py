@@ -142,6 +142,86 @@ async def test_void_releases_and_a_hold_can_pay_a_transfer_leg(registry) -> None
     assert await balances(registry, bidder, seller) == [("30.000", "30.000"), ("70.000", "70.000")]
 
 
+async def test_a_partial_hold_is_captured_in_keyed_parts_released_and_increased(registry) -> None:
+    """An order hold: posted by several transfer legs and posts, each part once by its key, released and
+    increased in parts, pending until nothing is left; one-shot holds refuse parts."""
+    auth = TRADING
+    holder, seller = await funded_accounts(registry.stub, ENERGY, ["100", "0"], "tce", 3)
+
+    async def hold_now(hold_id: str) -> pb.Hold:
+        return (await registry.stub.GetHold(pb.GetHoldRequest(hold_id=hold_id), metadata=auth)).hold
+
+    def leg(hold_id: str, quantity: str) -> pb.TransferRequest:
+        return pb.TransferRequest(idempotency_key=key(), legs=[pb.TransferLeg(
+            from_account_id=holder.account_id, to_account_id=seller.account_id, quantity=q(quantity),
+            from_hold_id=hold_id)])
+
+    hold = (await registry.stub.CreateHold(pb.CreateHoldRequest(
+        idempotency_key=key(), account_id=holder.account_id, quantity=q("60"), deadline=in_seconds(3600),
+        purpose="order", partial=True), metadata=auth)).hold
+    assert hold.partial and hold.status == pb.HOLD_STATUS_PENDING
+    first = leg(hold.hold_id, "10")
+    await registry.stub.Transfer(first, metadata=auth)
+    await registry.stub.Transfer(first, metadata=auth)  # a retried part is replayed, never posted twice
+    got = await hold_now(hold.hold_id)
+    assert (got.status, got.quantity.value, got.posted.value) == (pb.HOLD_STATUS_PENDING, "60.000", "10.000")
+    assert await balances(registry, holder, seller) == [("90.000", "40.000"), ("10.000", "10.000")]
+    posted = await registry.stub.PostHold(pb.PostHoldRequest(
+        idempotency_key=key(), hold_id=hold.hold_id, to_account_id=seller.account_id, quantity=q("15")),
+        metadata=auth)
+    assert (posted.hold.status, posted.hold.posted.value) == (pb.HOLD_STATUS_PENDING, "25.000")
+    release = pb.VoidHoldRequest(idempotency_key=key(), hold_id=hold.hold_id, reason="amended down",
+                                 quantity=q("5"))
+    released = await registry.stub.VoidHold(release, metadata=auth)
+    assert await registry.stub.VoidHold(release, metadata=auth) == released
+    assert (released.hold.status, released.hold.released.value) == (pb.HOLD_STATUS_PENDING, "5.000")
+    increased = await registry.stub.IncreaseHold(pb.IncreaseHoldRequest(
+        idempotency_key=key(), hold_id=hold.hold_id, quantity=q("20")), metadata=auth)
+    assert increased.hold.quantity.value == "80.000"
+    # balance 75, held 80 − 25 posted − 5 released = 50
+    assert await balances(registry, holder) == [("75.000", "25.000")]
+    for call, request, expected in (
+            (registry.stub.IncreaseHold, pb.IncreaseHoldRequest(idempotency_key=key(), hold_id=hold.hold_id,
+                                                                quantity=q("25.001")), "INSUFFICIENT_FUNDS"),
+            (registry.stub.Transfer, leg(hold.hold_id, "50.001"), "HOLD_EXCEEDED"),
+            (registry.stub.VoidHold, pb.VoidHoldRequest(idempotency_key=key(), hold_id=hold.hold_id,
+                                                        quantity=q("50.001")), "HOLD_EXCEEDED")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(request, metadata=auth)
+        assert reason(caught.value) == expected
+    await registry.stub.Transfer(leg(hold.hold_id, "40"), metadata=auth)
+    await registry.stub.VoidHold(pb.VoidHoldRequest(idempotency_key=key(), hold_id=hold.hold_id, quantity=q("10")),
+                                 metadata=auth)
+    done = await hold_now(hold.hold_id)  # nothing left: resolved as posted
+    assert (done.status, done.quantity.value, done.posted.value, done.released.value) == (
+        pb.HOLD_STATUS_POSTED, "80.000", "65.000", "15.000")
+    assert await balances(registry, holder, seller) == [("35.000", "35.000"), ("65.000", "65.000")]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await registry.stub.Transfer(leg(hold.hold_id, "1"), metadata=auth)
+    assert reason(caught.value) == "HOLD_RESOLVED"
+
+    # A partial hold voided without a quantity gives back the rest at once; a one-shot hold takes no parts.
+    rest = (await registry.stub.CreateHold(pb.CreateHoldRequest(
+        idempotency_key=key(), account_id=holder.account_id, quantity=q("20"), deadline=in_seconds(3600),
+        partial=True), metadata=auth)).hold
+    await registry.stub.Transfer(leg(rest.hold_id, "5"), metadata=auth)
+    voided = (await registry.stub.VoidHold(pb.VoidHoldRequest(idempotency_key=key(), hold_id=rest.hold_id),
+                                           metadata=auth)).hold
+    assert (voided.status, voided.posted.value, voided.released.value) == (pb.HOLD_STATUS_VOIDED, "5.000", "15.000")
+    one_shot = (await registry.stub.CreateHold(pb.CreateHoldRequest(
+        idempotency_key=key(), account_id=holder.account_id, quantity=q("10"), deadline=in_seconds(3600)),
+        metadata=auth)).hold
+    for call, request, field in (
+            (registry.stub.VoidHold, pb.VoidHoldRequest(idempotency_key=key(), hold_id=one_shot.hold_id,
+                                                        quantity=q("1")), "quantity"),
+            (registry.stub.IncreaseHold, pb.IncreaseHoldRequest(idempotency_key=key(), hold_id=one_shot.hold_id,
+                                                                quantity=q("1")), "hold_id")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(request, metadata=auth)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in field_violations(caught.value)
+    assert await balances(registry, holder) == [("30.000", "20.000")]
+
+
 async def test_a_hold_past_its_deadline_expires_and_cannot_be_posted(registry) -> None:
     auth = TRADING
     bidder, seller = await funded_accounts(registry.stub, ENERGY, ["10", "0"], "tce", 3)

@@ -49,9 +49,13 @@ operation = st.one_of(
     st.tuples(st.just("issue"), st.integers(0, ACCOUNTS - 1), amounts),
     st.tuples(st.just("transfer"), st.integers(0, ACCOUNTS - 1), st.integers(0, ACCOUNTS - 1), amounts),
     st.tuples(st.just("dvp"), st.integers(0, ACCOUNTS - 1), st.integers(0, ACCOUNTS - 1), amounts, amounts),
-    st.tuples(st.just("hold"), st.integers(0, ACCOUNTS - 1), amounts),
+    st.tuples(st.just("hold"), st.integers(0, ACCOUNTS - 1), amounts, st.booleans()),
     st.tuples(st.just("post"), st.integers(0, 20), st.integers(0, ACCOUNTS - 1), st.integers(1, 100)),
     st.tuples(st.just("void"), st.integers(0, 20)),
+    # Partial holds: a transfer leg paid out of one, a part released, more held under it.
+    st.tuples(st.just("leg"), st.integers(0, 20), st.integers(0, ACCOUNTS - 1), st.integers(1, 100)),
+    st.tuples(st.just("release"), st.integers(0, 20), st.integers(1, 100)),
+    st.tuples(st.just("increase"), st.integers(0, 20), amounts),
     st.tuples(st.just("retire"), st.integers(0, ACCOUNTS - 1), amounts),
     st.tuples(st.just("deposit"), st.integers(0, ACCOUNTS - 1), st.integers(1, 500_000)),
     st.tuples(st.just("withdraw"), st.integers(0, ACCOUNTS - 1), st.integers(1, 500_000)),
@@ -123,7 +127,8 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
                                                                       str(int(Decimal(step[4]) * 10))))), \
                 ledger.transfer
         elif kind == "hold":
-            command, call = c.CreateHold(f"k{n}", rights[step[1]], step[2], deadline), ledger.create_hold
+            command, call = c.CreateHold(f"k{n}", rights[step[1]], step[2], deadline, partial=step[3]), \
+                ledger.create_hold
         elif kind == "post" and holds:
             hold = await ledger.hold(holds[step[1] % len(holds)])
             part = (hold.quantity * step[3] / 100).quantize(Decimal("0.001"))
@@ -131,6 +136,16 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
                 ledger.post_hold
         elif kind == "void" and holds:
             command, call = c.VoidHold(f"k{n}", holds[step[1] % len(holds)]), ledger.void_hold
+        elif kind in ("leg", "release") and holds:
+            hold = await ledger.hold(holds[step[1] % len(holds)])
+            part = str(((hold.quantity - hold.posted - hold.released) * step[-1] / 100).quantize(Decimal("0.001")))
+            if kind == "leg":
+                command, call = c.Transfer(f"k{n}", (c.TransferLegCommand(hold.account_id, rights[step[2]], part,
+                                                                          hold.hold_id),)), ledger.transfer
+            else:
+                command, call = c.VoidHold(f"k{n}", hold.hold_id, "part", part), ledger.void_hold
+        elif kind == "increase" and holds:
+            command, call = c.IncreaseHold(f"k{n}", holds[step[1] % len(holds)], step[2]), ledger.increase_hold
         elif kind == "retire":
             command, call = c.Retire(f"k{n}", rights[step[1]], step[2]), ledger.retire
         elif kind in ("deposit", "withdraw"):
@@ -162,14 +177,24 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
                 done.append((command, call, result))
                 if kind == "hold":
                     holds.append(result.hold.hold_id)
-        await _check_invariants(ledger, rights + cash)
+        await _check_invariants(ledger, rights + cash, holds)
     await engine.dispose()
 
 
-async def _check_invariants(ledger: Ledger, account_ids: list[str]) -> None:
+async def _check_invariants(ledger: Ledger, account_ids: list[str], hold_ids: list[str]) -> None:
+    pending: dict[str, Decimal] = {}
+    for hold_id in hold_ids:
+        hold = await ledger.hold(hold_id)
+        kept = hold.quantity - hold.posted - hold.released
+        assert kept >= 0 and hold.posted >= 0 and hold.released >= 0  # Σ parts ≤ held
+        if hold.status == "pending":
+            pending[hold.account_id] = pending.get(hold.account_id, Decimal(0)) + kept
+        else:
+            assert kept == 0, hold  # a resolved hold keeps nothing
     for account_id in account_ids:
         account = await ledger.account(account_id)
         assert account.balance >= 0 and account.held >= 0 and account.available >= 0
+        assert account.held == pending.get(account_id, 0)  # held = Σ what its pending holds keep
     for code, outstanding, balances in await ledger.supply_check():
         assert outstanding == balances, code
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal
 
 from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as rpb
@@ -17,11 +18,11 @@ PREVIOUS_CLOSE = 100_00  # fen per tce
 
 
 def market_config(instrument: str, **rules) -> dict:
+    """A market of the bundled policy (band ±10 %, block ±30 % and ≥ 100 000, best 5 levels) open all day."""
     return {"instrument": instrument, "name": "测试用能权", "unit": "tce", "lot_size": "1",
             "previous_close_fen": PREVIOUS_CLOSE,
-            "rules": {"band_bp": 1_000, "block_band_bp": 3_000, "block_size": 100_000,
-                      "sessions": [["00:00", "24:00"]], "block_sessions": [["00:00", "24:00"]],
-                      "timezone": "Asia/Shanghai", "trading_days": "every", **rules}}
+            "rules": {"sessions": [["00:00", "24:00"]], "block_sessions": [["00:00", "24:00"]],
+                      "trading_days": "every", **rules}}
 
 
 def markets_json(*instruments: str) -> str:
@@ -60,6 +61,17 @@ async def balance(registry_stub, holder: str, instrument: str) -> str:
     found = await registry_stub.ListAccounts(rpb.ListAccountsRequest(holder=holder, instrument=instrument),
                                              metadata=regulator())
     return found.accounts[0].balance.value if found.accounts else "0"
+
+
+async def account_of(registry_stub, holder: str, instrument: str) -> rpb.Account:
+    found = await registry_stub.ListAccounts(rpb.ListAccountsRequest(holder=holder, instrument=instrument),
+                                             metadata=regulator())
+    return found.accounts[0]
+
+
+async def held(registry_stub, holder: str, instrument: str) -> Decimal:
+    """What the registry holds of the holder's balance (its open orders' holds)."""
+    return Decimal((await account_of(registry_stub, holder, instrument)).held.value)
 
 
 async def place(stub, instrument: str, code: str, side: int, price: int, quantity: int, idem: str = ""):

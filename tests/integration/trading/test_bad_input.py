@@ -197,6 +197,15 @@ async def test_quota_auction_numbers_out_of_range_are_invalid_arguments(registry
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, error)
         assert field in field_violations(error), (field, bad.rules, error.details())
     assert not (await stub.ListListings(pb.ListListingsRequest(), metadata=issuing_agency())).listings
+    # A draft's rules are checked whole at creation (its seed commitment among them): no update replaces them.
+    created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=base),
+                                        metadata=issuing_agency())).listing
+    error = await refused(stub.UpdateListing(pb.UpdateListingRequest(idempotency_key=key(), listing=pb.Listing(
+        listing_id=created.listing_id, rules=pb.ListingRules(start_price=fen(10_000), supply_lots=10**9))),
+        metadata=issuing_agency()))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "listing.rules" in field_violations(error)
+    kept = (await stub.GetListing(pb.GetListingRequest(listing_id=created.listing_id), metadata=issuing_agency()))
+    assert kept.listing.rules == created.rules
 
 
 async def test_bid_numbers_out_of_range_are_invalid_arguments(registry, trading):

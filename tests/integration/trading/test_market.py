@@ -259,3 +259,59 @@ async def test_statistics_count_sales_by_state_and_single_bidder_sales(trading, 
     assert dict(stats.sales_by_state) == {"awarded": 1, "published": 1}
     assert (stats.open_sales, stats.single_bidder_sales, stats.settlement_backlog) == (1, 1, 1)
     assert not stats.instruments  # no book trades: a land sale is not a market trade
+
+
+async def test_a_level_order_takes_the_chosen_one_of_the_best_five_levels(market, registry):
+    from tests.integration.trading.market_support import held
+    from tests.support.grpc_errors import field_violations
+    trading, instrument, (s1, s2), (b1, b2) = market
+    stub = trading.stub
+    for code, price, quantity in ((s1, 100_20, 5), (s2, 100_50, 10), (s1, 100_80, 7)):
+        await place(stub, instrument, code, SELL, price, quantity)
+    book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument), metadata=admin())
+    assert [(x.level, x.price.fen, x.quantity) for x in book.asks] == [(1, 100_20, 5), (2, 100_50, 10),
+                                                                       (3, 100_80, 7)]
+    assert book.taker_levels == 5
+
+    def take(code: str, side: int, level: int, price: int, quantity: int, idem: str = ""):
+        return stub.PlaceOrder(pb.PlaceOrderRequest(
+            idempotency_key=idem or key(), instrument=instrument, credit_code=code, side=side,
+            type=pb.ORDER_TYPE_LEVEL, level=level, price=fen(price), quantity=quantity), metadata=bidder(code))
+
+    # Level 2 at 100.50: all 10 there, at that price only (never the cheaper 100.20); the 2 left cancelled.
+    taken = await take(b1, BUY, 2, 100_50, 12)
+    assert [(t.price.fen, t.quantity.value) for t in taken.trades] == [(100_50, "10")]
+    assert (taken.order.type, taken.order.state, taken.order.filled, taken.order.reject_reason) == (
+        pb.ORDER_TYPE_LEVEL, pb.ORDER_STATE_CANCELLED, 10, "unfilled_remainder")
+    assert await sellers(stub, taken) == [s2]
+    # The book moved: level 2 is 100.80 now. The stale choice is refused, its hold released, and a retry
+    # with the same key gets the same answer without holding again; a new choice takes a new key.
+    stale_key = key()
+    for _ in range(2):
+        stale = await refused(take(b2, BUY, 2, 100_50, 3, stale_key))
+        assert stale.code() == grpc.StatusCode.FAILED_PRECONDITION and reason(stale) == "LEVEL_PRICE_CHANGED"
+        assert "10080" in stale.details()
+    await eventually(lambda: _zero(held(registry.stub, b2, "CNY")))
+    again = await take(b2, BUY, 2, 100_80, 3)
+    assert [(t.price.fen, t.quantity.value) for t in again.trades] == [(100_80, "3")]
+    assert reason(await refused(take(b2, BUY, 3, 100_80, 1))) == "LEVEL_EMPTY"
+    # The sell side chooses among the bids the same way.
+    await place(stub, instrument, b1, BUY, 99_00, 4)
+    sold = await take(s1, SELL, 1, 99_00, 4)
+    assert [(t.price.fen, t.quantity.value) for t in sold.trades] == [(99_00, "4")]
+    # Bad input names its field: no level, a level beyond the market's five, a level on a limit order, no price.
+    for request, field in (
+            (dict(type=pb.ORDER_TYPE_LEVEL, price=fen(100_20)), "level"),
+            (dict(type=pb.ORDER_TYPE_LEVEL, level=6, price=fen(100_20)), "level"),
+            (dict(type=pb.ORDER_TYPE_LIMIT, level=1, price=fen(100_20)), "level"),
+            (dict(type=pb.ORDER_TYPE_LEVEL, level=1), "price.fen")):
+        bad = await refused(stub.PlaceOrder(pb.PlaceOrderRequest(
+            idempotency_key=key(), instrument=instrument, credit_code=b1, side=BUY, quantity=1, **request),
+            metadata=bidder(b1)))
+        assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT and field in field_violations(bad), request
+    beyond = await refused(take(b1, BUY, 6, 100_20, 1))
+    assert "taker_levels" in field_violations(beyond)["level"] and "2025.1-cea" in field_violations(beyond)["level"]
+
+
+async def _zero(value) -> bool:
+    return await value == 0

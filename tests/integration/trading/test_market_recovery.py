@@ -1,7 +1,8 @@
 """Crash recovery of a continuous market: the trading service (a subprocess) is SIGKILLed while orders are
 streaming in mid trading day. After the restart the book is rebuilt from the journal: every acknowledged
-order is there, retries with the same keys never place an order twice, no trade is executed twice, and
-every trade settles exactly once in the registry."""
+order is there, retries with the same keys never place an order twice nor hold its funds twice, no trade is
+executed twice, every trade settles exactly once in the registry, and the holds keep exactly what the open
+orders may still cost."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ import grpc
 from yaosu.trading.v1 import trading_pb2 as pb
 from yaosu.trading.v1 import trading_pb2_grpc
 
-from tests.integration.trading.market_support import balance, market_world, markets_json, new_instrument, place
+from tests.integration.trading.market_support import (
+    balance,
+    held,
+    market_world,
+    markets_json,
+    new_instrument,
+    place,
+)
 from tests.integration.trading.support import admin, eventually, regulator
 from tests.integration.trading.test_recovery import ROOT, free_port, wait_serving
 from tests.support.registry import registry_running
@@ -110,6 +118,19 @@ async def test_sigkill_mid_trading_day_rebuilds_the_book_without_doubles(tmp_pat
                                                 metadata=regulator())).trades
                 return all(t.settlement_state == pb.SETTLEMENT_STATE_SETTLED for t in listed)
             await eventually(all_settled, timeout=30)
+            # Every hold keeps exactly what its open orders may still cost: none held twice by a retry, none
+            # left behind by the kill, every part paid or released once.
+            owed: Counter = Counter()
+            for o in orders:
+                if o.state in (pb.ORDER_STATE_OPEN, pb.ORDER_STATE_PARTIALLY_FILLED):
+                    left = o.quantity - o.filled
+                    owed[(o.credit_code, "CNY" if o.side == pb.SIDE_BUY else instrument)] += \
+                        left * o.price.fen if o.side == pb.SIDE_BUY else left
+
+            async def holds_settled():
+                return all([await held(registry.stub, code, what) == owed[(code, what)]
+                            for code in (*buyers, *sellers) for what in ("CNY", instrument)])
+            await eventually(holds_settled, timeout=30)
             bought = sum([Decimal(await balance(registry.stub, b, instrument)) for b in buyers], Decimal(0))
             assert bought == traded  # each trade delivered exactly once
             paid = sum(t.amount.fen for t in trades)

@@ -39,7 +39,7 @@ from tests.integration.trading.support import (
     regulator,
     ts,
 )
-from tests.support.grpc_errors import field_violations
+from tests.support.grpc_errors import field_violations, reason
 
 ISSUER = "AG-T-FGW"
 INSTRUMENT = "energy_use_right:330100:2025"
@@ -77,6 +77,12 @@ def _opened_today(now: datetime) -> datetime:
 
 
 async def auction(stub, now, affiliations=None, supply=10, cap=5, **undersubscription) -> pb.Listing:
+    created = await draft(stub, now, affiliations, supply, cap, **undersubscription)
+    return (await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=created.listing_id),
+                                      metadata=issuing_agency())).listing
+
+
+async def draft(stub, now, affiliations=None, supply=10, cap=5, **undersubscription) -> pb.Listing:
     listing = pb.Listing(
         mechanism=pb.MECHANISM_UNIFORM_PRICE, agency_id=ISSUER, instrument=INSTRUMENT, title="2025年度用能权有偿发放",
         quantity=common_pb2.Quantity(unit="tce"),
@@ -84,10 +90,8 @@ async def auction(stub, now, affiliations=None, supply=10, cap=5, **undersubscri
                               bidder_cap_lots=cap, clearing_rule="marginal_accepted",
                               affiliations=affiliations or {}, statistics_delay_seconds=600, **undersubscription),
         bidding_opens_at=ts(_opened_today(now)), bidding_closes_at=ts(now + timedelta(hours=1)))
-    created = (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=listing),
-                                        metadata=issuing_agency())).listing
-    return (await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=created.listing_id),
-                                      metadata=issuing_agency())).listing
+    return (await stub.CreateListing(pb.CreateListingRequest(idempotency_key=key(), listing=listing),
+                                     metadata=issuing_agency())).listing
 
 
 async def register(stub, lid, code, guarantee):
@@ -305,6 +309,192 @@ async def test_registration_needs_a_guarantee(registry, trading):
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await register(trading.stub, lid, a, 0)
     assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def give_units(registry_stub, code: str, units: int) -> None:
+    """The issuer issues units of the instrument into the enterprise's own account (opened if missing)."""
+    account = (await registry_stub.OpenAccount(rpb.OpenAccountRequest(
+        idempotency_key=f"acct:{code}:{INSTRUMENT}", holder=code, instrument=INSTRUMENT),
+        metadata=bidder(code))).account
+    await registry_stub.Issue(rpb.IssueRequest(idempotency_key=key(), issuer_agency_id=ISSUER,
+                                               to_account_id=account.account_id,
+                                               quantity=common_pb2.Quantity(value=str(units))),
+                              metadata=issuing_agency())
+
+
+async def own_result(stub, lid, code):
+    return (await stub.GetSaleResult(pb.GetSaleResultRequest(listing_id=lid), metadata=bidder(code))).result
+
+
+async def test_a_holding_limit_refuses_bids_beyond_it_and_cuts_back_at_the_close(registry, trading):
+    # §3.2 (California–Québec), hand-worked: supply 10 lots × 100 tce, reserve 100.00 元/tce, no purchase cap,
+    # holding limit 500 tce. A holds 100 tce when it bids (room 4 lots): 290.00 × 2 and 280.00 × 2 are accepted,
+    # a fifth lot is refused. A receives 100 tce more before the close (room 3): 290.00 × 2 fills, 280.00 × 2 is
+    # cut back to 1; B 250.00 × 4 fills; C 220.00 × 5 takes the remaining 3 and sets the price, 220.00.
+    a, b, c = await quota_world(registry.stub, 3)
+    stub, clock = trading.stub, trading.clock
+    await give_units(registry.stub, a, 100)
+    listing = await auction(stub, clock.now(), cap=0, holding_limit=common_pb2.Quantity(value="500", unit="tce"))
+    lid = listing.listing_id
+    assert (listing.rules.holding_limit.value, listing.rules.holding_limit.unit) == ("500", "tce")
+    for code, guarantee in ((a, 20_000_000), (b, 10_000_000), (c, 11_000_000)):
+        await register(stub, lid, code, guarantee)
+    a1 = await bid(stub, lid, a, 29_000, 2)
+    a2 = await bid(stub, lid, a, 28_000, 2)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await bid(stub, lid, a, 26_000, 1)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION and reason(refused.value) == "HOLDING_LIMIT"
+    assert refused.value.details() == ("holding limit 500 tce: you hold 100 tce and your bids would add 500 tce "
+                                       "(5 lots); at most 4 lots in all")
+    with pytest.raises(grpc.aio.AioRpcError) as modified:  # a modification counts the bid it replaces once
+        await stub.ModifyBid(pb.ModifyBidRequest(idempotency_key=key(), bid_id=a1.bid_id, credit_code=a,
+                                                 price=fen(29_000), quantity_lots=3), metadata=bidder(a))
+    assert reason(modified.value) == "HOLDING_LIMIT"
+    mine = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=a), metadata=bidder(a))).bids
+    assert sorted((x.price.fen, x.quantity_lots) for x in mine) == [(28_000, 2), (29_000, 2)]  # nothing changed
+    await bid(stub, lid, b, 25_000, 4)
+    await bid(stub, lid, c, 22_000, 5)
+    await give_units(registry.stub, a, 100)
+
+    clock.advance(2 * 3600)
+    result = await eventually(lambda: _decided(stub, lid))
+    assert (result.clearing_price.fen, result.volume_lots, result.unsold_lots) == (22_000, 10, 0)
+    assert {x.credit_code: x.lots for x in result.allocations} == {a: 3, b: 4, c: 3}
+    own = {o.bid_id: o for o in (await own_result(stub, lid, a)).own_bids}
+    assert (own[a1.bid_id].fill, own[a1.bid_id].lots_won, own[a1.bid_id].reason) == ("full", 2, "")
+    assert (own[a2.bid_id].fill, own[a2.bid_id].lots_won, own[a2.bid_id].reason) == ("partial", 1, "holding_limit")
+    assert own[a2.bid_id].cut_by_holding_limit_lots == 1 and own[a2.bid_id].price.fen == 28_000
+    [c_own] = (await own_result(stub, lid, c)).own_bids
+    assert (c_own.fill, c_own.lots_won, c_own.reason) == ("partial", 3, "remaining_volume")
+    # Settled: A holds 200 + 300 = the limit.
+    await eventually(lambda: _listing_state(stub, lid, pb.LISTING_STATE_SETTLED), timeout=20)
+    assert (await balance(registry, a, INSTRUMENT)).balance.value in ("500", "500.000")
+
+
+async def test_unsold_lots_are_carried_into_a_later_auction_once(registry, trading):
+    # §3 (EU Art. 7(5): a cancelled auction's volume goes to later auctions; RGGI: what is not sold at the
+    # reserve is offered again). S1 (supply 10, cancelled below a 100 % cover) leaves 10 lots unsold; S2 (supply
+    # 10, 3 lots bid, sold at the reserve) leaves 7. A later auction of 5 own lots naming both offers 22.
+    a, b, c = await quota_world(registry.stub, 3)
+    stub, clock = trading.stub, trading.clock
+    s1 = await auction(stub, clock.now(), cap=0, min_cover_bp=10_000)
+    s2 = await auction(stub, clock.now(), cap=0)
+    for lid, code, lots in ((s1.listing_id, a, 4), (s2.listing_id, b, 3)):
+        await register(stub, lid, code, lots * LOT * 15_000)
+        await bid(stub, lid, code, 15_000, lots)
+    with pytest.raises(grpc.aio.AioRpcError) as early:  # unsold lots are known once the auction is decided
+        await draft(stub, clock.now(), cap=0, rollover_from=[s2.listing_id])
+    assert early.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not decided yet" in field_violations(early.value)["listing.rules.rollover_from[0]"]
+    clock.advance(2 * 3600)
+    first = await eventually(lambda: _decided(stub, s1.listing_id))
+    assert (first.outcome, first.supply_lots, first.unsold_lots) == ("cancelled", 10, 10)
+    second = await eventually(lambda: _decided(stub, s2.listing_id))
+    assert (second.outcome, second.volume_lots, second.unsold_lots) == ("sold", 3, 7)
+    listed = (await stub.GetListing(pb.GetListingRequest(listing_id=s2.listing_id), metadata=regulator())).listing
+    assert (listed.rules.unsold_lots, listed.rules.rolled_into) == (7, "")
+
+    sources = [s1.listing_id, s2.listing_id]
+    with pytest.raises(grpc.aio.AioRpcError) as uneven:  # a cap of 5 lots is no whole basis point of 22
+        await draft(stub, clock.now(), supply=5, cap=5, rollover_from=sources)
+    assert "22" in field_violations(uneven.value)["listing.rules.bidder_cap_lots"]
+    later = await draft(stub, clock.now(), supply=5, cap=0, rollover_from=sources)
+    assert (later.rules.supply_lots, later.rules.rollover_lots, later.quantity.value) == (22, 17, "2200")
+    assert [(x.listing_id, x.lots) for x in later.rules.rolled_over] == [(s1.listing_id, 10), (s2.listing_id, 7)]
+    for source in sources:
+        shown = (await stub.GetListing(pb.GetListingRequest(listing_id=source), metadata=regulator())).listing
+        assert shown.rules.rolled_into == later.listing_id
+    assert (await result_of(stub, s2.listing_id)).rolled_into == later.listing_id
+    # Each source's unsold lots are carried once: a second listing naming one is refused, and changes nothing.
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await draft(stub, clock.now(), cap=0, rollover_from=[s2.listing_id, "L-NO-SUCH"])
+    assert twice.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(twice.value) == {
+        "listing.rules.rollover_from[0]": f"the unsold lots of {s2.listing_id} were already carried into "
+                                          f"{later.listing_id}: each auction's unsold lots are carried once",
+        "listing.rules.rollover_from[1]": f"L-NO-SUCH is not a quota auction of agency {ISSUER}"}
+
+    await stub.PublishListing(pb.PublishListingRequest(idempotency_key=key(), listing_id=later.listing_id),
+                              metadata=issuing_agency())
+    await register(stub, later.listing_id, c, 20 * LOT * 15_000)
+    await bid(stub, later.listing_id, c, 15_000, 20)
+    clock.advance(2 * 3600)
+    result = await eventually(lambda: _decided(stub, later.listing_id))
+    assert (result.supply_lots, result.rollover_lots, result.volume_lots, result.unsold_lots) == (22, 17, 20, 2)
+    assert [(x.listing_id, x.lots) for x in result.rolled_over] == [(s1.listing_id, 10), (s2.listing_id, 7)]
+
+
+async def test_each_bidder_is_told_how_its_tied_bids_fared(registry, trading):
+    # §3.3 (EU Art. 7(2)–(4); each winner told "which of its tied bids were randomly selected"): supply 10 lots;
+    # A 290.00 × 6 wins outright; at 250.00 B (2 + 3 lots) and C (2 lots) tie for the remaining 4, drawn in the
+    # order the revealed seed gives their bid ids; D 220.00 × 4 is outbid.
+    a, b, c, d = await quota_world(registry.stub, 4)
+    stub, clock = trading.stub, trading.clock
+    lid = (await auction(stub, clock.now(), cap=0)).listing_id
+    for code in (a, b, c, d):
+        await register(stub, lid, code, 20_000_000)
+    await bid(stub, lid, a, 29_000, 6)
+    tied = {"b1": await bid(stub, lid, b, 25_000, 2), "b2": await bid(stub, lid, b, 25_000, 3),
+            "c1": await bid(stub, lid, c, 25_000, 2)}
+    d1 = await bid(stub, lid, d, 22_000, 4)
+    own = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=b), metadata=bidder(b))).bids
+    assert not any(x.HasField("outcome") for x in own)  # nothing to tell before the clearing
+
+    clock.advance(2 * 3600)
+    result = await eventually(lambda: _decided(stub, lid))
+    seed = bytes.fromhex((await stub.GetListing(pb.GetListingRequest(listing_id=lid),
+                                                metadata=regulator())).listing.rules.seed)
+    ranks = dict(zip(tied, (f"{int(r):016x}" for r in tie_ranks(seed, [x.bid_id for x in tied.values()])),
+                     strict=True))
+    order = sorted(tied, key=ranks.get)  # the draw, recomputed from the published seed
+    left, expected = 4, {}
+    for name in order:
+        expected[name] = min(left, tied[name].quantity_lots)
+        left -= expected[name]
+    assert result.clearing_price.fen == 25_000 and result.volume_lots == 10
+    assert (result.tie_draw.price.fen, result.tie_draw.lots) == (25_000, 4)
+    assert list(result.tie_draw.ranks) == [ranks[name] for name in order]
+    assert not result.own_bids  # the regulator has no bids of its own here
+
+    for code, names in ((b, ("b1", "b2")), (c, ("c1",))):
+        told = {o.bid_id: o for o in (await own_result(stub, lid, code)).own_bids}
+        assert set(told) == {tied[name].bid_id for name in names}  # its own bids, nobody else's
+        for name in names:
+            o = told[tied[name].bid_id]
+            won = expected[name]
+            assert (o.lots_won, o.tied, o.tied_bids, o.tie_rank) == (won, True, 3, ranks[name])
+            assert o.draw_position == order.index(name) + 1
+            assert o.fill == ("full" if won == tied[name].quantity_lots else "partial" if won else "none")
+            assert o.reason == ("" if o.fill == "full" else "tie_draw")
+        listed = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=code),
+                                      metadata=bidder(code))).bids
+        assert {x.bid_id: x.outcome.lots_won for x in listed} == {tied[n].bid_id: expected[n] for n in names}
+    [outbid] = (await own_result(stub, lid, d)).own_bids
+    assert (outbid.bid_id, outbid.fill, outbid.reason, outbid.tied) == (d1.bid_id, "none", "outbid", False)
+    # Others see the opened bids, never how each fared.
+    for metadata in (bidder(d), regulator(), centre()):
+        everyone = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid), metadata=metadata)).bids
+        assert len(everyone) == 5 and not any(x.HasField("outcome") for x in everyone)
+    others = (await stub.ListBids(pb.ListBidsRequest(listing_id=lid, credit_code=b), metadata=regulator())).bids
+    assert others and not any(x.HasField("outcome") for x in others)
+
+
+async def test_holding_limit_and_rollover_input_is_checked(registry, trading):
+    await quota_world(registry.stub, 0)
+    now = trading.clock.now()
+    for rules, field in (({"holding_limit": common_pb2.Quantity(value="-5")}, "listing.rules.holding_limit.value"),
+                         ({"holding_limit": common_pb2.Quantity(value="abc")}, "listing.rules.holding_limit.value"),
+                         ({"holding_limit": common_pb2.Quantity(value="500", unit="t")},
+                          "listing.rules.holding_limit.unit"),
+                         ({"rollover_from": ["LX", "LX"]}, "listing.rules.rollover_from[1]"),
+                         ({"supply": 0}, "listing.rules.supply_lots")):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await draft(trading.stub, now, cap=0, **rules)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in field_violations(refused.value), (rules, field_violations(refused.value))
+    listed = (await trading.stub.ListListings(pb.ListListingsRequest(agency_id=ISSUER),
+                                              metadata=issuing_agency())).listings
+    assert not listed  # nothing was created
 
 
 def _leaks(text: str) -> bool:

@@ -35,7 +35,7 @@ def s(seconds: int) -> datetime:
 
 
 def test_too_few_registered_bidders_cancels():
-    auction = EnglishAuction(EnglishAuctionTerms("A-2", 1_000, 100, START, STOP))
+    auction = EnglishAuction(EnglishAuctionTerms("A-2", 1_000, 100, START, STOP, 300))
     auction.register("B1", START - timedelta(hours=1))
     auction.register("B2", START - timedelta(hours=1))
     assert auction.start(START) == [AuctionCancelled("insufficient_bidders", START)]
@@ -58,6 +58,33 @@ def test_anti_sniping_restart_and_sale_above_reserve():
         auction.finish(s(479))
     assert auction.finish(s(480)) == [AuctionSold("B3", 1_200, s(480))]
     assert auction.reserve_price == 1_200
+
+
+def test_the_auctioneer_changes_the_increment_during_the_auction():
+    """§5.1: "The increment may be changed during the auction." It applies from the next bid, moves no
+    deadline, is refused before the start, after the end and when nothing changes, and survives replay."""
+    auction = english()
+    with pytest.raises(DomainError) as err:
+        auction.change_increment(50, "host", START - timedelta(minutes=1))
+    assert err.value.code == "WRONG_STATE"
+    events = auction.start(START)
+    events += auction.bid("B1", 1_000, s(10))
+    end = auction.effective_end
+    events += auction.change_increment(250, "host", s(20))
+    assert events[-1].previous == 100 and auction.effective_end == end
+    assert auction.minimum_next_bid() == 1_250
+    with pytest.raises(DomainError) as err:
+        auction.bid("B2", 1_100, s(30))
+    assert err.value.code == "BID_TOO_LOW"
+    events += auction.bid("B2", 1_250, s(30))
+    with pytest.raises(DomainError) as err:
+        auction.change_increment(250, "host", s(40))
+    assert err.value.code == "INCREMENT_UNCHANGED"
+    rebuilt = EnglishAuction.replay(auction.terms, events)
+    assert rebuilt.increment == 250 and rebuilt.minimum_next_bid() == 1_500
+    with pytest.raises(DomainError) as err:
+        auction.change_increment(10, "host", auction.effective_end)
+    assert err.value.code == "AUCTION_ENDED"
 
 
 def test_hard_stop_caps_the_extension():
@@ -197,6 +224,20 @@ def test_the_secret_biaodi_decides_only_at_the_opening():
     # B2 above the 标底 wins although B1 bid less; had nobody reached it, nobody would have won.
     low_bids = Tender.replay(t.terms, [e for e in journal if getattr(e, "bidder", "") != "B2"])
     assert low_bids.open(DEADLINE)[0].reason == "reserve_not_met"
+
+
+def test_after_a_default_the_next_ranked_bid_meeting_the_biaodi_is_offered():
+    """招标投标法实施条例 第五十五条: the candidates follow the ranking; a bid under the 标底 never wins."""
+    t = tender()
+    t.enter_reserve(850, "staff", DEADLINE - timedelta(days=1))
+    t.approve_reserve("supervisor", DEADLINE - timedelta(days=1))
+    for bidder, amount in (("B1", 900), ("B2", 800), ("B3", 870), ("B4", 870)):
+        t.submit(bidder, amount, NONCE, DEADLINE - timedelta(hours=3))
+    [opened] = t.open(DEADLINE)
+    assert opened.winner == "B1"
+    assert t.next_awardable({"B1"}).bidder == "B3"  # 870 equals B4's; B3 bid first
+    assert t.next_awardable({"B1", "B3"}).bidder == "B4"
+    assert t.next_awardable({"B1", "B3", "B4"}) is None  # B2's 800 is under the 标底
 
 
 def test_an_unapproved_biaodi_awards_nobody():

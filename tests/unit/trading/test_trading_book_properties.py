@@ -2,10 +2,11 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.trading.domain.continuous import ContinuousMarket, ContinuousTradingRules, TradeExecuted
+from services.trading.domain.continuous import ContinuousMarket, TradeExecuted
 from services.trading.domain.errors import DomainError
 from services.trading.domain.matching import OrderBook, OrderType, RestingOrder, SelfTradePrevention
 from tests.bench.bench_matching import run_limit_order_book, run_pyorderbook, run_yaosu, shallow_workload, workload
+from tests.unit.trading.market_rules import cea_rules
 
 
 def test_totals_equal_the_peers_on_the_small_workloads():
@@ -99,7 +100,7 @@ def test_book_matches_the_naive_reference_and_keeps_invariants(ops):
 def test_no_trade_outside_the_band_and_no_self_trade(orders, stp):
     from datetime import date, datetime
 
-    mkt = ContinuousMarket("CEA", ContinuousTradingRules(self_trade_prevention=stp))
+    mkt = ContinuousMarket("CEA", cea_rules(self_trade_prevention=stp.value))
     mkt.open_day(date(2025, 3, 3), 10_000)
     lower, upper = mkt.price_limits()
     now = datetime(2025, 3, 3, 10, 0)
@@ -118,3 +119,39 @@ def test_no_trade_outside_the_band_and_no_self_trade(orders, stp):
                     assert owner_of[e.maker_order_id] != owner_of[e.taker_order_id]
         assert not mkt.book.is_crossed()
     assert all(lower <= o.price <= upper for o in mkt.book.resting_orders())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    resting=st.lists(st.tuples(st.integers(1, 50), st.integers(9_000, 9_008), st.integers(1, 3)), min_size=1,
+                     max_size=30),
+    level=st.integers(1, 5),
+    quantity=st.integers(1, 120),
+    owner=st.integers(1, 4),
+    stp=st.sampled_from(list(SelfTradePrevention)),
+)
+def test_a_level_order_trades_only_at_its_level_in_time_priority(resting, level, quantity, owner, stp):
+    book = OrderBook(stp)
+    for i, (qty, price, account) in enumerate(resting, start=1):
+        book.limit(i, False, qty, price, account)
+    depth = book.depth(False, 5)
+    if level > len(depth):
+        try:
+            book.submit(999, True, quantity, 9_000, OrderType.LEVEL, owner, level)
+        except ValueError:
+            return
+        raise AssertionError("a missing level must be refused")
+    price, live = depth[level - 1]
+    queue = [o for o in book.side_in_priority(False) if o.price == price]
+    others = [d for d in book.depth(False, 50) if d[0] != price]
+    fills, rested, cancelled = book.submit(999, True, quantity, price, OrderType.LEVEL, owner, level)
+    executed = sum(f.quantity for f in fills)
+    assert rested == 0 and 999 not in book and executed + cancelled == quantity and executed <= live
+    assert all(f.price == price for f in fills)
+    makers = [f.maker_order_id for f in fills]
+    order = [o.order_id for o in queue]
+    assert makers == sorted(makers, key=order.index)  # time priority within the level
+    if stp is not SelfTradePrevention.NONE:
+        assert all(o.owner != owner for o in queue if o.order_id in makers)
+    # Every other level is untouched: no trade-through, better or worse.
+    assert [d for d in book.depth(False, 50) if d[0] != price] == others

@@ -49,7 +49,7 @@ def test_listing_of_ten_working_days():
     assert "land.listing_min_days" in err.value.message and POLICY.version in err.value.message
     calendar_days = SalePolicy.from_data({"version": "t", "land": {"announcement_min_days": 20, "listing_min_days": 10,
                                                                    "listing_counts_working_days": False},
-                                          "price_collar": {"multiple": "3"}})
+                                          "price_collar": {"multiple": "3"}, "timers": TIMERS})
     land(published=published, opens=opens, closes=datetime(2025, 10, 8, 15, 0), policy=calendar_days)  # 10 days
 
 
@@ -93,12 +93,27 @@ def test_price_collar_needs_a_confirmation_above_the_multiple():
     assert check_collar(POLICY, 10**15, 100_00, confirmed=True)  # confirmed: passes, to be counted
 
 
+TIMERS = {"listing_countdown_seconds": 300, "listing_confirmation_seconds": 300, "auction_countdown_seconds": 240,
+          "statistics_delay_seconds": 600}
+
+
+def test_the_timers_are_policy_data_fixed_by_mechanism():
+    assert POLICY.timers.rules("listing") == {"countdown_seconds": 300, "confirmation_seconds": 300}
+    assert POLICY.timers.rules("uniform_price") == {"statistics_delay_seconds": 600}
+    assert POLICY.timers.rules("tender") == {}
+    policy = SalePolicy.from_data({"version": "x", "price_collar": {"multiple": "3"}, "timers": TIMERS})
+    assert policy.timers.rules("english") == {"countdown_seconds": 240}
+
+
 @pytest.mark.parametrize("data", [
-    {"land": {}, "price_collar": {"multiple": "3"}},                                   # no version
-    {"version": "x", "price_collar": {"multiple": "1"}},                               # a collar at the price
-    {"version": "x", "price_collar": {"multiple": "NaN"}},
-    {"version": "x", "land": {"announcement_min_days": -1}, "price_collar": {"multiple": "3"}},
-    {"version": "x", "land": {"announcement_days": 20}, "price_collar": {"multiple": "3"}},  # unknown rule
+    {"land": {}, "price_collar": {"multiple": "3"}, "timers": TIMERS},                 # no version
+    {"version": "x", "price_collar": {"multiple": "3"}},                               # no timers
+    {"version": "x", "price_collar": {"multiple": "3"}, "timers": {**TIMERS, "auction_countdown_seconds": 0}},
+    {"version": "x", "price_collar": {"multiple": "3"}, "timers": {**TIMERS, "tick_seconds": 5}},
+    {"version": "x", "price_collar": {"multiple": "1"}, "timers": TIMERS},             # a collar at the price
+    {"version": "x", "price_collar": {"multiple": "NaN"}, "timers": TIMERS},
+    {"version": "x", "land": {"announcement_min_days": -1}, "price_collar": {"multiple": "3"}, "timers": TIMERS},
+    {"version": "x", "land": {"announcement_days": 20}, "price_collar": {"multiple": "3"}, "timers": TIMERS},
 ])
 def test_a_malformed_sale_policy_is_refused_at_load(data):
     with pytest.raises(ValueError):

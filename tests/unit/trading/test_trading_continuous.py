@@ -5,7 +5,6 @@ import pytest
 
 from services.trading.domain.continuous import (
     ContinuousMarket,
-    ContinuousTradingRules,
     DayClosed,
     DayOpened,
     OrderCancelled,
@@ -13,6 +12,7 @@ from services.trading.domain.continuous import (
 )
 from services.trading.domain.errors import DomainError
 from services.trading.domain.matching import OrderType, SelfTradePrevention
+from tests.unit.trading.market_rules import cea_rules
 
 DAY = date(2025, 3, 3)  # a Monday
 
@@ -22,7 +22,7 @@ def at(h: int, m: int = 0, s: int = 0) -> datetime:
 
 
 def market(stp=SelfTradePrevention.CANCEL_NEWEST) -> ContinuousMarket:
-    mkt = ContinuousMarket("CEA", ContinuousTradingRules(self_trade_prevention=stp))
+    mkt = ContinuousMarket("CEA", cea_rules(self_trade_prevention=stp.value))
     mkt.open_day(DAY, previous_close=10_000)  # 100.00 元
     return mkt
 
@@ -158,3 +158,67 @@ def test_day_end_expires_resting_orders_and_replay_rebuilds_the_market():
     events = mkt.close_day(at(15))
     assert events[1] == OrderCancelled(1, 3, "day_end", at(15))
     assert len(mkt.book) == 0 and mkt.last_close == 10_000
+
+
+def test_a_level_order_takes_only_its_chosen_level_at_its_price_and_cancels_the_rest():
+    """CEA 挂牌协议: the taker picks one of the best five ask levels; worked by hand.
+
+    Asks (previous close 100.00): #2 5 @ 100.20 and #3 8 @ 100.20 (level 1, 13), #1 10 @ 100.50 (level 2),
+    #5 7 @ 100.80 (3), #4 20 @ 101.00 (4), #6 3 @ 101.50 (5), #7 4 @ 102.00 (6: not choosable)."""
+    mkt = market()
+    for oid, price, qty in ((1, 10_050, 10), (2, 10_020, 5), (3, 10_020, 8), (4, 10_100, 20), (5, 10_080, 7),
+                            (6, 10_150, 3), (7, 10_200, 4)):
+        mkt.place_order(oid, oid, False, qty, at(9, 30), price=price)
+    assert mkt.book.depth(False, 6) == [(10_020, 13), (10_050, 10), (10_080, 7), (10_100, 20), (10_150, 3),
+                                        (10_200, 4)]
+    # Buy 12 at level 2 (100.50): all of #1 at 100.50; the 2 left are cancelled — not rested, and never
+    # traded through to the cheaper level 1 or the dearer level 3.
+    events = mkt.place_order(8, 9, True, 12, at(9, 31), price=10_050, order_type=OrderType.LEVEL, level=2)
+    assert trades(events) == [(1, 8, 10_050, 10)]
+    assert events[-1] == OrderCancelled(8, 2, "unfilled_remainder", at(9, 31))
+    assert 8 not in mkt.book
+    assert mkt.book.depth(False, 5) == [(10_020, 13), (10_080, 7), (10_100, 20), (10_150, 3), (10_200, 4)]
+    # Level 2 is 100.80 now: a taker who saw 100.50 there is refused, never re-pointed at 100.80.
+    with pytest.raises(DomainError) as err:
+        mkt.place_order(9, 9, True, 1, at(9, 32), price=10_050, order_type=OrderType.LEVEL, level=2)
+    assert err.value.code == "LEVEL_PRICE_CHANGED" and "10080" in err.value.message
+    # Buy 6 at level 1 (100.20): time priority within the level — #2's 5, then 1 of #3.
+    events = mkt.place_order(10, 9, True, 6, at(9, 33), price=10_020, order_type=OrderType.LEVEL, level=1)
+    assert trades(events) == [(2, 10, 10_020, 5), (3, 10, 10_020, 1)]
+    assert not [e for e in events if isinstance(e, OrderCancelled)]
+    assert mkt.book.order(3).quantity == 7
+    # Only the best five are choosable (policy taker_levels); an empty level is refused too.
+    with pytest.raises(DomainError) as err:
+        mkt.place_order(11, 9, True, 1, at(9, 34), price=10_200, order_type=OrderType.LEVEL, level=6)
+    assert err.value.code == "LEVEL_OUT_OF_RANGE" and "taker_levels" in err.value.message
+    assert "market policy 2025.1-cea" in err.value.message
+    with pytest.raises(DomainError) as err:
+        mkt.place_order(12, 1, False, 1, at(9, 35), price=10_020, order_type=OrderType.LEVEL, level=1)
+    assert err.value.code == "LEVEL_EMPTY"  # no bids at all
+
+
+def test_level_orders_replay_into_the_same_book():
+    mkt = market()
+    journal = [DayOpened(DAY, 10_000)]
+    journal += mkt.place_order(1, 1, True, 10, at(9, 30), price=9_900)
+    journal += mkt.place_order(2, 2, True, 10, at(9, 30), price=9_950)
+    journal += mkt.place_order(3, 3, False, 4, at(9, 31), price=9_900, order_type=OrderType.LEVEL, level=2)
+    restored = ContinuousMarket.replay("CEA", mkt.rules, journal)
+    assert restored.book.snapshot() == mkt.book.snapshot()
+    assert [(o.order_id, o.quantity) for o in restored.book.side_in_priority(True)] == [(2, 10), (1, 6)]
+    assert restored.trade_seq == mkt.trade_seq == 1
+
+
+def test_refusals_name_the_rule_and_the_policy_version():
+    mkt = ContinuousMarket("CEA", cea_rules(band_bp=500))
+    mkt.open_day(DAY, previous_close=10_000)
+    with pytest.raises(DomainError) as err:
+        mkt.place_order(1, 7, True, 10, at(9, 30), price=10_600)
+    assert err.value.code == "PRICE_OUTSIDE_BAND"
+    assert err.value.message.endswith("(rule band_bp, set by this market, market policy 2025.1-cea)")
+    with pytest.raises(DomainError) as err:
+        mkt.place_order(1, 7, True, 100_000, at(9, 30), price=10_000)
+    assert err.value.message.endswith("(rule block_size, market policy 2025.1-cea)")
+    with pytest.raises(DomainError) as err:
+        mkt.place_order(1, 7, True, 10, at(12, 0), price=10_000)
+    assert err.value.code == "OUTSIDE_TRADING_HOURS" and "09:30–11:30, 13:00–15:00 (rule sessions," in err.value.message

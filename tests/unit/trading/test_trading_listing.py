@@ -19,7 +19,8 @@ WAN = 1_000_000  # 1万元 in fen
 
 
 def new_listing(reserve: int = 2_600 * WAN) -> Listing:
-    listing = Listing(ListingTerms("L-1", start_price=2_570 * WAN, increment=10 * WAN, opens_at=OPENS, closes_at=CLOSES))
+    listing = Listing(ListingTerms("L-1", start_price=2_570 * WAN, increment=10 * WAN, opens_at=OPENS,
+                                   closes_at=CLOSES, countdown_seconds=300, confirmation_seconds=300))
     listing.enter_reserve(reserve, "clerk-a", OPENS)
     listing.approve_reserve("officer-b", OPENS)
     return listing
@@ -59,8 +60,44 @@ def test_increment_change_is_logged_and_applies():
     listing = new_listing()
     listing.quote("B1", 2_570 * WAN, at(1))
     [change] = listing.change_increment(20 * WAN, "host", at(2))
-    assert change.changed_by == "host"
+    assert (change.changed_by, change.increment, change.previous) == ("host", 20 * WAN, 10 * WAN)
     assert listing.minimum_next_quote() == 2_590 * WAN
+    with pytest.raises(DomainError) as err:
+        listing.quote("B2", 2_580 * WAN, at(3))  # the old step no longer suffices
+    assert err.value.code == "QUOTE_TOO_LOW"
+    listing.quote("B2", 2_590 * WAN, at(3))
+    with pytest.raises(DomainError) as err:
+        listing.change_increment(20 * WAN, "host", at(4))
+    assert err.value.code == "INCREMENT_UNCHANGED"
+    with pytest.raises(DomainError) as err:
+        listing.change_increment(0, "host", at(4))
+    assert err.value.code == "INVALID_INCREMENT"
+    with pytest.raises(DomainError) as err:
+        listing.change_increment(5 * WAN, "host", CLOSES)
+    assert err.value.code == "OUTSIDE_LISTING_PERIOD"
+
+
+def test_the_increment_also_changes_in_the_live_round_without_moving_the_countdown():
+    """§5.1 (拍卖: "the increment may be changed during the auction"), applied to the 限时竞价 live round."""
+    listing = two_bidders_closed()
+    listing.confirm_continue("B1", CLOSES + timedelta(seconds=10))
+    listing.confirm_continue("B2", CLOSES + timedelta(seconds=20))
+    deadline = listing.live_deadline
+    assert listing.minimum_next_quote() == 2_600 * WAN
+    listing.change_increment(5 * WAN, "host", CLOSES + timedelta(seconds=30))
+    assert listing.live_deadline == deadline
+    assert listing.minimum_next_quote() == 2_595 * WAN
+    listing.live_bid("B2", 2_595 * WAN, CLOSES + timedelta(seconds=40))
+    with pytest.raises(DomainError) as err:
+        listing.change_increment(1 * WAN, "host", listing.live_deadline)
+    assert err.value.code == "COUNTDOWN_EXPIRED"
+
+
+def test_no_increment_change_once_closed_or_decided():
+    listing = two_bidders_closed()
+    with pytest.raises(DomainError) as err:  # awaiting confirmation of the live round
+        listing.change_increment(5 * WAN, "host", CLOSES + timedelta(seconds=1))
+    assert err.value.code == "WRONG_STATE"
 
 
 def test_no_quote_is_unsold():
@@ -163,7 +200,7 @@ def test_tie_goes_to_the_earlier_quote():
 
 
 def test_dual_control_needs_two_different_people_and_locks():
-    listing = Listing(ListingTerms("L-2", 100, 10, OPENS, CLOSES, reserve_floor=50))
+    listing = Listing(ListingTerms("L-2", 100, 10, OPENS, CLOSES, 300, 300, reserve_floor=50))
     with pytest.raises(DomainError) as err:
         listing.enter_reserve(40, "clerk-a", OPENS)
     assert err.value.code == "RESERVE_BELOW_FLOOR"
@@ -180,7 +217,7 @@ def test_dual_control_needs_two_different_people_and_locks():
 
 
 def test_close_refused_without_approved_reserve():
-    listing = Listing(ListingTerms("L-3", 100, 10, OPENS, CLOSES))
+    listing = Listing(ListingTerms("L-3", 100, 10, OPENS, CLOSES, 300, 300))
     listing.enter_reserve(120, "clerk-a", OPENS)
     with pytest.raises(DomainError) as err:
         listing.close(CLOSES)
@@ -205,6 +242,15 @@ def test_replay_of_events_rebuilds_the_same_state():
     assert restored.quotes == listing.quotes
     end = CLOSES + timedelta(seconds=330)
     assert restored.finish_live_round(end) == listing.finish_live_round(end)
+
+
+def test_replay_keeps_the_changed_increment():
+    listing = new_listing()
+    events = []
+    events += listing.quote("B1", 2_570 * WAN, at(1))
+    events += listing.change_increment(30 * WAN, "host", at(2))
+    rebuilt = Listing.replay(listing.terms, events)
+    assert rebuilt.increment == 30 * WAN and rebuilt.minimum_next_quote() == 2_600 * WAN
 
 
 def test_repr_never_shows_the_reserve():

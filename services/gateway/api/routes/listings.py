@@ -35,6 +35,8 @@ from services.gateway.api.schemas import (
     CancelCreate,
     ChangeNoticePublic,
     CreditCodeBody,
+    IncrementChange,
+    IncrementChanged,
     ListingCreate,
     ListingPublic,
     ListingUpdate,
@@ -74,6 +76,8 @@ def result_view(result: tpb.SaleResult, listing: tpb.Listing, guard: Guard) -> S
     view = from_proto(SaleResultPublic, result)
     if not guard.allows("listing.reserve", agency_of(listing)):
         view.reserve_price = None
+    if not guard.subject.owns(Owner.enterprise(guard.subject.id)):  # how each bid fared: to its bidder only
+        view.own_bids = []
     return view
 
 
@@ -105,6 +109,8 @@ def bid_view(bid: tpb.Bid, guard: Guard, *, identities: bool = False) -> BidPubl
         view.quantity_lots = 0
     if not (own or identities):
         view.credit_code = ""
+    if not own:
+        view.outcome = None
     return view
 
 
@@ -175,7 +181,10 @@ async def create_listing(body: ListingCreate, clients: ClientsDep, guard: GuardD
                                bidder_cap_lots=body.bidder_cap_lots, min_cover_bp=body.min_cover_bp,
                                reference_price=money(body.reference_price_fen),
                                min_price_to_reference_bp=body.min_price_to_reference_bp,
-                               reserve_floor=money(body.reserve_floor_fen)),
+                               reserve_floor=money(body.reserve_floor_fen),
+                               holding_limit=common_pb2.Quantity(value=body.holding_limit, unit=body.unit)
+                               if body.holding_limit else None,
+                               rollover_from=body.rollover_from),
         eligibility=tpb.Eligibility(allowed_classes=body.allowed_classes, sale_kind=body.sale_kind,
                                     standard_land_conditions=body.standard_land_conditions),
         announce_at=timestamp(body.announce_at), bidding_opens_at=timestamp(body.bidding_opens_at),
@@ -233,6 +242,19 @@ async def approve_reserve_price(listing_id: str, clients: ClientsDep, guard: Gua
     reply = await clients.call(clients.trading.ApproveReservePrice, tpb.ApproveReservePriceRequest(
         idempotency_key=key, listing_id=listing_id), user=guard.user)
     return listing_view(reply.listing, guard)
+
+
+@router.post("/{listing_id}/increment", response_model=IncrementChanged, responses=ERRORS)
+async def change_increment(listing_id: str, body: IncrementChange, clients: ClientsDep, guard: GuardDep,
+                           key: IdempotencyKey) -> IncrementChanged:
+    """增价幅度 of a 挂牌 listing (open or in its live round) or a running 拍卖, by the listing agency: announced
+    as a change notice and pushed to every viewer of the sale's live stream."""
+    listing = await owned_listing(clients, guard, listing_id)
+    reply = await clients.call(clients.trading.ChangeIncrement, tpb.ChangeIncrementRequest(
+        idempotency_key=key, listing_id=listing_id, increment=money(body.increment_fen), reason=body.reason),
+        user=guard.user)
+    return IncrementChanged(state=sale_state_view(reply.state, listing, guard),
+                            notice=from_proto(ChangeNoticePublic, reply.notice))
 
 
 # ---------------------------------------------------------------- registration
@@ -327,6 +349,17 @@ async def confirm_award(listing_id: str, body: CreditCodeBody, clients: ClientsD
     reply = await clients.call(clients.trading.ConfirmAward, tpb.ConfirmAwardRequest(
         idempotency_key=key, listing_id=listing_id, credit_code=body.credit_code), user=guard.user)
     return from_proto(TradePublic, reply.trade)
+
+
+@router.post("/{listing_id}/award/default", response_model=SaleResultPublic, responses=ERRORS)
+async def declare_default(listing_id: str, body: CancelCreate, clients: ClientsDep, guard: GuardDep,
+                          key: IdempotencyKey) -> SaleResultPublic:
+    """The listing agency records that the winner did not sign its 成交确认书: the winner's deposit is forfeited
+    and the award goes to the next bidder where the mechanism has one (挂牌, 招标), else the sale is unsold."""
+    listing = await owned_listing(clients, guard, listing_id)
+    reply = await clients.call(clients.trading.DeclareDefault, tpb.DeclareDefaultRequest(
+        idempotency_key=key, listing_id=listing_id, reason=body.reason), user=guard.user)
+    return result_view(reply.result, listing, guard)
 
 
 bids_router = APIRouter(prefix="/bids", tags=["listings"])

@@ -28,7 +28,7 @@ from services.gateway.api.schemas import (
 router = APIRouter(tags=["markets"])
 ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 429, 503, 504)
 SIDE = {"buy": tpb.SIDE_BUY, "sell": tpb.SIDE_SELL}
-TYPE = {"limit": tpb.ORDER_TYPE_LIMIT, "market": tpb.ORDER_TYPE_MARKET}
+TYPE = {"limit": tpb.ORDER_TYPE_LIMIT, "market": tpb.ORDER_TYPE_MARKET, "level": tpb.ORDER_TYPE_LEVEL}
 
 
 @router.get("/markets", response_model=list[MarketPublic], responses=ERRORS)
@@ -40,7 +40,8 @@ async def list_markets(clients: ClientsDep, guard: GuardDep) -> list[MarketPubli
 @router.get("/markets/{instrument}/book", response_model=OrderBookPublic, responses=ERRORS)
 async def get_order_book(instrument: str, clients: ClientsDep, guard: GuardDep,
                          depth: Annotated[int, Query(ge=1, le=50)] = 10) -> OrderBookPublic:
-    """Price levels only: who rests an order is never shown."""
+    """Price levels only, best first and numbered (`level`, what a level order names), with their quantities
+    and order counts: who rests an order is never shown."""
     reply = await clients.call(clients.trading.GetOrderBook, tpb.GetOrderBookRequest(
         instrument=instrument, depth=depth), user=guard.user)
     return from_proto(OrderBookPublic, reply)
@@ -49,11 +50,12 @@ async def get_order_book(instrument: str, clients: ClientsDep, guard: GuardDep,
 @router.post("/orders", response_model=OrderPlaced, status_code=201, responses=ERRORS)
 async def place_order(body: OrderCreate, clients: ClientsDep, guard: GuardDep,
                       key: IdempotencyKey) -> OrderPlaced:
+    """Place an order (limit, market, or level: the 挂牌协议 taker's choice of one of the best levels)."""
     guard.require(Owner.enterprise(body.credit_code))
     reply = await clients.call(clients.trading.PlaceOrder, tpb.PlaceOrderRequest(
         idempotency_key=key, instrument=body.instrument, credit_code=body.credit_code, side=SIDE[body.side],
-        type=TYPE[body.type], price=money(body.price_fen) if body.type == "limit" else None,
-        quantity=body.quantity), user=guard.user)
+        type=TYPE[body.type], price=money(body.price_fen) if body.type != "market" else None,
+        quantity=body.quantity, level=body.level), user=guard.user)
     return OrderPlaced(order=from_proto(OrderPublic, reply.order),
                        trades=[trade_view(t, guard) for t in reply.trades])
 

@@ -24,7 +24,9 @@ const yaosu = (() => {
     let closesAt = null, offset = 0;
     const actions = $("actions");
     const creditCode = actions ? actions.dataset.creditCode : "";
+    const noticeTexts = $("notices") ? JSON.parse($("notices").dataset.texts) : {};
     function showState(s) {
+      if (s.increment && $("increment")) $("increment").textContent = fmt(s.increment);
       $("current-price").textContent = fmt(s.current_price);
       $("leader").textContent = s.leading_bidder_number || "—";
       $("sale-state").textContent = s.state;
@@ -51,6 +53,24 @@ const yaosu = (() => {
     events.addEventListener("state", (e) => showState(JSON.parse(e.data)));
     const onBid = (e) => { const b = JSON.parse(e.data); row($("live-bids"), [b.bidder_number || "", fmt(b.price), b.accepted_at || b.at || ""], true); myBids(); };
     ["bid.accepted", "bid.placed", "bid.submitted"].forEach((name) => events.addEventListener(name, onBid));
+    events.addEventListener("sale.increment_changed", (e) => {  // announced by the agency; applies from the next bid
+      const c = JSON.parse(e.data);
+      if ($("increment")) $("increment").textContent = fmt(c.increment);
+      const input = $("bid-price");
+      if (input && c.next_minimum_bid && !input.dataset.edited) input.value = (Number(c.next_minimum_bid.fen) / 100).toFixed(2);
+      const li = document.createElement("li");
+      li.textContent = noticeTexts.increment_changed.replace("{previous}", fmt(c.previous_increment))
+        .replace("{increment}", fmt(c.increment)).replace("{reason}", c.reason || "");
+      li.className = "flash";
+      $("notices").insertBefore(li, $("notices").firstChild);
+    });
+    if ($("increment-form")) $("increment-form").onsubmit = async (ev) => {
+      ev.preventDefault();
+      try { const r = await api("POST", `/api/v1/listings/${listingId}/increment`, {
+          increment_fen: Math.round(Number($("new-increment").value) * 100), reason: $("increment-reason").value});
+        showState(r.state); $("increment-message").textContent = noticeTexts.increment_saved;
+      } catch (err) { $("increment-message").textContent = err.message; }
+    };
     if ($("register")) $("register").onclick = async () => {
       try { const r = await api("POST", `/api/v1/listings/${listingId}/registrations`, {credit_code: creditCode});
         $("my-number").textContent = r.bidder_number; $("message").textContent = r.state; $("register").remove();
@@ -106,13 +126,27 @@ const yaosu = (() => {
       const r = await api("GET", `/api/v1/listings/${listingId}/result`).catch(() => null);
       if (!r) return;
       $("result").hidden = false;
-      const reason = r.reason ? `（${texts["reason_" + r.reason] || r.reason}）` : "";
-      $("result-outcome").textContent = (texts["outcome_" + r.outcome] || r.outcome) + reason;
-      $("result-price").textContent = r.clearing_price ? `${fmt(r.clearing_price)} / ${texts.unit}` : "—";
-      $("result-volume").textContent = `${r.volume_lots} ${texts.lots}`;
+      const rt = JSON.parse($("result").dataset.texts);  // labels for every viewer, bidder or not
+      const reason = r.reason ? `（${rt["reason_" + r.reason] || r.reason}）` : "";
+      $("result-outcome").textContent = (rt["outcome_" + r.outcome] || r.outcome) + reason;
+      $("result-price").textContent = r.clearing_price ? `${fmt(r.clearing_price)} / ${rt.unit}` : "—";
+      $("result-volume").textContent = `${r.volume_lots} ${rt.lots}`;
+      $("result-supply").textContent = `${r.supply_lots} ${rt.lots}` + (r.rollover_lots ? `（${rt.incl_rolled_over.replace("{lots}", r.rollover_lots)}）` : "");
+      $("result-unsold").textContent = r.rolled_into ? rt.unsold_rolled.replace("{lots}", r.unsold_lots).replace("{listing}", r.rolled_into)
+        : `${r.unsold_lots} ${rt.lots}`;
+      $("result-tie").textContent = r.tie_draw ? rt.tie_draw_summary.replace("{price}", `${fmt(r.tie_draw.price)} / ${rt.unit}`)
+        .replace("{count}", r.tie_draw.ranks.length).replace("{lots}", r.tie_draw.lots) : rt.no_tie;
+      const outcomes = $("my-outcomes");  // the caller's own bids, how each fared (only it is told)
+      if (r.own_bids && r.own_bids.length) {
+        $("my-outcomes-box").hidden = false;
+        outcomes.querySelectorAll("tr:not(:first-child)").forEach((tr) => tr.remove());
+        r.own_bids.forEach((o) => row(outcomes, [`${fmt(o.price)} / ${rt.unit}`, `${o.lots} ${rt.lots}`, `${o.lots_won} ${rt.lots}`,
+          rt["fill_" + o.fill] + (o.reason ? `（${rt["why_" + o.reason] || o.reason}）` : ""),
+          o.tied ? rt.draw_position.replace("{position}", o.draw_position).replace("{count}", o.tied_bids).replace("{rank}", o.tie_rank) : "—"]));
+      }
       const number = $("my-number") ? $("my-number").textContent.trim() : "";
       const mine = (r.allocations || []).filter((a) => a.bidder_number === number);
-      $("result-mine").textContent = mine.length ? mine.map((a) => `${a.lots} ${texts.lots}，${fmt(a.amount)}`).join("；") : "—";
+      $("result-mine").textContent = mine.length ? mine.map((a) => `${a.lots} ${rt.lots}，${fmt(a.amount)}`).join("；") : "—";
     }
     if ($("register-form")) $("register-form").onsubmit = async (ev) => {
       ev.preventDefault();

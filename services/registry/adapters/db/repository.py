@@ -272,7 +272,7 @@ class RegistryRepository:
         statement = select(HoldRow).where(HoldRow.hold_id.in_(sorted(set(hold_ids))))
         rows = (await self.session.execute(self._for_update(statement))).scalars().all()
         return {r.hold_id: HoldState(r.hold_id, r.account_id, r.amount, r.posted, HoldStatus(r.status),
-                                     _utc(r.deadline)) for r in rows}
+                                     _utc(r.deadline), r.partial, r.released) for r in rows}
 
     async def hold(self, hold_id: str) -> HoldView | None:
         statement = select(HoldRow, InstrumentRow).join(AccountRow, AccountRow.account_id == HoldRow.account_id) \
@@ -286,14 +286,18 @@ class RegistryRepository:
         return list((await self.session.execute(statement)).scalars().all())
 
     async def add_hold(self, hold_id: str, account_id: str, amount: int, deadline: datetime, purpose: str,
-                       at: datetime) -> None:
-        self.session.add(HoldRow(hold_id=hold_id, account_id=account_id, amount=amount, posted=0,
-                                 status=HoldStatus.PENDING.value, deadline=deadline, purpose=purpose, created_at=at))
+                       at: datetime, *, partial: bool = False) -> None:
+        self.session.add(HoldRow(hold_id=hold_id, account_id=account_id, amount=amount, posted=0, released=0,
+                                 partial=partial, status=HoldStatus.PENDING.value, deadline=deadline, purpose=purpose,
+                                 created_at=at))
         await self.session.flush()
 
-    async def resolve_hold(self, hold_id: str, status: HoldStatus, posted: int, at: datetime) -> None:
-        await self.session.execute(update(HoldRow).where(HoldRow.hold_id == hold_id).values(
-            status=status.value, posted=posted, resolved_at=at))
+    async def save_hold(self, hold: HoldState, at: datetime) -> None:
+        """Store a hold's amounts and status after an operation (resolved_at once it is no longer pending)."""
+        values = dict(amount=hold.amount, posted=hold.posted, released=hold.released, status=hold.status.value)
+        if hold.status is not HoldStatus.PENDING:
+            values["resolved_at"] = at
+        await self.session.execute(update(HoldRow).where(HoldRow.hold_id == hold.hold_id).values(**values))
 
     async def record_operation(self, operation_id: str, type_: str, memo: str, actor: str, reference: str,
                                at: datetime, postings: list[Posting], accounts: dict[str, AccountState],
@@ -449,7 +453,8 @@ def _cash_movement(r: CashMovementRow) -> CashMovementView:
 
 def _hold(h: HoldRow, i: InstrumentRow) -> HoldView:
     return HoldView(h.hold_id, h.account_id, i.unit, to_decimal(h.amount, i.scale), to_decimal(h.posted, i.scale),
-                    h.status, _utc(h.deadline), h.purpose, _utc(h.created_at), _utc(h.resolved_at))
+                    h.status, _utc(h.deadline), h.purpose, _utc(h.created_at), _utc(h.resolved_at), h.partial,
+                    to_decimal(h.released, i.scale))
 
 
 def _posting(p: PostingRow, i: InstrumentRow) -> PostingView:

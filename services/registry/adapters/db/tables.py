@@ -104,6 +104,9 @@ class HoldRow(RegistryTable, table=True):
     account_id: str = Field(foreign_key="accounts.account_id", index=True)
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     posted: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
+    # Given back to available: a void, an expiry, a one-shot post's remainder, a partial hold's releases.
+    released: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    partial: bool = False  # captured in parts (order holds); False = one-shot (deposits)
     status: str = Field(index=True, max_length=10)
     deadline: datetime = Field(sa_column=_ts(nullable=False, index=True))
     purpose: str = ""

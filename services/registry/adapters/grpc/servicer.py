@@ -193,7 +193,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             raise InvalidArgument.field("deadline", "required")
         result = await self.ledger.create_hold(c.CreateHold(
             request.idempotency_key, request.account_id, request.quantity.value, deadline, request.purpose,
-            request.quantity.unit))
+            request.quantity.unit, request.partial))
         return pb.CreateHoldResponse(hold=hold_pb(result.hold), operation=operation_pb(result.operation))
 
     async def PostHold(self, request, context):
@@ -203,8 +203,14 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return pb.PostHoldResponse(hold=hold_pb(result.hold), operation=operation_pb(result.operation))
 
     async def VoidHold(self, request, context):
-        result = await self.ledger.void_hold(c.VoidHold(request.idempotency_key, request.hold_id, request.reason))
+        result = await self.ledger.void_hold(c.VoidHold(request.idempotency_key, request.hold_id, request.reason,
+                                                        request.quantity.value, request.quantity.unit))
         return pb.VoidHoldResponse(hold=hold_pb(result.hold), operation=operation_pb(result.operation))
+
+    async def IncreaseHold(self, request, context):
+        result = await self.ledger.increase_hold(c.IncreaseHold(request.idempotency_key, request.hold_id,
+                                                                request.quantity.value, request.quantity.unit))
+        return pb.IncreaseHoldResponse(hold=hold_pb(result.hold), operation=operation_pb(result.operation))
 
     async def GetHold(self, request, context):
         return pb.GetHoldResponse(hold=hold_pb(await self.ledger.hold(request.hold_id)))
@@ -308,7 +314,8 @@ def account_pb(v: AccountView) -> pb.Account:
 def hold_pb(v: HoldView) -> pb.Hold:
     return pb.Hold(hold_id=v.hold_id, account_id=v.account_id, quantity=quantity(v.quantity, v.unit),
                    posted=quantity(v.posted, v.unit), status=HSTATUS_PB[v.status], deadline=timestamp(v.deadline),
-                   purpose=v.purpose, created_at=timestamp(v.created_at), resolved_at=timestamp(v.resolved_at))
+                   purpose=v.purpose, created_at=timestamp(v.created_at), resolved_at=timestamp(v.resolved_at),
+                   partial=v.partial, released=quantity(v.released, v.unit))
 
 
 def operation_pb(v: OperationView) -> pb.LedgerOperation:

@@ -4,8 +4,10 @@ caller's idempotency key, so a retry after a timeout or a crash never moves a un
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as pb
 from yaosu.registry.v1 import registry_pb2_grpc
@@ -34,7 +36,7 @@ class GrpcRegistry:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in TRANSIENT:
                 raise RegistryUnavailable(f"registry {exc.code().name}") from exc
-            raise RegistryRefused(exc.code().name, exc.details() or "") from exc
+            raise RegistryRefused(exc.code().name, exc.details() or "", _reason(exc)) from exc
 
     async def account(self, holder: str, instrument: str, *, open_if_missing: bool) -> str:
         found = await self._call(self.stub.ListAccounts, pb.ListAccountsRequest(holder=holder, instrument=instrument))
@@ -46,15 +48,17 @@ class GrpcRegistry:
             idempotency_key=f"trading:account:{holder}:{instrument}", holder=holder, instrument=instrument))
         return opened.account.account_id
 
-    async def available(self, holder: str, instrument: str) -> str:
-        """The holder's available balance (balance − held) of an instrument; "0" without an account."""
+    async def holding(self, holder: str, instrument: str) -> str:
+        """The units of an instrument the holder holds: the balances of its accounts (units held for a pending
+        sale are still its own), "0" without an account."""
         found = await self._call(self.stub.ListAccounts, pb.ListAccountsRequest(holder=holder, instrument=instrument))
-        return found.accounts[0].available.value if found.accounts else "0"
+        return str(sum((Decimal(a.balance.value or "0") for a in found.accounts), Decimal(0)))
 
-    async def create_hold(self, key: str, account_id: str, quantity: str, deadline: datetime, purpose: str) -> str:
+    async def create_hold(self, key: str, account_id: str, quantity: str, deadline: datetime, purpose: str, *,
+                          partial: bool = False) -> str:
         response = await self._call(self.stub.CreateHold, pb.CreateHoldRequest(
             idempotency_key=key, account_id=account_id, quantity=common_pb2.Quantity(value=quantity),
-            deadline=timestamp(deadline), purpose=purpose))
+            deadline=timestamp(deadline), purpose=purpose, partial=partial))
         return response.hold.hold_id
 
     async def post_hold(self, key: str, hold_id: str, to_account_id: str) -> str:
@@ -64,6 +68,14 @@ class GrpcRegistry:
 
     async def void_hold(self, key: str, hold_id: str, reason: str) -> None:
         await self._call(self.stub.VoidHold, pb.VoidHoldRequest(idempotency_key=key, hold_id=hold_id, reason=reason))
+
+    async def release_hold(self, key: str, hold_id: str, quantity: str, reason: str) -> None:
+        await self._call(self.stub.VoidHold, pb.VoidHoldRequest(
+            idempotency_key=key, hold_id=hold_id, reason=reason, quantity=common_pb2.Quantity(value=quantity)))
+
+    async def increase_hold(self, key: str, hold_id: str, quantity: str) -> None:
+        await self._call(self.stub.IncreaseHold, pb.IncreaseHoldRequest(
+            idempotency_key=key, hold_id=hold_id, quantity=common_pb2.Quantity(value=quantity)))
 
     async def transfer(self, key: str, legs: list[LedgerLeg], memo: str, reference: str) -> str:
         response = await self._call(self.stub.Transfer, pb.TransferRequest(
@@ -91,3 +103,15 @@ class GrpcRegistry:
         """Decimal places the ledger keeps of the instrument (RegistryRefused NOT_FOUND if unknown)."""
         found = await self._call(self.stub.GetInstrument, pb.GetInstrumentRequest(code=instrument))
         return found.instrument.scale
+
+
+def _reason(exc: grpc.aio.AioRpcError) -> str:
+    """The registry's google.rpc.ErrorInfo reason (INSUFFICIENT_FUNDS, HOLD_RESOLVED …), if it sent one."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    return info.reason
+    return ""

@@ -20,8 +20,8 @@ from services.trading.domain.reserve import ReserveApproved, ReserveEntered
 from services.trading.domain.sealed import Sealed
 
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    ReserveEntered, ReserveApproved, E.BidderRegistered, E.AuctionStarted, E.BidAccepted, E.AuctionSold,
-    E.AuctionUnsold, E.AuctionCancelled, T.TenderBidSealed, T.TenderOpened, U.QuotaBidPlaced, U.QuotaBidWithdrawn,
+    ReserveEntered, ReserveApproved, E.BidderRegistered, E.AuctionStarted, E.BidAccepted, E.IncrementChanged,
+    E.AuctionSold, E.AuctionUnsold, E.AuctionCancelled, T.TenderBidSealed, T.TenderOpened, U.QuotaBidPlaced, U.QuotaBidWithdrawn,
     U.AuctionCleared, U.AuctionStatistics)}
 _SEALED_INTS = {"QuotaBidPlaced": ("price", "lots")}
 _SEALED_LABELS = {"ReserveEntered": "reserve price", "TenderBidSealed": "tender bid"}
@@ -64,7 +64,9 @@ class AuctionCodec:
                 data[name] = datetime.fromisoformat(data[name])
         if cls is U.AuctionCleared:
             data["status"] = ClearingStatus(data["status"])
-            data["allocations"] = tuple(tuple(a) for a in data["allocations"])
+            for name in ("allocations", "cuts", "holdings"):  # cuts and holdings: absent from older rows
+                if name in data:
+                    data[name] = tuple(tuple(a) for a in data[name])
         elif cls is U.AuctionStatistics:
             for name in ("allocation_per_bidder", "amount_due_per_bidder"):
                 data[name] = tuple(tuple(a) for a in data[name])

@@ -161,8 +161,12 @@ class TradingRepository:
         if credit_code:
             query = query.where(bids.c.credit_code == credit_code)
         if not include_drafts:
-            query = query.where(bids.c.state != "draft")
-        query = query.where(bids.c.sequence > after).order_by(bids.c.sequence, bids.c.created_at).limit(limit)
+            query = query.where(bids.c.state != "draft").where(bids.c.sequence > after)
+        elif after:
+            query = query.where(bids.c.sequence > after)
+        else:  # drafts have no sequence yet (0): they come on the first page
+            query = query.where((bids.c.sequence > 0) | (bids.c.state == "draft"))
+        query = query.order_by(bids.c.sequence, bids.c.created_at).limit(limit)
         return [row_dict(r) for r in (await self.session.execute(query)).all()]
 
     async def count_bids(self, listing_id: str, state: str) -> int:

@@ -103,6 +103,9 @@ class ChangeNoticeRow(TradingTable, table=True):
     changed_fields: str  # comma-separated
     bids_invalidated: bool = False
     published_at: datetime = Field(sa_column=_ts(nullable=False))
+    # An increment change (增价幅度) is announced as a notice of its own: the new and the old value, fen.
+    increment_fen: int = Field(default=0, sa_column=_big(nullable=False, default=0, server_default="0"))
+    previous_increment_fen: int = Field(default=0, sa_column=_big(nullable=False, default=0, server_default="0"))
 
 
 class RegistrationRow(TradingTable, table=True):

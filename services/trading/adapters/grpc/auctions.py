@@ -6,7 +6,6 @@ from __future__ import annotations
 from yaosu.common.v1 import common_pb2
 from yaosu.trading.v1 import trading_pb2 as pb
 
-from services.common.errors import RuleViolation
 from services.common.proto_convert import page_after, page_size, page_token
 from services.trading.adapters.grpc.servicer import (
     MECHANISM,
@@ -15,6 +14,8 @@ from services.trading.adapters.grpc.servicer import (
     listing_pb,
     listing_spec,
     money,
+    notice_pb,
+    quota_outcome_pb,
     registration_pb,
     result_pb,
     sale_state_pb,
@@ -52,6 +53,13 @@ class AuctionServicer(TradingServicer):
         view = await self.auctions.approve_reserve(request.idempotency_key, request.listing_id)
         return pb.ApproveReservePriceResponse(listing=listing_pb(view))
 
+    async def ChangeIncrement(self, request, context):
+        if not await self.auctions.owns(request.listing_id):
+            return await super().ChangeIncrement(request, context)
+        state, notice = await self.auctions.change_increment(request.idempotency_key, request.listing_id,
+                                                             request.increment.fen, request.reason)
+        return pb.ChangeIncrementResponse(state=sale_state_pb(state), notice=notice_pb(notice))
+
     async def GetListing(self, request, context):
         if not await self.auctions.owns(request.listing_id):
             return await super().GetListing(request, context)
@@ -65,10 +73,19 @@ class AuctionServicer(TradingServicer):
         return pb.RegisterBidderResponse(registration=registration_pb(view))
 
     async def CreateBid(self, request, context):
-        if await self.auctions.owns(request.listing_id):
-            raise RuleViolation("auction bids are placed with PlaceBid (sealed bids are drafts nowhere)",
-                                reason="USE_PLACE_BID")
-        return await super().CreateBid(request, context)
+        if not await self.auctions.owns(request.listing_id):
+            return await super().CreateBid(request, context)
+        view = await self.auctions.create_bid(request.idempotency_key, request.listing_id, request.credit_code,
+                                              request.price.fen, request.quantity_lots)
+        return pb.CreateBidResponse(bid=bid_pb(view))
+
+    async def SubmitBid(self, request, context):
+        listing_id = await self.auctions.listing_of_bid(request.bid_id)
+        if not await self.auctions.owns(listing_id):
+            return await super().SubmitBid(request, context)
+        view = await self.auctions.submit_bid(request.idempotency_key, request.bid_id, request.credit_code,
+                                              confirm_high_price=request.confirm_high_price)
+        return pb.SubmitBidResponse(bid=bid_pb(view), state=sale_state_pb(await self.auctions.sale_state(listing_id)))
 
     async def PlaceBid(self, request, context):
         if not await self.auctions.owns(request.listing_id):
@@ -112,9 +129,20 @@ class AuctionServicer(TradingServicer):
         result.allocations.extend(pb.Allocation(bidder_number=a["bidder_number"], credit_code=a["credit_code"],
                                                 lots=a["lots"], amount=money(a["amount_fen"]))
                                   for a in v["allocations"])
+        if "supply_lots" in v:  # uniform-price: supply, unsold and carried lots, the tie draw, the caller's bids
+            result.supply_lots, result.unsold_lots = v["supply_lots"], v["unsold_lots"]
+            result.rollover_lots, result.rolled_into = v["rollover_lots"], v["rolled_into"]
+            result.rolled_over.extend(pb.RolledOverLots(listing_id=x["listing_id"], lots=x["lots"])
+                                      for x in v["rollover"])
+            if v["tie_draw"]:
+                draw = v["tie_draw"]
+                result.tie_draw.CopyFrom(pb.TieDraw(price=money(draw["price_fen"]), lots=draw["lots"],
+                                                    ranks=draw["ranks"]))
+            result.own_bids.extend(quota_outcome_pb(o) for o in v["own_bids"])
         return pb.GetSaleResultResponse(result=result)
 
     async def DeclareDefault(self, request, context):
-        if await self.auctions.owns(request.listing_id):
-            await self.auctions.declare_default(request.listing_id)
-        return await super().DeclareDefault(request, context)
+        if not await self.auctions.owns(request.listing_id):
+            return await super().DeclareDefault(request, context)
+        result = await self.auctions.declare_default(request.idempotency_key, request.listing_id, request.reason)
+        return pb.DeclareDefaultResponse(result=result_pb(result))

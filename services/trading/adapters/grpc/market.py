@@ -11,8 +11,9 @@ from services.common.proto_convert import from_timestamp, page_after, page_size,
 
 SIDE = {pb.SIDE_BUY: "buy", pb.SIDE_SELL: "sell"}
 SIDE_PB = {v: k for k, v in SIDE.items()}
-TYPE = {pb.ORDER_TYPE_UNSPECIFIED: "limit", pb.ORDER_TYPE_LIMIT: "limit", pb.ORDER_TYPE_MARKET: "market"}
-TYPE_PB = {"limit": pb.ORDER_TYPE_LIMIT, "market": pb.ORDER_TYPE_MARKET}
+TYPE = {pb.ORDER_TYPE_UNSPECIFIED: "limit", pb.ORDER_TYPE_LIMIT: "limit", pb.ORDER_TYPE_MARKET: "market",
+        pb.ORDER_TYPE_LEVEL: "level"}
+TYPE_PB = {"limit": pb.ORDER_TYPE_LIMIT, "market": pb.ORDER_TYPE_MARKET, "level": pb.ORDER_TYPE_LEVEL}
 ORDER_STATE_PB = {"open": pb.ORDER_STATE_OPEN, "partially_filled": pb.ORDER_STATE_PARTIALLY_FILLED,
                   "filled": pb.ORDER_STATE_FILLED, "cancelled": pb.ORDER_STATE_CANCELLED,
                   "rejected": pb.ORDER_STATE_REJECTED}
@@ -48,7 +49,8 @@ class MarketRpcs:
         markets = await self._markets(context)
         result = await markets.place(request.idempotency_key, request.instrument, request.credit_code,
                                      SIDE.get(request.side, ""), TYPE.get(request.type, ""), request.price.fen,
-                                     request.quantity, block=request.block, counterparty=request.counterparty)
+                                     request.quantity, block=request.block, counterparty=request.counterparty,
+                                     level=request.level)
         return pb.PlaceOrderResponse(order=order_pb(result["order"]), trades=_trades_pb(result["trades"]))
 
     async def CancelOrder(self, request, context):
@@ -77,13 +79,15 @@ class MarketRpcs:
         b = await markets.book(request.instrument, request.depth)
         return pb.GetOrderBookResponse(
             instrument=b["instrument"],
-            bids=[pb.PriceLevel(price=_money(p), quantity=q, orders=n) for p, q, n in b["bids"]],
-            asks=[pb.PriceLevel(price=_money(p), quantity=q, orders=n) for p, q, n in b["asks"]],
+            bids=[pb.PriceLevel(price=_money(p), quantity=q, orders=n, level=i)
+                  for i, (p, q, n) in enumerate(b["bids"], start=1)],
+            asks=[pb.PriceLevel(price=_money(p), quantity=q, orders=n, level=i)
+                  for i, (p, q, n) in enumerate(b["asks"], start=1)],
             last_price=_money(b["last_price_fen"]) if b["last_price_fen"] else None,
             previous_close=_money(b["previous_close_fen"]),
             band_low=_money(b["band_low_fen"]) if b["band_low_fen"] else None,
             band_high=_money(b["band_high_fen"]) if b["band_high_fen"] else None,
-            open=b["open"], server_time=ts(b["server_time"]))
+            open=b["open"], server_time=ts(b["server_time"]), taker_levels=b["taker_levels"])
 
     async def ListMarkets(self, request, context):
         markets = await self._markets(context)

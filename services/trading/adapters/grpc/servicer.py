@@ -55,7 +55,7 @@ def listing_pb(v: dict) -> pb.Listing:
                               deposit=money(rules.get("deposit", 0)),
                               countdown_seconds=rules.get("countdown_seconds", 0),
                               min_bidders=rules.get("min_bidders", 0), hard_stop=ts(rules.get("hard_stop")),
-                              **_auction_rules_pb(rules)),
+                              **_auction_rules_pb(rules, v["unit"])),
         eligibility=pb.Eligibility(allowed_classes=el.get("allowed_classes", []), sale_kind=el.get("sale_kind", ""),
                                    region_prefixes=el.get("region_prefixes", []),
                                    industry_prefixes=el.get("industry_prefixes", []),
@@ -106,16 +106,33 @@ def _auction_rules(r: pb.ListingRules) -> dict:
         rules["reserve_floor"] = r.reserve_floor.fen
     if r.affiliations:
         rules["affiliations"] = dict(r.affiliations)
+    if r.holding_limit.value:
+        rules["holding_limit"] = r.holding_limit.value
+        if r.holding_limit.unit:  # checked against the listing's unit
+            rules["holding_limit_unit"] = r.holding_limit.unit
+    if r.rollover_from:
+        rules["rollover_from"] = list(r.rollover_from)
     return rules
 
 
-def _auction_rules_pb(rules: dict) -> dict:
-    out = {name: rules[name] for name in (*_AUCTION_RULES, "seed_digest", "seed") if rules.get(name)}
+# Uniform-price supply as the service records it (never taken from a request).
+_QUOTA_SUPPLY_OUT = ("rollover_lots", "unsold_lots", "rolled_into")
+
+
+def _auction_rules_pb(rules: dict, unit: str) -> dict:
+    out = {name: rules[name] for name in (*_AUCTION_RULES, *_QUOTA_SUPPLY_OUT, "seed_digest", "seed")
+           if rules.get(name)}
     for name in ("reference_price", "reserve_floor"):
         if rules.get(name):
             out[name] = money(rules[name])
     if rules.get("affiliations"):
         out["affiliations"] = rules["affiliations"]
+    if rules.get("holding_limit"):
+        out["holding_limit"] = common_pb2.Quantity(value=rules["holding_limit"], unit=unit)
+    if rules.get("rollover_from"):
+        out["rollover_from"] = rules["rollover_from"]
+        out["rolled_over"] = [pb.RolledOverLots(listing_id=x["listing_id"], lots=x["lots"])
+                              for x in rules.get("rollover") or []]
     return out
 
 
@@ -138,7 +155,16 @@ def bid_pb(v: dict) -> pb.Bid:
                   credit_code=v["credit_code"], state=BID_PB[v["state"]],
                   price=money(v["price_fen"]) if v["price_fen"] else None, quantity_lots=v["quantity_lots"],
                   sealed=v["sealed"], receipt=v["receipt"], accepted_at=ts(v["accepted_at"]),
-                  sequence=v["sequence"], refusal_reason=v["refusal_reason"], nonce=v.get("nonce", ""))
+                  sequence=v["sequence"], refusal_reason=v["refusal_reason"], nonce=v.get("nonce", ""),
+                  outcome=quota_outcome_pb(v["outcome"]) if v.get("outcome") else None)
+
+
+def quota_outcome_pb(o: dict) -> pb.QuotaBidOutcome:
+    return pb.QuotaBidOutcome(
+        bid_id=o["bid_id"], price=money(o["price_fen"]), lots=o["lots"], lots_won=o["lots_won"], fill=o["fill"],
+        reason=o["reason"], cut_by_purchase_cap_lots=o["cut_by_purchase_cap_lots"],
+        cut_by_holding_limit_lots=o["cut_by_holding_limit_lots"], tied=o["tied"], draw_position=o["draw_position"],
+        tied_bids=o["tied_bids"], tie_rank=o["tie_rank"])
 
 
 def sale_state_pb(v: dict) -> pb.SaleState:
@@ -146,7 +172,8 @@ def sale_state_pb(v: dict) -> pb.SaleState:
         listing_id=v["listing_id"], state=STATE_PB[v["state"]], current_price=money(v["current_price_fen"]),
         leading_bidder_number=v["leading_bidder_number"], accepted_bids=v["accepted_bids"],
         registered_bidders=v["registered_bidders"], closes_at=ts(v["closes_at"]), server_time=ts(v["server_time"]),
-        version=v["version"], next_minimum_bid=money(v["next_minimum_bid_fen"]))
+        version=v["version"], next_minimum_bid=money(v["next_minimum_bid_fen"]),
+        increment=money(v.get("increment_fen") or None))
 
 
 def trade_pb(t: dict) -> pb.Trade:
@@ -220,6 +247,11 @@ class TradingServicer(MarketRpcs, trading_pb2_grpc.TradingServiceServicer):
     async def ApproveReservePrice(self, request, context):
         view = await self.trading.approve_reserve(request.idempotency_key, request.listing_id)
         return pb.ApproveReservePriceResponse(listing=listing_pb(view))
+
+    async def ChangeIncrement(self, request, context):
+        state, notice = await self.trading.change_increment(request.idempotency_key, request.listing_id,
+                                                            request.increment.fen, request.reason)
+        return pb.ChangeIncrementResponse(state=sale_state_pb(state), notice=notice_pb(notice))
 
     async def GetListing(self, request, context):
         return pb.GetListingResponse(listing=listing_pb(await self.trading.get_listing(request.listing_id)))
@@ -321,7 +353,9 @@ class TradingServicer(MarketRpcs, trading_pb2_grpc.TradingServiceServicer):
 def notice_pb(n: dict) -> pb.ChangeNotice:
     return pb.ChangeNotice(listing_id=n["listing_id"], version=n["version"], reason=n["reason"],
                            changed_fields=[f for f in n["changed_fields"].split(",") if f],
-                           published_at=ts(n["published_at"]), bids_invalidated=n["bids_invalidated"])
+                           published_at=ts(n["published_at"]), bids_invalidated=n["bids_invalidated"],
+                           increment=money(n.get("increment_fen") or None),
+                           previous_increment=money(n.get("previous_increment_fen") or None))
 
 
 def register(server: grpc.aio.Server, servicer: TradingServicer) -> None:

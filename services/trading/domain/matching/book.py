@@ -26,6 +26,7 @@ class OrderType(IntEnum):
     MARKET = 1  # no price limit; remainder cancelled
     IOC = 2  # limit price; remainder cancelled
     FOK = 3  # limit price; fills completely at once or does nothing
+    LEVEL = 4  # the taker's choice of one opposite price level (CEA 挂牌协议); remainder cancelled
 
 
 class SelfTradePrevention(Enum):
@@ -109,8 +110,10 @@ class OrderBook:
         price: int | None,
         order_type: OrderType = OrderType.LIMIT,
         owner: int = NO_OWNER,
+        level: int = 0,
     ):
-        """Any order type. Returns (fills, rested_quantity, cancelled_quantity)."""
+        """Any order type (a LEVEL order names its `level` and that level's `price`). Returns (fills,
+        rested_quantity, cancelled_quantity)."""
         if order_type is OrderType.LIMIT:
             fills = self.limit(order_id, is_buy, quantity, price, owner)  # type: ignore[arg-type]
             rested = self._orders[order_id][_QTY] if order_id in self._orders else 0
@@ -128,7 +131,10 @@ class OrderBook:
             limit_price = price
         if order_type is OrderType.FOK and not self._can_fill(is_buy, quantity, limit_price, owner):
             return NO_FILLS, 0, quantity
-        fills, remaining = self._match(order_id, is_buy, quantity, limit_price, owner)
+        if order_type is OrderType.LEVEL:
+            fills = self._take_level(order_id, is_buy, quantity, level, limit_price, owner)  # type: ignore[arg-type]
+        else:
+            fills, _ = self._match(order_id, is_buy, quantity, limit_price, owner)
         return fills, 0, quantity - sum(f.quantity for f in fills)
 
     def cancel(self, order_id: int) -> int:
@@ -356,6 +362,52 @@ class OrderBook:
                     remaining = 0
         self.traded_quantity += quantity - remaining
         return fills, remaining
+
+    def _take_level(self, taker_id: int, is_buy: bool, quantity: int, level: int, price: int, owner: int) -> list:
+        """Match against the opposite side's `level`-th best price level only (1 = best), which must be at
+        `price`: at that price, in time priority within the level, never through to another level. Self-trade
+        prevention applies as in `_match`. Returns the fills; the caller cancels what is left."""
+        if is_buy:
+            levels, keys = self._ask_levels, self._ask_keys
+        else:
+            levels, keys = self._bid_levels, self._bid_keys
+        if not 1 <= level <= len(keys):
+            raise ValueError(f"the opposite side has no price level {level}")
+        key = keys[-level]
+        book_level = levels[key]
+        if book_level[_LPRICE] != price:
+            raise ValueError(f"price level {level} is at {book_level[_LPRICE]}, not {price}")
+        orders = self._orders
+        stp = self._stp is not SelfTradePrevention.NONE and owner != NO_OWNER
+        fills: list[Fill] = []
+        remaining = quantity
+        while remaining and book_level[_LIVE]:
+            queue = book_level[_QUEUE]
+            record = queue[0]
+            resting = record[_QTY]
+            if not resting:  # lazily cancelled
+                queue.popleft()
+                book_level[_DEAD] -= 1
+                continue
+            if stp and record[_OWNER] == owner:
+                if self._stp is SelfTradePrevention.CANCEL_NEWEST:
+                    self.stp_stopped_taker = taker_id
+                    break
+                self.stp_cancelled.append(RestingOrder(record[_ID], record[_BUY], price, resting, record[_OWNER]))
+                self.cancel(record[_ID])  # drops the level when it was the last live order
+                continue
+            executed = min(resting, remaining)
+            record[_QTY] = resting - executed
+            book_level[_LIVE] -= executed
+            remaining -= executed
+            if not record[_QTY]:
+                queue.popleft()
+                del orders[record[_ID]]
+            fills.append(Fill(record[_ID], taker_id, price, executed))
+        if not book_level[_LIVE] and levels.get(key) is book_level:
+            self._drop_level(not is_buy, price)
+        self.traded_quantity += quantity - remaining
+        return fills
 
     def _can_fill(self, is_buy: bool, quantity: int, limit_price: int | None, owner: int) -> bool:
         """Would `quantity` fill completely right now? Mirrors `_match` including self-trade rules."""
