@@ -188,6 +188,9 @@ async def get_evaluation_result(credit_code: str, clients: ClientsDep, guard: Gu
     return from_proto(EvaluationResultPublic, reply.result)
 
 
+REPORT_PDF_SECONDS = 30.0
+
+
 @router.get("/enterprises/{credit_code}/report", response_class=Response, responses={
     200: {"content": {"text/html": {}, "application/pdf": {}}, "description": "the 一企一单 report"}, **ERRORS})
 async def get_enterprise_report(credit_code: str, clients: ClientsDep, guard: GuardDep, run_id: RunId = "",
@@ -196,7 +199,9 @@ async def get_enterprise_report(credit_code: str, clients: ClientsDep, guard: Gu
     """The 一企一单 report as rendered by the evaluation service (HTML, or PDF with `format=pdf`)."""
     reply = await clients.call(stub(clients).GetEnterpriseReport, epb.GetEnterpriseReportRequest(
         credit_code=credit_code, run_id=run_id,
-        format=epb.REPORT_FORMAT_PDF if report_format == "pdf" else epb.REPORT_FORMAT_HTML), user=guard.user)
+        format=epb.REPORT_FORMAT_PDF if report_format == "pdf" else epb.REPORT_FORMAT_HTML), user=guard.user,
+        # Typesetting a PDF takes seconds (fonts, layout): it gets its own deadline, not the API's 5 s.
+        timeout=REPORT_PDF_SECONDS if report_format == "pdf" else None)
     media_type = reply.content_type or ("application/pdf" if report_format == "pdf" else "text/html; charset=utf-8")
     name = reply.file_name or f"{credit_code}.{report_format}"
     disposition = "attachment" if report_format == "pdf" else "inline"
