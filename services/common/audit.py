@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.tables import InfrastructureTables
@@ -55,9 +56,9 @@ class AuditJournal:
         if not entries:
             return []
         head_table = self.tables.audit_head
-        head = (await session.execute(select(head_table).where(head_table.c.id == 1).with_for_update())).first()
-        previous_hash, sequence = (head.entry_hash, head.sequence) if head else (GENESIS, 0)
+        head = await self._locked_head(session)
         rows, sequences = [], []
+        previous_hash, sequence = head.entry_hash, head.sequence
         for actor, action, subject, payload in entries:
             sequence += 1
             text = canonical_json(payload)
@@ -68,12 +69,22 @@ class AuditJournal:
             sequences.append(sequence)
             previous_hash = entry_hash
         await session.execute(insert(self.tables.audit), rows)
-        if head:
-            await session.execute(update(head_table).where(head_table.c.id == 1)
-                                  .values(sequence=sequence, entry_hash=previous_hash))
-        else:
-            await session.execute(insert(head_table).values(id=1, sequence=sequence, entry_hash=previous_hash))
+        await session.execute(update(head_table).where(head_table.c.id == 1)
+                              .values(sequence=sequence, entry_hash=previous_hash))
         return sequences
+
+    async def _locked_head(self, session: AsyncSession):
+        """The chain's head row, locked. The first append creates it — with ON CONFLICT DO NOTHING, so that
+        two first appends at once (PostgreSQL) wait for each other instead of one failing on the key."""
+        head_table = self.tables.audit_head
+        locked = select(head_table).where(head_table.c.id == 1).with_for_update()
+        head = (await session.execute(locked)).first()
+        if head is None:
+            dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+            await session.execute(dialect.insert(head_table).values(id=1, sequence=0, entry_hash=GENESIS)
+                                  .on_conflict_do_nothing())
+            head = (await session.execute(locked)).first()
+        return head
 
     async def verify(self, session: AsyncSession, batch: int = 5000) -> VerifyResult:
         table = self.tables.audit

@@ -66,6 +66,14 @@ class DependencyUnavailable(DomainError):
     pass
 
 
+class Overloaded(DomainError):
+    """Too much work is waiting (RESOURCE_EXHAUSTED): the caller retries after the hint, nothing was done."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float) -> None:
+        super().__init__(message, reason="OVERLOADED")
+        self.retry_after_seconds = retry_after_seconds
+
+
 def require(violations: list[FieldViolation]) -> None:
     """Raise one InvalidArgument carrying every violation found, or return when there are none."""
     if violations:

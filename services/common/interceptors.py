@@ -12,10 +12,11 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -137,6 +138,7 @@ _CODE_OF: list[tuple[type[errors.DomainError], grpc.StatusCode]] = [
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.DependencyUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 
@@ -157,6 +159,12 @@ def status_for(error: errors.DomainError) -> status_pb2.Status:
     if error.reason:
         detail = any_pb2.Any()
         detail.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain="yaosu"))
+        status.details.append(detail)
+    if isinstance(error, errors.Overloaded):
+        delay = duration_pb2.Duration()
+        delay.FromTimedelta(timedelta(seconds=error.retry_after_seconds))
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
         status.details.append(detail)
     return status
 

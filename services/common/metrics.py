@@ -73,6 +73,25 @@ class EventMetrics:
                                       ("consumer",), registry=registry)
 
 
+class WriteEngineMetrics:
+    """The write engine (services/common/write_engine.py): how full its batches are, how long a commit and a
+    command's whole stay (queue + batch + commit) take, how much waits, and how often a full queue refused."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.batch_size = Histogram("yaosu_write_batch_size", "Commands per committed batch.", ("engine",),
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=registry)
+        self.commit_seconds = Histogram("yaosu_write_commit_seconds", "From a batch's start to its commit.",
+                                        ("engine",), registry=registry,
+                                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.command_seconds = Histogram("yaosu_write_command_seconds", "From a command's queueing to its answer.",
+                                         ("engine",), registry=registry,
+                                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.queue_depth = Gauge("yaosu_write_queue_depth", "Commands waiting for their writer.", ("engine",),
+                                 registry=registry)
+        self.overloaded = Counter("yaosu_write_overloaded_total", "Commands refused because the queue was full.",
+                                  ("engine",), registry=registry)
+
+
 class AuditMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.entries = Counter("yaosu_audit_entries_total", "Entries appended to the audit journal.",

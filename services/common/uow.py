@@ -66,6 +66,7 @@ class Transaction:
         self.events = 0
         self.audits = 0
         self.committed = False
+        self._deferred: list[tuple[str, str, str, object]] | None = None  # audit entries held for one append
 
     async def __aenter__(self) -> Transaction:
         await self.session.begin()
@@ -90,12 +91,37 @@ class Transaction:
     async def audit_many(self, entries: list[tuple[str, str, str, object]]) -> list[int]:
         """(actor, action, subject, payload) entries of a batch; each names its own actor."""
         self.audits += len(entries)
+        if self._deferred is not None:
+            self._deferred.extend(entries)
+            return []
         return await self.uow.journal.append_many(self.session, entries, self.now)
 
     async def audit(self, action: str, subject: str, payload: object) -> int:
+        """Append an entry; its sequence number, or 0 while entries are deferred (see defer_audit)."""
         self.audits += 1
+        if self._deferred is not None:
+            self._deferred.append((current_principal().actor, action, subject, payload))
+            return 0
         return await self.uow.journal.append(self.session, actor=current_principal().actor, action=action,
                                              subject=subject, payload=payload, at=self.now)
+
+    # The write engine's batches: entries are held and appended once (one advance of the chain), and a
+    # command refused inside its savepoint takes back what it added (mark, rewind).
+    def defer_audit(self) -> None:
+        self._deferred = []
+
+    def mark(self) -> tuple[int, int, int]:
+        return len(self._deferred or ()), self.events, self.audits
+
+    def rewind(self, mark: tuple[int, int, int]) -> None:
+        held, self.events, self.audits = mark
+        if self._deferred is not None:
+            del self._deferred[held:]
+
+    async def flush_audit(self) -> None:
+        if self._deferred:
+            await self.uow.journal.append_many(self.session, self._deferred, self.now)
+        self._deferred = None
 
     async def replay(self, command: Any, operation: str, result_type: type[T]) -> T | None:
         """The first result for this command's idempotency key, or None when the key is new."""
