@@ -506,7 +506,7 @@ def unlisted_routes(w: World) -> list[str]:
             and route.path not in portal]
 
 
-async def concurrently(calls: list, limit: int = 8) -> list:
+async def concurrently(calls: list, limit: int = 4) -> list:
     """Reads a few at a time: the suite answers one while the test sends the next."""
     gate = asyncio.Semaphore(limit)
 
