@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 
 from services.common.context import request_id_var
 from services.common.metrics import GRPC_CODE_LABEL, GrpcClientMetrics
@@ -76,3 +77,15 @@ def call_timeout(context: grpc.aio.ServicerContext | None, default: float = DEFA
         return default
     remaining = context.time_remaining()
     return default if remaining is None else max(0.05, min(default, remaining))
+
+
+def error_reason(error: grpc.aio.AioRpcError) -> str:
+    """The google.rpc.ErrorInfo reason another service sent with its refusal (INSUFFICIENT_FUNDS …), or ""."""
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    return info.reason
+    return ""

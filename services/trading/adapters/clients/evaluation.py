@@ -14,11 +14,11 @@ What the answer means for registration:
 from __future__ import annotations
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 from yaosu.evaluation.v1 import evaluation_pb2 as pb
 from yaosu.evaluation.v1 import evaluation_pb2_grpc
 
 from services.common.errors import DependencyUnavailable
+from services.common.grpc_client import error_reason
 from services.trading.application.ports import EligibilityAnswer
 
 CLASS_NUMBER = {"A": 1, "B": 2, "C": 3, "D": 4, "T": 5}
@@ -27,16 +27,6 @@ CLASS_NUMBER = {"A": 1, "B": 2, "C": 3, "D": 4, "T": 5}
 GRADE_ONLY_KIND = "new_industrial_land"
 REFUSING_REASONS = frozenset({"NOT_EVALUATED", "UNKNOWN_ENTERPRISE"})
 
-
-def _reason(error: grpc.aio.AioRpcError) -> str:
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                    info = error_details_pb2.ErrorInfo()
-                    detail.Unpack(info)
-                    return info.reason
-    return ""
 
 
 class GrpcEvaluation:
@@ -50,7 +40,7 @@ class GrpcEvaluation:
                 pb.CheckEligibilityRequest(credit_code=credit_code, sale_kind=sale_kind or GRADE_ONLY_KIND),
                 timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
-            reason = _reason(exc)
+            reason = error_reason(exc)
             if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and reason in REFUSING_REASONS:
                 return EligibilityAnswer(allowed=False, rule=reason, condition=exc.details() or reason)
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:

@@ -7,11 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as pb
 from yaosu.registry.v1 import registry_pb2_grpc
 
+from services.common.grpc_client import error_reason
 from services.common.proto_convert import timestamp
 from services.trading.application.ports import LedgerLeg, RegistryRefused, RegistryUnavailable
 
@@ -36,7 +36,7 @@ class GrpcRegistry:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in TRANSIENT:
                 raise RegistryUnavailable(f"registry {exc.code().name}") from exc
-            raise RegistryRefused(exc.code().name, exc.details() or "", _reason(exc)) from exc
+            raise RegistryRefused(exc.code().name, exc.details() or "", error_reason(exc)) from exc
 
     async def account(self, holder: str, instrument: str, *, open_if_missing: bool) -> str:
         found = await self._call(self.stub.ListAccounts, pb.ListAccountsRequest(holder=holder, instrument=instrument))
@@ -104,14 +104,3 @@ class GrpcRegistry:
         found = await self._call(self.stub.GetInstrument, pb.GetInstrumentRequest(code=instrument))
         return found.instrument.scale
 
-
-def _reason(exc: grpc.aio.AioRpcError) -> str:
-    """The registry's google.rpc.ErrorInfo reason (INSUFFICIENT_FUNDS, HOLD_RESOLVED …), if it sent one."""
-    for key, value in exc.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                    info = error_details_pb2.ErrorInfo()
-                    detail.Unpack(info)
-                    return info.reason
-    return ""
