@@ -60,9 +60,13 @@ class Command:
     work: Work
     key: str = ""
     digest: str = ""
+    # Checks that come before a stored answer is replayed (may the caller act on the objects it names?);
+    # reads only, in the batch's transaction.
+    guard: Work | None = None
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
     future: asyncio.Future | None = None
     queued_at: float = 0.0
+    replayed: bool = False  # answered from the stored answer of an earlier request with the same key
 
 
 class _Partition:
@@ -144,16 +148,21 @@ class WriteEngine:
                 stored = await self._stored(tx, [c.key for c in batch if c.key])
                 first: dict[str, tuple[Command, str]] = {}
                 for command in batch:
+                    if command.guard is not None:
+                        try:
+                            await self._in_context(command, command.guard(tx))
+                        except DomainError as exc:
+                            answers.append((command, None, exc))
+                            continue
                     replayed = self._replay(command, stored, first)
                     if replayed is not None:
+                        command.replayed = True
                         answers.append((command, *replayed))
                         continue
                     mark = tx.mark()
                     savepoint = await tx.session.begin_nested()
                     try:
-                        # In the caller's context (who acts, its request id), as if it ran the work itself.
-                        result = await asyncio.get_running_loop().create_task(command.work(tx),
-                                                                              context=command.context)
+                        result = await self._in_context(command, command.work(tx))
                         text = canonical(result)
                     except DomainError as exc:
                         await savepoint.rollback()
@@ -191,6 +200,11 @@ class WriteEngine:
                 command.future.set_exception(error)
             else:
                 command.future.set_result(json.loads(text))
+
+    @staticmethod
+    async def _in_context(command: Command, step: Awaitable[Any]) -> Any:
+        # In the caller's context (who acts, its request id), as if the caller ran the step itself.
+        return await asyncio.get_running_loop().create_task(step, context=command.context)
 
     async def _stored(self, tx: Transaction, keys: list[str]) -> dict[str, Any]:
         if not keys:

@@ -12,7 +12,9 @@ from services.common.audit import AuditJournal
 from services.common.authz import Access, Policy
 from services.common.host import Infrastructure, ServiceDefinition, ServiceHost
 from services.common.logging import configure_logging
+from services.common.metrics import WriteEngineMetrics
 from services.common.periodic import Periodic
+from services.common.write_engine import WriteEngine
 from services.registry.adapters.db import tables
 from services.registry.adapters.db.repository import RegistryRepository
 from services.registry.adapters.grpc.servicer import RegistryServicer, register
@@ -46,7 +48,10 @@ def definition(settings: RegistrySettings) -> ServiceDefinition:
         access = Access(policy)
         subjects = Subjects(infra.uow, repositories, access)
         catalogue = Catalogue(infra.uow, repositories, metrics, access)
-        ledger = Ledger(infra.uow, repositories, metrics, access)
+        writes = WriteEngine(infra.uow, WriteEngineMetrics(infra.registry), name="registry")
+        # Registered first, so stopped last: the other tasks' changes are drained after them.
+        infra.background.append((lambda: None, writes.drain))
+        ledger = Ledger(infra.uow, repositories, metrics, access, writes)
         cash = CashMovements(ledger, access)
         await catalogue.ensure_standard_kinds(STANDARD_KINDS)
         await ledger.ensure_instrument(CNY)

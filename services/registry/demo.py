@@ -11,6 +11,7 @@ and approved by another (the record shows both).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
@@ -149,20 +150,26 @@ async def _quotas(rng: random.Random, catalogue: Catalogue, ledger: Ledger, hold
                 f"demo:cat:{code}", "", kind, f"{VINTAGE}年度{POLLUTANTS.get(pollutant, '用能权')}指标", CITY, "",
                 str(total), unit, "market", issuer, {"vintage": str(VINTAGE),
                                                      **({"pollutant": pollutant} if pollutant else {})}))
-        for holder in rng.sample(holders, 60):
+        shares = [(holder, rng.randint(500, 3000) if kind == "energy_use_right" else rng.randint(5, 40))
+                  for holder in rng.sample(holders, 60)]
+
+        async def allocate(holder: str, share: int, code: str = code, reserve_account: str = reserve.account_id
+                           ) -> None:
             account = await ledger.open_account(c.OpenAccount(f"demo:acct:{holder}:{code}", holder, code))
-            share = rng.randint(500, 3000) if kind == "energy_use_right" else rng.randint(5, 40)
             await ledger.transfer(c.Transfer(f"demo:alloc:{holder}:{code}", (
-                c.TransferLegCommand(reserve.account_id, account.account_id, str(share)),), "demo: allocation"))
+                c.TransferLegCommand(reserve_account, account.account_id, str(share)),), "demo: allocation"))
+        # Side by side: the ledger's writer commits them in batches.
+        await asyncio.gather(*(allocate(holder, share) for holder, share in shares))
 
 
 async def _settlement_funds(rng: random.Random, ledger: Ledger, cash: CashMovements, holders: list[str]) -> None:
     """Each enterprise's bidding money, deposited through the bank: a teller requests, an approver approves."""
-    for holder in holders:
+    async def deposit(holder: str, fen: int) -> None:
         account = await ledger.open_account(c.OpenAccount(f"demo:acct:{holder}:CNY", holder, "CNY"))
-        fen = rng.randint(5_000_000, 80_000_000) * 100
         with acting_as("demo:bank:teller", SETTLEMENT_BANK):
             movement = await cash.request(c.RequestCashMovement(
                 f"demo:cash:{holder}", "deposit", account.account_id, fen, f"DEMO-{holder}"))
         with acting_as("demo:bank:approver", SETTLEMENT_BANK):
             await cash.approve(c.ApproveCashMovement(f"demo:cash:{holder}:approve", movement.movement_id))
+    # Side by side: the ledger's writer commits them in batches.
+    await asyncio.gather(*(deposit(holder, rng.randint(5_000_000, 80_000_000) * 100) for holder in holders))

@@ -39,9 +39,7 @@ class CashMovements:
             violations.append(FieldViolation("account_id", "required: the CNY account to credit or debit"))
         require(violations)
         kind, reference = CashKind(cmd.kind), cmd.bank_reference.strip()
-        async with self.ledger.writer, self.ledger.uow() as tx:
-            if (first := await tx.replay(cmd, "request_cash_movement", CashMovementView)) is not None:
-                return first
+        async def body(tx: Transaction) -> CashMovementView:
             repo = self.ledger.repositories(tx.session)
             account = (await self.ledger.load_accounts(repo, [cmd.account_id]))[cmd.account_id]
             spec = await self.ledger.spec(repo, account.instrument)
@@ -58,9 +56,8 @@ class CashMovements:
                                     current_principal().actor, tx.now)
             await repo.add_cash_movement(view)
             await self._publish(tx, "requested", "cash.request", view)
-            await tx.remember(cmd, "request_cash_movement", view, CashMovementView)
-            await tx.commit()
-        return view
+            return view
+        return await self.ledger.write(cmd, "request_cash_movement", body, CashMovementView)
 
     async def approve(self, cmd: c.ApproveCashMovement) -> CashMovementView:
         """The second principal's approval: posts the movement to the ledger."""
@@ -121,25 +118,26 @@ class CashMovements:
         self.access.scope(operation)
         require_key(cmd)
         actor = current_principal().actor
-        metric = ""
+        kind = ""
+
+        async def guard(tx: Transaction) -> None:
+            nonlocal kind
+            movement = await self.ledger.repositories(tx.session).cash_movement(cmd.movement_id)
+            reveal(self.access, operation, Owner.agency(movement.bank_agency_id) if movement else None,
+                   f"cash movement {cmd.movement_id} not found")
+            kind = movement.kind
+
+        async def body(tx: Transaction) -> CashMovementView:
+            repo = self.ledger.repositories(tx.session)
+            return await decide(tx, repo, await repo.cash_movement(cmd.movement_id, for_update=True), actor)
         try:
-            async with self.ledger.writer, self.ledger.uow() as tx:
-                repo = self.ledger.repositories(tx.session)
-                movement = await repo.cash_movement(cmd.movement_id, for_update=True)
-                reveal(self.access, operation, Owner.agency(movement.bank_agency_id) if movement else None,
-                       f"cash movement {cmd.movement_id} not found")
-                metric = movement.kind
-                if (first := await tx.replay(cmd, idempotency_operation, CashMovementView)) is not None:
-                    return first
-                view = await decide(tx, repo, movement, actor)
-                await tx.remember(cmd, idempotency_operation, view, CashMovementView)
-                await tx.commit()
+            view = await self.ledger.write(cmd, idempotency_operation, body, CashMovementView, guard=guard)
         except DomainError:
-            if metric:
-                self.ledger.observer.operation(metric, "refused")
+            if kind:
+                self.ledger.observer.operation(kind, "refused")
             raise
         if view.state == CashState.EXECUTED.value:
-            self.ledger.observer.operation(metric, "ok")
+            self.ledger.observer.operation(kind, "ok")
         return view
 
     async def _publish(self, tx: Transaction, verb: str, action: str, view: CashMovementView) -> None:

@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 
 from services.common.authz import Access, Kind, Owner
 from services.common.context import current_principal, current_subject
@@ -25,7 +26,8 @@ from services.common.errors import (
     require,
 )
 from services.common.events.envelope import Event
-from services.common.uow import Transaction, UnitOfWork
+from services.common.uow import Transaction, UnitOfWork, adapter, command_digest
+from services.common.write_engine import Command, WriteEngine
 from services.registry.adapters.db.repository import RegistryRepository
 from services.registry.application import commands as c
 from services.registry.application.guards import holder, require_key, reveal
@@ -42,19 +44,21 @@ from services.registry.application.views import (
 from services.registry.domain import ledger
 from services.registry.domain.ledger import MONEY_KIND, AccountState, HoldStatus, InstrumentSpec, Posting
 
+LEDGER = "ledger"  # the writer's partition: one order for every change of the ledger
 _INSTRUMENT_CODE = re.compile(r"^[A-Za-z0-9_:\-.]{1,128}$")
 CNY = InstrumentSpec("CNY", "cny", "fen", 0)
 
 
 class Ledger:
     def __init__(self, uow: UnitOfWork, repositories: RepositoryFactory, observer: LedgerObserver,
-                 access: Access) -> None:
+                 access: Access, writes: WriteEngine) -> None:
         self.uow = uow
         self.repositories = repositories
         self.observer = observer
         self.access = access
-        # One writer per process: ledger operations queue here instead of contending for the database.
-        self.writer = asyncio.Lock()
+        # Every change of the ledger (and of settlement money) goes through its one writer: the changes
+        # queue there and commit in batches instead of contending for the database one by one.
+        self.writes = writes
         self._specs: dict[str, InstrumentSpec] = {}
 
     # ------------------------------------------------------------ instruments and accounts
@@ -87,14 +91,15 @@ class Ledger:
         if not money and not issuer:
             violations.append(FieldViolation("instrument.issuer_agency_id", "required: the agency that issues it"))
         require(violations)
-        async with self.writer, self.uow() as tx:
-            repo = self.repositories(tx.session)
-            existing = await repo.instrument_view(cmd.code)
+        async def authorize(tx: Transaction) -> None:
+            existing = await self.repositories(tx.session).instrument_view(cmd.code)
             # Only the issuer redefines its instrument; money belongs to the settlement function as such.
             owner = subject.id if money else (existing.issuer_agency_id if existing else issuer)
             self.access.require("DefineInstrument", Owner.agency(owner))
-            if (first := await tx.replay(cmd, "define_instrument", InstrumentView)) is not None:
-                return first
+
+        async def body(tx: Transaction) -> InstrumentView:
+            repo = self.repositories(tx.session)
+            existing = await repo.instrument_view(cmd.code)
             if not money:
                 kind = await repo.kind(cmd.kind)
                 if kind is None:
@@ -104,41 +109,39 @@ class Ledger:
                 if await repo.agency(issuer) is None:
                     require([FieldViolation("instrument.issuer_agency_id", f"unknown agency {issuer!r}")])
             if existing is not None:
-                view = existing  # defining the same instrument twice is harmless; a different one is refused
+                # Defining the same instrument twice is harmless; a different one is refused.
                 if (existing.kind, existing.unit, existing.scale, existing.issuer_agency_id) != (
                         cmd.kind, cmd.unit, cmd.scale, issuer):
                     require([FieldViolation("instrument.code",
                                             "exists with a different kind, unit, scale or issuer")])
-            else:
-                spec = InstrumentSpec(cmd.code, cmd.kind, cmd.unit, cmd.scale, cmd.pollutant, cmd.vintage,
-                                      cmd.region_code, issuer)
-                await repo.add_instrument(spec)
-                view = await repo.instrument_view(cmd.code)
-                data = {"code": spec.code, "kind": spec.kind, "unit": spec.unit, "scale": spec.scale,
-                        "pollutant": spec.pollutant, "vintage": spec.vintage, "region_code": spec.region_code,
-                        "issuer_agency_id": spec.issuer_agency_id}
-                await tx.emit(Event("registry.ledger.instrument_defined", "yaosu.registry.ledger.instrument_defined",
-                                    spec.code, data))
-                await tx.audit("ledger.define_instrument", spec.code, data)
-            await tx.remember(cmd, "define_instrument", view, InstrumentView)
-            await tx.commit()
-            return view
+                return existing
+            spec = InstrumentSpec(cmd.code, cmd.kind, cmd.unit, cmd.scale, cmd.pollutant, cmd.vintage,
+                                  cmd.region_code, issuer)
+            await repo.add_instrument(spec)
+            data = {"code": spec.code, "kind": spec.kind, "unit": spec.unit, "scale": spec.scale,
+                    "pollutant": spec.pollutant, "vintage": spec.vintage, "region_code": spec.region_code,
+                    "issuer_agency_id": spec.issuer_agency_id}
+            await tx.emit(Event("registry.ledger.instrument_defined", "yaosu.registry.ledger.instrument_defined",
+                                spec.code, data))
+            await tx.audit("ledger.define_instrument", spec.code, data)
+            return await repo.instrument_view(cmd.code)
+        return await self.write(cmd, "define_instrument", body, InstrumentView, guard=authorize)
 
     async def ensure_instrument(self, spec: InstrumentSpec) -> None:
         """Define a built-in instrument (CNY) at start-up when the database does not have it yet."""
-        async with self.writer, self.uow() as tx:
+        async def body(tx: Transaction) -> None:
             repo = self.repositories(tx.session)
             if await repo.instrument(spec.code) is None:
                 await repo.add_instrument(spec)
                 await tx.audit("ledger.define_instrument", spec.code, {"code": spec.code, "builtin": True})
-                await tx.commit()
+        await self.writes.submit(Command(LEDGER, "ensure_instrument", body))
 
     async def open_account(self, cmd: c.OpenAccount) -> AccountView:
         """Open the holder's account for the instrument, or return the one it already has."""
         self.access.scope("OpenAccount")
         require_key(cmd)
         require([FieldViolation("holder", "required")] if not cmd.holder.strip() else [])
-        async with self.writer, self.uow() as tx:
+        async def body(tx: Transaction) -> AccountView:
             repo = self.repositories(tx.session)
             if await repo.enterprise(cmd.holder):
                 holder_kind = Kind.ENTERPRISE
@@ -158,9 +161,9 @@ class Ledger:
             await tx.emit(Event("registry.ledger.account_opened", "yaosu.registry.ledger.account_opened",
                                 account_id, data))
             await tx.audit("ledger.open_account", account_id, data)
-            view = await repo.account(account_id)
-            await tx.commit()
-            return view
+            return await repo.account(account_id)
+        # Opening is "get or open": it is answered from the state, not from a stored answer.
+        return await self.write(cmd, "open_account", body, AccountView, remember=False)
 
     async def instrument(self, code: str) -> InstrumentView:
         self.access.require("GetInstrument")
@@ -384,19 +387,23 @@ class Ledger:
         """Void (as EXPIRED) every pending hold past its deadline; returns how many."""
         async with self.uow() as tx:
             due = await self.repositories(tx.session).due_hold_ids(now, limit)
+
+        async def expire(hold_id: str, tx: Transaction) -> bool:
+            repo = self.repositories(tx.session)
+            hold = (await repo.hold_states([hold_id]))[hold_id]
+            if not hold.is_due(tx.now):
+                return False
+            accounts = await self.load_accounts(repo, [hold.account_id])
+            posting, after = ledger.plan_void(hold, tx.now, expiring=True)
+            ledger.apply(accounts, [posting])
+            await repo.save_hold(after, tx.now)
+            await self.record(tx, repo, "expire", [posting], accounts, "deadline passed", hold_id, {})
+            return True
+
         expired = 0
-        for hold_id in due:
-            async with self.writer, self.uow() as tx:
-                repo = self.repositories(tx.session)
-                hold = (await repo.hold_states([hold_id]))[hold_id]
-                if not hold.is_due(tx.now):
-                    continue
-                accounts = await self.load_accounts(repo, [hold.account_id])
-                posting, after = ledger.plan_void(hold, tx.now, expiring=True)
-                ledger.apply(accounts, [posting])
-                await repo.save_hold(after, tx.now)
-                await self.record(tx, repo, "expire", [posting], accounts, "deadline passed", hold_id, {})
-                await tx.commit()
+        for done in await asyncio.gather(*(
+                self.writes.submit(Command(LEDGER, "expire_hold", partial(expire, hold_id))) for hold_id in due)):
+            if done:
                 expired += 1
                 self.observer.operation("void", "ok")
         return expired
@@ -404,25 +411,38 @@ class Ledger:
     # ------------------------------------------------------------ plumbing (also used by settlement money)
     async def operate(self, cmd, operation: str, body, result_type=OperationView, *, metric: str = "",
                       authorize=None):
-        """One ledger operation under the single writer: authorize against the loaded objects, replay a
-        retried request, or run the body and commit it with its idempotency record."""
+        """One ledger operation: authorize against the loaded objects, then replay a retried request or
+        run the body; the writer commits it with its idempotency record."""
         metric = metric or operation
+
+        async def guard(tx: Transaction) -> None:
+            await authorize(self.repositories(tx.session))
+
+        async def work(tx: Transaction):
+            return await body(tx, self.repositories(tx.session))
         try:
-            async with self.writer, self.uow() as tx:
-                repo = self.repositories(tx.session)
-                if authorize is not None:
-                    await authorize(repo)
-                if (first := await tx.replay(cmd, operation, result_type)) is not None:
-                    self.observer.operation(metric, "replayed")
-                    return first
-                result = await body(tx, repo)
-                await tx.remember(cmd, operation, result, result_type)
-                await tx.commit()
+            result, replayed = await self._submit(cmd, operation, work, result_type,
+                                                  guard=guard if authorize is not None else None)
         except DomainError:
             self.observer.operation(metric, "refused")
             raise
-        self.observer.operation(metric, "ok")
+        self.observer.operation(metric, "replayed" if replayed else "ok")
         return result
+
+    async def write(self, cmd, operation: str, work, result_type, *, guard=None, remember: bool = True):
+        """A change to the ledger through its writer, answered as `result_type`."""
+        return (await self._submit(cmd, operation, work, result_type, guard=guard, remember=remember))[0]
+
+    async def _submit(self, cmd, operation: str, work, result_type, *, guard=None, remember: bool = True):
+        kind = adapter(result_type)
+
+        async def step(tx: Transaction):
+            return kind.dump_python(await work(tx), mode="json")
+        command = Command(LEDGER, operation, step, guard=guard,
+                          key=cmd.idempotency_key if remember else "",
+                          digest=command_digest(cmd) if remember else "")
+        answer = await self.writes.submit(command)
+        return kind.validate_python(answer), command.replayed
 
     async def load_accounts(self, repo: RegistryRepository, account_ids: list[str]) -> dict[str, AccountState]:
         accounts = await repo.account_states(account_ids)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
 from services.common.audit import AuditJournal
 from services.common.authz import Access, Kind, Policy, Subject
@@ -20,7 +21,9 @@ from services.common.context import Principal, principal_var
 from services.common.db import make_engine, make_session_factory, migrate
 from services.common.errors import DomainError, IdempotencyConflict
 from services.common.events.outbox import Outbox
+from services.common.metrics import WriteEngineMetrics
 from services.common.uow import UnitOfWork, utc_now
+from services.common.write_engine import WriteEngine
 from services.registry.adapters.db import tables
 from services.registry.adapters.db.repository import RegistryRepository
 from services.registry.app import MIGRATIONS, POLICY
@@ -94,7 +97,8 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
 
     access = Access(Policy.load(POLICY))
     subjects, catalogue = Subjects(uow, repositories, access), Catalogue(uow, repositories, _Quiet(), access)
-    ledger = Ledger(uow, repositories, _Quiet(), access)
+    writes = WriteEngine(uow, WriteEngineMetrics(CollectorRegistry()), name="registry")
+    ledger = Ledger(uow, repositories, _Quiet(), access, writes)
     cash_movements = CashMovements(ledger, access)
     await catalogue.ensure_standard_kinds(STANDARD_KINDS)
     await subjects.register_agency(c.RegisterAgency("a", "AG-I", "发改委", "330100", ("issuer",)))
@@ -178,6 +182,7 @@ async def _scenario(database: Path, steps: list[tuple]) -> None:
                 if kind == "hold":
                     holds.append(result.hold.hold_id)
         await _check_invariants(ledger, rights + cash, holds)
+    await writes.drain()
     await engine.dispose()
 
 
