@@ -1,4 +1,4 @@
-"""Per-request context carried in contextvars: request id and the authenticated principal."""
+"""Per-request context carried in contextvars: request id, deadline and the authenticated principal."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from services.common.authz import SYSTEM_SUBJECT, Subject
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# The time.monotonic() by which the calls this request makes to other services must be answered: the
+# incoming call's deadline less a margin (services.common.interceptors.DeadlineInterceptor), or the
+# gateway's own deadline for one service call (services.common.grpc_client.deadline_scope). None: no
+# deadline, each outgoing call has its client's default. Read by services.common.grpc_client.
+deadline_var: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 
 
 @dataclass(frozen=True)

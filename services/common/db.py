@@ -10,6 +10,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+READ_ONLY = "yaosu_read_only"  # the execution option of a read transaction (see UnitOfWork.read)
+
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
@@ -28,10 +30,11 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
-        def _begin_immediate(conn) -> None:  # noqa: ANN001
-            # Take the write lock at BEGIN: two deferred transactions that both upgrade to writers
-            # would otherwise deadlock into SQLITE_BUSY.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn) -> None:  # noqa: ANN001
+            # A writer takes the write lock at BEGIN: two deferred transactions that both upgrade to writers
+            # would otherwise deadlock into SQLITE_BUSY. A reader (UnitOfWork.read) takes none: in WAL mode
+            # it reads its snapshot while the writer writes.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         # pysqlite's own implicit BEGIN must be off for the explicit one above to be ours.
         @event.listens_for(engine.sync_engine, "connect")

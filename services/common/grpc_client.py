@@ -1,16 +1,77 @@
-"""Client side: channels with credentials, request-id propagation, client metrics and deadlines."""
+"""Client side: channels with credentials, request-id propagation, client metrics and deadlines.
+
+Deadlines propagate: while a service serves a call, every call it makes to another service gets the
+time its own caller has left (less a margin), never more than the client's own timeout. The server
+interceptor (services.common.interceptors.DeadlineInterceptor) puts the incoming call's deadline in
+`deadline_var`; the channel interceptor below caps each outgoing call's timeout with it, and refuses a
+call with DEADLINE_EXCEEDED, without sending it, when no time is left. Application code and adapters pass
+their usual `timeout=` and need no plumbing. The gateway (no incoming gRPC call) opens a
+`deadline_scope` per service call instead.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from services.common.context import request_id_var
+from services.common.context import deadline_var, request_id_var
 from services.common.metrics import GRPC_CODE_LABEL, GrpcClientMetrics
 
 DEFAULT_TIMEOUT = 5.0
+# What a hop keeps back of its caller's remaining time, so that its own calls time out first and it can
+# still answer (UNAVAILABLE, DEADLINE_EXCEEDED) before its caller gives up: 5 % of it, at least 50 ms, at
+# most 1 s — more than gRPC rounds a deadline up on the wire (10 ms below 10 s, 100 ms below 100 s).
+MARGIN_SHARE, MIN_MARGIN, MAX_MARGIN = 0.05, 0.05, 1.0
+
+
+def deadline_margin(remaining: float) -> float:
+    return min(MAX_MARGIN, max(MIN_MARGIN, remaining * MARGIN_SHARE))
+
+
+def outgoing_deadline(remaining: float | None) -> float | None:
+    """The time.monotonic() by which a handler's outgoing calls must be answered, given what its incoming
+    call has left (`ServicerContext.time_remaining()`; None: the caller set no deadline)."""
+    return None if remaining is None else time.monotonic() + remaining - deadline_margin(remaining)
+
+
+def time_left() -> float | None:
+    """Seconds left for the current request's outgoing calls (≤ 0: none), None without a deadline."""
+    deadline = deadline_var.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def call_timeout(default: float = DEFAULT_TIMEOUT) -> float:
+    """The timeout of an outgoing call: the client's own, never longer than the request it serves has left."""
+    left = time_left()
+    return default if left is None else min(default, left)
+
+
+@contextlib.contextmanager
+def deadline_scope(seconds: float) -> Iterator[None]:
+    """The service calls made inside share one deadline, `seconds` from now (or the one already in force,
+    if earlier). The gateway's deadline for a request to a service, its role lookup included."""
+    deadline = time.monotonic() + seconds
+    current = deadline_var.get()
+    token = deadline_var.set(deadline if current is None else min(current, deadline))
+    try:
+        yield
+    finally:
+        deadline_var.reset(token)
+
+
+def deadline_exhausted(method: str) -> grpc.aio.AioRpcError:
+    """What a call made with no time left fails with at once, as if it had timed out."""
+    return grpc.aio.AioRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                details=f"no time left before the request's deadline to call {method}")
+
+
+def _method_name(details: grpc.aio.ClientCallDetails) -> str:
+    return details.method.decode() if isinstance(details.method, bytes) else details.method
 
 
 class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamUnaryClientInterceptor):
@@ -25,9 +86,22 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamUn
             metadata.append(("authorization", f"Bearer {self.api_key}"))
         if "x-request-id" not in keys and request_id_var.get():
             metadata.append(("x-request-id", request_id_var.get()))
-        timeout = details.timeout if details.timeout is not None else DEFAULT_TIMEOUT
+        timeout = call_timeout(details.timeout if details.timeout is not None else DEFAULT_TIMEOUT)
         return grpc.aio.ClientCallDetails(details.method, timeout, metadata, details.credentials,
                                           details.wait_for_ready)
+
+    def _count(self, kind: str, details, code: grpc.StatusCode, seconds: float | None) -> None:
+        if self.metrics is None:
+            return
+        _, service, name = _method_name(details).split("/")
+        self.metrics.handled.labels(kind, service, name, GRPC_CODE_LABEL[code]).inc()
+        if seconds is not None:
+            self.metrics.latency.labels(kind, service, name).observe(seconds)
+
+    def _check_time_left(self, kind: str, details) -> None:
+        if details.timeout <= 0:
+            self._count(kind, details, grpc.StatusCode.DEADLINE_EXCEEDED, None)
+            raise deadline_exhausted(_method_name(details))
 
     async def _observe(self, kind: str, details, call):
         started = time.perf_counter()
@@ -39,15 +113,15 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamUn
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             raise
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED  # our caller went away: the call is cancelled with it
+            raise
         finally:
-            if self.metrics is not None:
-                method = details.method.decode() if isinstance(details.method, bytes) else details.method
-                _, service, name = method.split("/")
-                self.metrics.handled.labels(kind, service, name, GRPC_CODE_LABEL[code]).inc()
-                self.metrics.latency.labels(kind, service, name).observe(time.perf_counter() - started)
+            self._count(kind, details, code, time.perf_counter() - started)
 
     async def intercept_unary_unary(self, continuation, client_call_details, request):
         details = self._details(client_call_details)
+        self._check_time_left("unary", details)
         call = await continuation(details, request)
         if self.metrics is None:
             return call
@@ -56,6 +130,7 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamUn
 
     async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
         details = self._details(client_call_details)
+        self._check_time_left("client_stream", details)
         return await continuation(details, request_iterator)
 
 
@@ -69,14 +144,6 @@ def open_channel(address: str, *, api_key: str = "", metrics: GrpcClientMetrics 
     defaults.update(dict(options or []))
     return grpc.aio.insecure_channel(address, interceptors=[_ClientInterceptor(api_key, metrics)],
                                      options=list(defaults.items()))
-
-
-def call_timeout(context: grpc.aio.ServicerContext | None, default: float = DEFAULT_TIMEOUT) -> float:
-    """The deadline for a downstream call: never longer than what our own caller has left."""
-    if context is None:
-        return default
-    remaining = context.time_remaining()
-    return default if remaining is None else max(0.05, min(default, remaining))
 
 
 def error_reason(error: grpc.aio.AioRpcError) -> str:

@@ -13,6 +13,7 @@ from services.common.authz import Policy
 from services.common.config import PrincipalSpec
 from services.common.interceptors import (
     AuthenticationInterceptor,
+    DeadlineInterceptor,
     ErrorMappingInterceptor,
     MetricsInterceptor,
     PolicyGateInterceptor,
@@ -42,6 +43,7 @@ class GrpcServer:
         self.server = grpc.aio.server(
             interceptors=[
                 RequestIdInterceptor(),
+                DeadlineInterceptor(),
                 MetricsInterceptor(metrics),
                 ErrorMappingInterceptor(),
                 AuthenticationInterceptor(api_keys),

@@ -1,12 +1,14 @@
-"""Server interceptors: request id, authentication, RED metrics and domain-error mapping.
+"""Server interceptors: request id, deadline, authentication, RED metrics and domain-error mapping.
 
 Order in grpc.aio.server(interceptors=[...]): the first is outermost. We use
-[RequestId, Metrics, ErrorMapping, Authentication] so metrics see the codes the mapper and the
-authenticator produce, and every log line carries the request id.
+[RequestId, Deadline, Metrics, ErrorMapping, Authentication] so metrics see the codes the mapper and the
+authenticator produce, every log line carries the request id, and every call the handler makes to
+another service is bounded by the incoming call's deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -23,7 +25,8 @@ from grpc_status import rpc_status
 from services.common import errors
 from services.common.authz import Kind, Policy, Subject
 from services.common.config import PrincipalSpec, key_digest
-from services.common.context import Principal, principal_var, request_id_var
+from services.common.context import Principal, deadline_var, principal_var, request_id_var
+from services.common.grpc_client import outgoing_deadline
 from services.common.metrics import GRPC_CODE_LABEL, GrpcServerMetrics
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,33 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
         return _wrap(handler, wrapper)
 
 
+class DeadlineInterceptor(grpc.aio.ServerInterceptor):
+    """The incoming call's deadline, less a margin, bounds the calls its handler makes to other services
+    (services.common.grpc_client): they time out first, and the handler still answers its caller. The
+    handler runs in the call's own task, so a cancelled call (client gone, deadline passed) cancels the
+    outgoing calls it is awaiting too."""
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None
+
+        def wrapper(inner, streaming=False):
+            if streaming:
+                async def gen(request, context):
+                    deadline_var.set(outgoing_deadline(context.time_remaining()))
+                    async for item in inner(request, context):
+                        yield item
+                return gen
+
+            async def call(request, context):
+                deadline_var.set(outgoing_deadline(context.time_remaining()))
+                return await inner(request, context)
+            return call
+
+        return _wrap(handler, wrapper)
+
+
 def _grpc_type(handler: grpc.RpcMethodHandler) -> str:
     if handler.request_streaming and handler.response_streaming:
         return "bidi_stream"
@@ -78,6 +108,13 @@ def _grpc_type(handler: grpc.RpcMethodHandler) -> str:
     if handler.response_streaming:
         return "server_stream"
     return "unary"
+
+
+def _cancelled_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    """gRPC cancels the handler when its deadline passes or its client goes away: that is what the caller
+    saw, not a failure of the handler (UNKNOWN)."""
+    remaining = context.time_remaining()
+    return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
@@ -107,6 +144,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         async for item in inner(request, context):
                             yield item
+                    except asyncio.CancelledError:
+                        code = _cancelled_code(context)
+                        raise
                     except BaseException:
                         code = grpc.StatusCode.UNKNOWN
                         raise
@@ -119,6 +159,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 started, code = time.perf_counter(), grpc.StatusCode.OK
                 try:
                     return await inner(request, context)
+                except asyncio.CancelledError:
+                    code = _cancelled_code(context)
+                    raise
                 except BaseException:
                     code = grpc.StatusCode.UNKNOWN
                     raise
@@ -169,8 +212,17 @@ def status_for(error: errors.DomainError) -> status_pb2.Status:
     return status
 
 
+# A call to another service that no adapter translated, failed for want of time or of the service: our
+# caller hears the same, without a traceback per request (the dependency's own log has the cause).
+_DOWNSTREAM_CODE = {grpc.StatusCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+                    grpc.StatusCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.CANCELLED: grpc.StatusCode.UNAVAILABLE}
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Domain errors become their status with details; anything else a generic INTERNAL (traceback logged)."""
+    """Domain errors become their status with details; a dependency's timeout or absence that no adapter
+    translated, DEADLINE_EXCEEDED or UNAVAILABLE; anything else a generic INTERNAL (traceback logged). A
+    cancelled call (asyncio.CancelledError) is not an error: it passes untouched."""
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -180,6 +232,10 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         async def fail(context, exc: BaseException):
             if isinstance(exc, errors.DomainError):
                 await context.abort_with_status(rpc_status.to_status(status_for(exc)))
+            if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in _DOWNSTREAM_CODE:
+                log.warning("a call to another service failed in %s: %s", details.method, exc.code().name)
+                await context.abort(_DOWNSTREAM_CODE[exc.code()],
+                                    f"a service this call depends on did not answer ({exc.code().name}); retry")
             log.exception("unhandled error in %s", details.method)
             await context.abort_with_status(
                 rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"))
@@ -191,7 +247,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         async for item in inner(request, context):
                             yield item
-                    except (grpc.aio.AbortError, grpc.RpcError):
+                    except grpc.aio.AbortError:
+                        raise
+                    except grpc.aio.AioRpcError as exc:  # a call to another service
+                        await fail(context, exc)
+                    except grpc.RpcError:
                         raise
                     except Exception as exc:  # noqa: BLE001 - the boundary where everything is mapped
                         await fail(context, exc)
@@ -200,7 +260,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             async def call(request, context):
                 try:
                     return await inner(request, context)
-                except (grpc.aio.AbortError, grpc.RpcError):
+                except grpc.aio.AbortError:
+                    raise
+                except grpc.aio.AioRpcError as exc:  # a call to another service
+                    await fail(context, exc)
+                except grpc.RpcError:
                     raise
                 except Exception as exc:  # noqa: BLE001
                     await fail(context, exc)

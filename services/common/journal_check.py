@@ -20,7 +20,7 @@ class JournalCheck:
 
     async def verify(self) -> VerifyResult:
         self.access.require("VerifyAuditJournal")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             result = await self.journal.verify(tx.session)
         self.on_verified(result.intact)
         return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.audit import AuditJournal
 from services.common.context import current_principal
+from services.common.db import READ_ONLY
 from services.common.errors import ConcurrencyConflict, IdempotencyConflict
 from services.common.events.envelope import Event
 from services.common.events.outbox import Outbox
@@ -57,19 +58,29 @@ class UnitOfWork:
     def __call__(self) -> Transaction:
         return Transaction(self)
 
+    def read(self) -> Transaction:
+        """A transaction that only reads: it never waits for the writer (on SQLite it takes no write lock
+        and reads its WAL snapshot). It cannot commit."""
+        return Transaction(self, read_only=True)
+
 
 class Transaction:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, *, read_only: bool = False) -> None:
         self.uow = uow
+        self.read_only = read_only
         self.session: AsyncSession = uow.sessions()
         self.now = uow.clock()
         self.events = 0
         self.audits = 0
         self.committed = False
         self._deferred: list[tuple[str, str, str, object]] | None = None  # audit entries held for one append
+        self._staged: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Transaction:
         await self.session.begin()
+        if self.read_only:
+            await self.session.connection(execution_options={READ_ONLY: True})
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -110,13 +121,36 @@ class Transaction:
     def defer_audit(self) -> None:
         self._deferred = []
 
-    def mark(self) -> tuple[int, int, int]:
-        return len(self._deferred or ()), self.events, self.audits
+    def mark(self) -> tuple[int, int, int, int]:
+        return len(self._deferred or ()), self.events, self.audits, len(self._after_commit)
 
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        held, self.events, self.audits = mark
+    def rewind(self, mark: tuple[int, int, int, int]) -> None:
+        held, self.events, self.audits, hooks = mark
         if self._deferred is not None:
             del self._deferred[held:]
+        del self._after_commit[hooks:]
+
+    def stage(self, key: str, create: Callable[[], Any], flush: Callable[[Any], Awaitable[None]]) -> Any:
+        """The transaction's accumulator for `key` (created on first use), written by `flush` once, just
+        before the commit: the commands of a batch add rows to it and the batch writes each table once.
+        A command adds to it only once all its checks have passed (a refusal must leave nothing in it)."""
+        if key not in self._staged:
+            self._staged[key] = (create(), flush)
+        return self._staged[key][0]
+
+    async def flush_staged(self) -> None:
+        staged, self._staged = self._staged, {}
+        for accumulated, flush in staged.values():
+            await flush(accumulated)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the transaction has committed (e.g. publish what it changed)."""
+        self._after_commit.append(hook)
+
+    def run_after_commit(self) -> None:
+        hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            hook()
 
     async def flush_audit(self) -> None:
         if self._deferred:
@@ -146,6 +180,8 @@ class Transaction:
             response=adapter(result_type).dump_json(result), created_at=self.now))
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read transaction does not commit")
         try:
             await self.session.commit()
         except IntegrityError as exc:
@@ -156,3 +192,4 @@ class Transaction:
             self.uow.outbox.notify()
         if self.audits and self.uow.audit_metrics:
             self.uow.audit_metrics.entries.inc(self.audits)
+        self.run_after_commit()

@@ -25,10 +25,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
+from services.common.context import deadline_var
 from services.common.errors import DomainError, IdempotencyConflict, Overloaded, RuleViolation
 from services.common.metrics import WriteEngineMetrics
 from services.common.uow import Transaction, UnitOfWork
@@ -46,6 +48,8 @@ def canonical(result: Any) -> str:
 def _plain(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact: a quantity's text, never a float
     raise TypeError(f"{type(value).__name__} is not a result value")
 
 
@@ -63,10 +67,22 @@ class Command:
     # Checks that come before a stored answer is replayed (may the caller act on the objects it names?);
     # reads only, in the batch's transaction.
     guard: Work | None = None
+    # False for work that only reads and stages its writes (Transaction.stage): a refusal leaves nothing
+    # to roll back, so the batch spares the savepoint's round trips.
+    savepoint: bool = True
+    # Runs in the batch when the command is refused before its work ran (a reused key): undoes what the
+    # caller prepared for it outside this transaction (e.g. a hold in another service).
+    compensate: Work | None = None
+    # Called when the batch did not commit after the work ran: state the work keeps in memory is stale.
+    abandon: Callable[[], None] | None = None
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
     future: asyncio.Future | None = None
     queued_at: float = 0.0
     replayed: bool = False  # answered from the stored answer of an earlier request with the same key
+
+
+async def _nothing(tx: Transaction) -> None:
+    return None
 
 
 class _Partition:
@@ -89,14 +105,18 @@ class _Partition:
                 self.engine.metrics.queue_depth.labels(self.engine.name).dec(len(batch))
                 self.busy = True
                 try:
-                    await self.engine._commit(batch)
+                    if self.engine.turn is None:
+                        await self.engine._commit(batch)
+                    else:
+                        async with self.engine.turn:
+                            await self.engine._commit(batch)
                 finally:
                     self.busy = False
 
 
 class WriteEngine:
     def __init__(self, uow: UnitOfWork, metrics: WriteEngineMetrics, *, name: str, max_batch: int = 256,
-                 queue_limit: int = 4096, retry_after_seconds: float = 0.05) -> None:
+                 queue_limit: int = 4096, retry_after_seconds: float = 0.05, serial: bool = False) -> None:
         self.uow = uow
         self.metrics = metrics
         self.name = name  # a metric label: which service's engine
@@ -105,6 +125,9 @@ class WriteEngine:
         self.retry_after_seconds = retry_after_seconds
         self.partitions: dict[str, _Partition] = {}
         self.draining = False
+        # SQLite has one writer per file: partitions take turns here instead of in its busy handler,
+        # which sleeps. On PostgreSQL partitions commit side by side.
+        self.turn = asyncio.Lock() if serial else None
 
     async def submit(self, command: Command) -> Any:
         """Queue the command to its partition's writer and answer once its batch is committed."""
@@ -118,12 +141,30 @@ class WriteEngine:
             self.metrics.overloaded.labels(self.name).inc()
             raise Overloaded(f"too many changes are waiting for {command.partition}; retry shortly",
                              retry_after_seconds=self.retry_after_seconds)
+        # The work runs whoever waits: the caller's deadline must not fail a batch it is part of.
+        command.context.run(deadline_var.set, None)
         command.future = asyncio.get_running_loop().create_future()
         command.queued_at = time.perf_counter()
         partition.queue.append(command)
         self.metrics.queue_depth.labels(self.name).inc()
         partition.wakeup.set()
         return await command.future
+
+    async def stored_answer(self, key: str, operation: str, digest: str) -> Any | None:
+        """The answer a request with this key was given, read outside the writer (None when the key is
+        new): a retry of a decided request is answered before the caller prepares anything for it."""
+        if not key:
+            return None
+        async with self.uow.read() as tx:
+            stored = await self._stored(tx, [key])
+        probe = Command("", operation, _nothing, key=key, digest=digest)
+        replayed = self._replay(probe, stored, {})
+        if replayed is None:
+            return None
+        text, error = replayed
+        if error is not None:
+            raise error
+        return json.loads(text)
 
     async def drain(self) -> None:
         """Refuse new commands, let every queued one be committed and answered, then stop the writers."""
@@ -157,28 +198,38 @@ class WriteEngine:
                     replayed = self._replay(command, stored, first)
                     if replayed is not None:
                         command.replayed = True
+                        if replayed[1] is not None and command.compensate is not None:
+                            await self._in_context(command, command.compensate(tx))
                         answers.append((command, *replayed))
                         continue
                     mark = tx.mark()
-                    savepoint = await tx.session.begin_nested()
+                    if command.savepoint:
+                        await tx.flush_staged()  # a command that writes directly sees what came before it
+                    savepoint = await tx.session.begin_nested() if command.savepoint else None
                     try:
                         result = await self._in_context(command, command.work(tx))
                         text = canonical(result)
                     except DomainError as exc:
-                        await savepoint.rollback()
+                        if savepoint is not None:
+                            await savepoint.rollback()
                         tx.rewind(mark)
                         answers.append((command, None, exc))
                         continue
-                    await savepoint.commit()
+                    if savepoint is not None:
+                        await savepoint.commit()
                     if command.key:
                         first[command.key] = (command, text)
                         await tx.session.execute(self.uow.tables.idempotency.insert().values(
                             key=command.key, operation=command.operation, request_digest=command.digest,
                             response=text.encode(), created_at=tx.now))
                     answers.append((command, text, None))
+                await tx.flush_staged()
                 await tx.flush_audit()
                 await tx.commit()
         except BaseException as exc:  # noqa: BLE001 - nothing of the batch was committed: every caller hears it
+            for command in batch:
+                if command.abandon is not None:
+                    command.abandon()
             if not isinstance(exc, DomainError | asyncio.CancelledError):
                 log.exception("write batch failed", extra={"engine": self.name})
             error = exc if isinstance(exc, DomainError) else RuleViolation(

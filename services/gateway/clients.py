@@ -13,7 +13,7 @@ from yaosu.registry.v1 import registry_pb2 as rpb
 from yaosu.registry.v1 import registry_pb2_grpc
 from yaosu.trading.v1 import trading_pb2_grpc
 
-from services.common.grpc_client import open_channel
+from services.common.grpc_client import call_timeout, deadline_scope, open_channel
 from services.common.metrics import GrpcClientMetrics
 from services.gateway.identity import Role, User
 
@@ -66,15 +66,20 @@ class ServiceClients:
     async def call(self, method, request, *, user: User | None = None, timeout: float | None = None):
         """One unary call: a deadline always, and the end user in `x-on-behalf-of` (none: an anonymous
         visitor, whom the services treat as public), with an agency's registry roles in
-        `x-on-behalf-of-roles`. The services authorise that user; the gateway's key grants nothing itself."""
-        metadata: tuple[tuple[str, str], ...] = ()
-        if user is not None:
-            metadata = (("x-on-behalf-of", user.on_behalf_of),)
-            if user.role is Role.AGENCY:
-                roles = await self.agency_roles(user.agency_id)
-                if roles:
-                    metadata += (("x-on-behalf-of-roles", ",".join(sorted(roles))),)
-        return await method(request, timeout=timeout or self.timeout, metadata=metadata)
+        `x-on-behalf-of-roles`. The services authorise that user; the gateway's key grants nothing itself.
+
+        The deadline (`timeout`, else the API's `self.timeout`) covers the role lookup and the call
+        together (services.common.grpc_client.deadline_scope); the service gets what is left as its gRPC
+        deadline and passes it on to the services it calls in turn."""
+        with deadline_scope(timeout or self.timeout):
+            metadata: tuple[tuple[str, str], ...] = ()
+            if user is not None:
+                metadata = (("x-on-behalf-of", user.on_behalf_of),)
+                if user.role is Role.AGENCY:
+                    roles = await self.agency_roles(user.agency_id)
+                    if roles:
+                        metadata += (("x-on-behalf-of-roles", ",".join(sorted(roles))),)
+            return await method(request, timeout=call_timeout(timeout or self.timeout), metadata=metadata)
 
     async def agency_roles(self, agency_id: str) -> frozenset[str]:
         """The agency's roles per the registry (asked as the agency itself); none for an agency the
@@ -84,7 +89,8 @@ class ServiceClients:
         if found is not None:
             return found
         try:
-            reply = await self.registry.GetAgency(rpb.GetAgencyRequest(agency_id=agency_id), timeout=self.timeout,
+            reply = await self.registry.GetAgency(rpb.GetAgencyRequest(agency_id=agency_id),
+                                                  timeout=call_timeout(self.timeout),
                                                   metadata=(("x-on-behalf-of", f"agency:{agency_id}"),))
             roles = frozenset(role_name(r) for r in reply.agency.roles if r)
         except grpc.aio.AioRpcError as exc:

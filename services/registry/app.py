@@ -48,7 +48,8 @@ def definition(settings: RegistrySettings) -> ServiceDefinition:
         access = Access(policy)
         subjects = Subjects(infra.uow, repositories, access)
         catalogue = Catalogue(infra.uow, repositories, metrics, access)
-        writes = WriteEngine(infra.uow, WriteEngineMetrics(infra.registry), name="registry")
+        writes = WriteEngine(infra.uow, WriteEngineMetrics(infra.registry), name="registry",
+                             serial=infra.engine.dialect.name == "sqlite")
         # Registered first, so stopped last: the other tasks' changes are drained after them.
         infra.background.append((lambda: None, writes.drain))
         ledger = Ledger(infra.uow, repositories, metrics, access, writes)

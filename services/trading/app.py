@@ -17,8 +17,9 @@ from services.common.grpc_client import open_channel
 from services.common.host import Infrastructure, ServiceDefinition, ServiceHost
 from services.common.journal_check import JournalCheck
 from services.common.logging import configure_logging
-from services.common.metrics import GrpcClientMetrics
+from services.common.metrics import GrpcClientMetrics, WriteEngineMetrics
 from services.common.periodic import Periodic
+from services.common.write_engine import WriteEngine
 from services.trading.adapters.clients.eligibility import NoEvaluationService
 from services.trading.adapters.clients.evaluation import GrpcEvaluation
 from services.trading.adapters.clients.registry import GrpcRegistry
@@ -76,8 +77,12 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         settlement = AuctionSettlement(infra.uow, registry, metrics, clock.now,
                                 max_backoff_seconds=settings.settlement_max_backoff_seconds)
         codec = EventCodec(Sealer(settings.sealing_key))
-        writers = Writers(infra.uow, clock.now, SaleRules(metrics, codec, settlement.notify, sale_policy), codec,
-                          sale_policy.timers, settings.max_batch)
+        writes = WriteEngine(infra.uow, WriteEngineMetrics(infra.registry), name="trading",
+                             max_batch=settings.max_batch, serial=infra.engine.dialect.name == "sqlite")
+        # Registered first, so stopped last: what the other tasks queued is drained after them.
+        infra.background.append((lambda: None, writes.drain))
+        writers = Writers(writes, clock.now, SaleRules(metrics, codec, settlement.notify, sale_policy), codec,
+                          sale_policy.timers)
         eligibility = NoEvaluationService()
         if settings.evaluation_addr:
             evaluation_channel = open_channel(settings.evaluation_addr, api_key=settings.service_api_key,
@@ -87,8 +92,8 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         trading = Trading(infra.uow, writers, registry, eligibility, metrics, clock.now, access=access,
                           policy=sale_policy, region_code=settings.region_code,
                           deposit_hold_days=settings.deposit_hold_days, on_tasks=settlement.notify)
-        markets = Markets(infra.uow, registry, metrics, clock.now, access=access, policy=market_policy,
-                          region_code=settings.region_code, on_tasks=settlement.notify, max_batch=settings.max_batch)
+        markets = Markets(infra.uow, writes, registry, metrics, clock.now, access=access, policy=market_policy,
+                          region_code=settings.region_code, on_tasks=settlement.notify)
         for config in json.loads(settings.markets_json or "[]"):
             await markets.ensure_market(config)
         auctions = Auctions(trading, AuctionCodec(Sealer(settings.sealing_key)))
@@ -113,8 +118,8 @@ def definition(settings: TradingSettings, clock: Clock | None = None) -> Service
         market_days = Periodic("market-days", markets.tick_all, 1.0)
         for start, stop in ((timers.start, timers.stop), (auction_timers.start, auction_timers.stop),
                             (settlement_loop.start, settlement_loop.stop),
-                            (gauges.start, gauges.stop), (lambda: None, writers.stop),
-                            (market_days.start, market_days.stop), (lambda: None, markets.stop)):
+                            (gauges.start, gauges.stop),
+                            (market_days.start, market_days.stop)):
             infra.background.append((start, stop))
 
     return ServiceDefinition("trading", (SERVICE_NAME,), tables.infrastructure, MIGRATIONS, wire,

@@ -67,7 +67,7 @@ class RunDetails:
         future = asyncio.get_running_loop().create_future()
         self._building[run_id] = future
         try:
-            async with self.uow() as tx:
+            async with self.uow.read() as tx:
                 inputs = await self.repositories(tx.session).run_inputs(run_id)
             if inputs is None:
                 raise LookupError(f"run {run_id} has no frozen inputs")

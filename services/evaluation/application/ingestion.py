@@ -97,11 +97,11 @@ class Ingestion:
         # The resolved department is part of the request: another department's retry with the same key is a
         # reuse, not a replay of somebody else's report.
         request = SubmissionRequest(idempotency_key, kind, default_source, digest.hexdigest())
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             if (first := await tx.replay(request, "submit_indicators", SubmissionReport)) is not None:
                 return first
         if pending := check.pending_denominators():
-            async with self.uow() as tx:
+            async with self.uow.read() as tx:
                 stored = await self.repositories(tx.session).stored_fields(
                     [check.codes[p[0]] for p in pending], [check.years[p[0]] for p in pending],
                     sorted({den for p in pending for den in p[2]}))

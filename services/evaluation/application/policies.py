@@ -92,7 +92,7 @@ class Policies:
         if not ref.strip():
             raise InvalidArgument.field("policy_ref", "required")
         fields.identifier(ref, "policy_ref", max_length=fields.MAX_POLICY_REF)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             row = await repo.policy(ref) if "@" in ref else await repo.latest_policy(ref)
         if row is None:
@@ -114,5 +114,5 @@ class Policies:
     async def list(self, policy_id: str = "") -> list[PolicyView]:
         self.access.require("ListPolicies")
         fields.identifier(policy_id, "policy_id", required=False, max_length=fields.MAX_POLICY_REF)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return [_view(row) for row in await self.repositories(tx.session).policies(policy_id)]

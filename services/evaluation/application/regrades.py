@@ -89,7 +89,7 @@ class Regrades:
         approver = self.access.require("ApproveRegrade").actor
         fields.idempotency_key(cmd.idempotency_key)
         fields.identifier(cmd.regrade_id, "regrade_id")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             proposed = await self.repositories(tx.session).regrade(cmd.regrade_id)
         built = await self._built(proposed.run_id, proposed.credit_code) if proposed is not None else None
         async with self.uow() as tx:
@@ -144,7 +144,7 @@ class Regrades:
         return view, StoredResult(run.run_id, run.policy_ref, document)
 
     async def _stored(self, view: RegradeView) -> StoredResult:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             run, row = await self._target(repo, view.run_id, view.credit_code)
         return StoredResult(run.run_id, run.policy_ref, await full_document(self.details, run, row))
@@ -152,7 +152,7 @@ class Regrades:
     async def _built(self, run_id: str, credit_code: str) -> dict | None:
         """The firm's full document built before the write transaction (a rebuild must not hold the writer);
         None when the run or firm does not exist, which the transaction then reports."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             run, row = await repo.run(run_id), await repo.result(run_id, credit_code)
         if run is None or row is None:

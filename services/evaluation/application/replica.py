@@ -75,7 +75,7 @@ class EnterpriseReplica:
         neither queried nor asked: they match nothing."""
         allowance = lookups if isinstance(lookups, Lookups) else Lookups(lookups)
         codes = sorted({c for c in codes if is_credit_code(c)})
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             found = await self.repositories(tx.session).enterprise_standings(codes)
         missing = [c for c in codes if c not in found][:max(allowance.remaining, 0)]
         if not missing or self.directory is None:

@@ -78,7 +78,7 @@ class Results:
         return await self._result(credit_code, run_id)
 
     async def _result(self, credit_code: str, run_id: str) -> StoredResult:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             run_id = await self._run_of(repo, credit_code, run_id)
             run = await repo.run(run_id)
@@ -99,7 +99,7 @@ class Results:
         if where.by_total and page.after and not (page.after.isascii() and page.after.isdigit()
                                                   and len(page.after) <= MAX_OFFSET_DIGITS):
             raise InvalidArgument.field("page.page_token", "is not a token this service issued")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             if await repo.run(where.run_id) is None:
                 raise NotFound(f"run {where.run_id} not found")
@@ -119,7 +119,7 @@ class Results:
         fields.identifier(run_id, "run_id")
         if dimension and dimension not in DIMENSIONS:
             raise InvalidArgument.field("dimension", f"one of {', '.join(DIMENSIONS)} (or empty for all)")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             run = await repo.run(run_id)
             if run is None:
@@ -163,7 +163,7 @@ class Results:
         fields.credit_code(credit_code)
         self.access.require("GetIndicatorValues", Owner.enterprise(credit_code),
                             conceal=f"no indicator values of {credit_code} in {year}")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             rows = await self.repositories(tx.session).values_of(credit_code, year)
         return _value_views(rows)
 
@@ -174,7 +174,7 @@ class Results:
                             conceal=f"no eligibility answer for {credit_code}")
         if sale_kind not in SALE_KINDS:
             raise InvalidArgument.field("sale_kind", f"one of {', '.join(SALE_KINDS)}")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             current = await repo.current_class(credit_code)
             known = current is not None or bool(await repo.enterprises_by_code([credit_code]))
@@ -187,7 +187,7 @@ class Results:
                                 reason="NOT_EVALUATED")
         policy = (await self.policies.resolve(current.policy_ref))[1]
         decision = decide_eligibility(policy, current.final_class, sale_kind)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             row = await self.repositories(tx.session).result(current.run_id, credit_code)
         consecutive_d = json.loads(row.document)["consecutive_d_years"] if row is not None else 0
         surcharge, _ = policy.differentiated_measures.electricity_surcharge_yuan_per_kwh.rate(

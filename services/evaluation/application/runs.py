@@ -112,7 +112,7 @@ class Runs:
             raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in violations), violations)
         prefix = jurisdiction_prefix(code)
         cmd = replace(cmd, jurisdiction=code)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             if (first := await tx.replay(cmd, "start_run", RunView)) is not None:
                 return first
         started = time.perf_counter()
@@ -127,7 +127,7 @@ class Runs:
 
     async def _start(self, cmd: StartRun, prefix: str, subject: Subject) -> RunView:
         _, policy = await self.policies.resolve(cmd.policy_ref or self.default_policy_id)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             enterprises = await repo.enterprises_in(prefix)
             values = effective_values(await repo.values_for_year(cmd.year, prefix))
@@ -281,7 +281,7 @@ class Runs:
     async def get(self, run_id: str) -> RunView:
         self.access.require("GetRun")
         fields.identifier(run_id, "run_id")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             row = await self.repositories(tx.session).run(run_id)
         if row is None:
             raise NotFound(f"run {run_id} not found")
@@ -290,7 +290,7 @@ class Runs:
     async def list(self, year: int, status: str, page: Page) -> PageOf:
         self.access.require("ListRuns")
         fields.identifier(page.after, "page.page_token", required=False)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             rows, total = await self.repositories(tx.session).runs(year, status, page.after, page.size)
         items = [run_view(r) for r in rows[:page.size]]
         return PageOf(items, items[-1].run_id if len(rows) > page.size else "", total)

@@ -33,7 +33,7 @@ class AuditTrail(JournalCheck):
         statement = select(table).where(table.c.sequence > after)
         if subject:
             statement = statement.where(table.c.subject == subject)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             rows = (await tx.session.execute(statement.order_by(table.c.sequence).limit(page.size + 1))).all()
         items = [AuditEntryView(r.sequence, r.previous_hash, r.entry_hash, r.actor, r.action, r.subject,
                                 r.payload_digest, r.at) for r in rows[:page.size]]

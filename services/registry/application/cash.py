@@ -101,7 +101,7 @@ class CashMovements:
         return await self._decide(cmd, "RejectCashMovement", "reject_cash_movement", decide)
 
     async def movement(self, movement_id: str) -> CashMovementView:
-        async with self.ledger.uow() as tx:
+        async with self.ledger.uow.read() as tx:
             found = await self.ledger.repositories(tx.session).cash_movement(movement_id)
         reveal(self.access, "GetCashMovement", Owner.agency(found.bank_agency_id) if found else None,
                f"cash movement {movement_id} not found")
@@ -110,7 +110,7 @@ class CashMovements:
     async def movements(self, state: str, account_id: str, page: Page) -> PageOf[CashMovementView]:
         scope = self.access.scope("ListCashMovements")
         bank = scope.owner.id if scope.owner is not None else ""  # a bank sees its own movements
-        async with self.ledger.uow() as tx:
+        async with self.ledger.uow.read() as tx:
             return await self.ledger.repositories(tx.session).cash_movements(state, account_id, bank, page)
 
     # ------------------------------------------------------------ plumbing

@@ -67,7 +67,7 @@ class Catalogue:
 
     async def kinds(self) -> list[KindView]:
         self.access.require("ListResourceKinds")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).kinds()
 
     async def register(self, cmd: c.RegisterResource) -> ResourceView:
@@ -150,7 +150,7 @@ class Catalogue:
 
     async def resource(self, resource_id: str) -> ResourceView:
         self.access.require("GetResource")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             found = await self.repositories(tx.session).resource(resource_id)
         if found is None:
             raise NotFound(f"resource {resource_id} not found")
@@ -158,16 +158,16 @@ class Catalogue:
 
     async def resources(self, where: c.ResourceFilter, page: Page) -> PageOf[ResourceView]:
         self.access.require("ListResources")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).resources(where, page)
 
     async def totals(self, region_prefix: str) -> list[CatalogueTotalView]:
         self.access.require("GetCatalogueTotals")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).catalogue_totals(region_prefix)
 
     async def counts(self) -> list[tuple[str, str, int]]:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).count_resources_by_kind_status()
 
 

@@ -167,7 +167,7 @@ class Ledger:
 
     async def instrument(self, code: str) -> InstrumentView:
         self.access.require("GetInstrument")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             found = await self.repositories(tx.session).instrument_view(code)
         if found is None:
             raise NotFound(f"instrument {code} not found")
@@ -175,11 +175,11 @@ class Ledger:
 
     async def instruments(self, kind: str) -> list[InstrumentView]:
         self.access.require("ListInstruments")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).instruments(kind)
 
     async def account(self, account_id: str) -> AccountView:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             found = await self.repositories(tx.session).account(account_id)
         reveal(self.access, "GetAccount", holder(found.holder, found.holder_kind) if found else None,
                f"account {account_id} not found")
@@ -192,11 +192,11 @@ class Ledger:
             if holder_id and holder_id != scope.owner.id:
                 return PageOf([], "", 0)
             holder_id, holder_kind = scope.owner.id, scope.owner.kind.value
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).accounts(holder_id, instrument, page, holder_kind=holder_kind)
 
     async def hold(self, hold_id: str) -> HoldView:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             found = await repo.hold(hold_id)
             owner = (await repo.holders({found.account_id})).get(found.account_id) if found else None
@@ -207,7 +207,7 @@ class Ledger:
         """Every operation that touched the account. Its holder sees only its own side of each: its own
         postings, and a counterparty account only where that is its own too."""
         scope = self.access.scope("GetAccountHistory")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = self.repositories(tx.session)
             account = await repo.account(account_id)
             reveal(self.access, "GetAccountHistory",
@@ -226,7 +226,7 @@ class Ledger:
         return PageOf(items, found.next_after, found.total)
 
     async def supply_check(self) -> list[tuple[str, int, int]]:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).supply_check()
 
     # ------------------------------------------------------------ operations
@@ -385,7 +385,7 @@ class Ledger:
 
     async def expire_due_holds(self, now: datetime, limit: int = 200) -> int:
         """Void (as EXPIRED) every pending hold past its deadline; returns how many."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             due = await self.repositories(tx.session).due_hold_ids(now, limit)
 
         async def expire(hold_id: str, tx: Transaction) -> bool:

@@ -71,7 +71,7 @@ class Subjects:
 
     async def enterprise(self, code: str) -> EnterpriseView:
         self.access.require("GetEnterprise")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             found = await self.repositories(tx.session).enterprise(code)
         if not found:
             raise NotFound(f"enterprise {code} not found")
@@ -79,7 +79,7 @@ class Subjects:
 
     async def enterprises(self, where: c.EnterpriseFilter, page: Page) -> PageOf[EnterpriseView]:
         self.access.require("ListEnterprises")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).enterprises(where, page)
 
     async def register_agency(self, cmd: c.RegisterAgency) -> AgencyView:
@@ -115,7 +115,7 @@ class Subjects:
 
     async def agency(self, agency_id: str) -> AgencyView:
         self.access.require("GetAgency")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             found = await self.repositories(tx.session).agency(agency_id)
         if not found:
             raise NotFound(f"agency {agency_id} not found")
@@ -123,7 +123,7 @@ class Subjects:
 
     async def agencies(self, role: str, page: Page) -> PageOf[AgencyView]:
         self.access.require("ListAgencies")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await self.repositories(tx.session).agencies(role, page)
 
 

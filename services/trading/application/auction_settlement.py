@@ -15,7 +15,7 @@ from services.trading.application.settlement import Settlement
 
 class AuctionSettlement(Settlement):
     async def _settle_dvp(self, task: dict, payload: dict) -> str:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             trade = await TradingRepository(tx.session).trade(task["trade_id"])
         plan = json.loads(trade["legs"])
         instrument = plan["instrument"]

@@ -1,11 +1,10 @@
 """Use cases of the three auction mechanisms: 拍卖 (English, ascending with anti-sniping countdown),
 招标 (sealed tender) and the sealed-bid uniform-price quota auction.
 
-Each sale has one writer in this process: every command takes the sale's lock, rebuilds the state machine
-from `sale_events`, applies the command and writes everything it caused (domain events, bid rows, trades,
-ledger tasks, outbox events, audit entries, idempotency record) in ONE transaction; it is acknowledged
-only after the commit. Sealed-bid sales see few commands, so a lock per sale is enough here (挂牌 needs
-the group commit of writer.py for its bidding bursts).
+Each command of a sale is a command of the sale's partition of the write engine (one order per sale):
+it rebuilds the state machine from `sale_events`, applies the command and writes everything it caused
+(domain events, bid rows, trades, ledger tasks, outbox events, audit entries) in its own savepoint of the
+batch's transaction, with the idempotency record; it is acknowledged only after the batch commits.
 
 Guarantees (uniform-price): the bidder declares its guarantee at registration (default: the listing's
 deposit) and the registry holds that amount once, keyed by (listing, bidder) — California–Québec style
@@ -39,6 +38,7 @@ from services.common.authz import Kind, Owner
 from services.common.context import current_subject
 from services.common.errors import DependencyUnavailable, FieldViolation, InvalidArgument, RuleViolation, require
 from services.common.events.envelope import Event
+from services.common.uow import Transaction
 from services.trading.adapters.db import repository as r
 from services.trading.adapters.db.auction_codec import AuctionCodec
 from services.trading.adapters.db.repository import TradingRepository, dumps
@@ -55,7 +55,7 @@ from services.trading.application.rules import (
 from services.trading.application.sale import rules_of
 from services.trading.application.trading import Trading, _bidder_number, _json, _trade_type, actor
 from services.trading.application.views import DECIDED, bid_view, listing_view, registration_view, unsold_lots
-from services.trading.application.writer import Batch, new_id
+from services.trading.application.writer import LISTINGS, Batch, new_id, partition
 from services.trading.domain import english_auction as E
 from services.trading.domain import tender as T
 from services.trading.domain import uniform_auction as U
@@ -105,14 +105,13 @@ class Auctions:
         self.uow, self.registry, self.metrics, self.clock = trading.uow, trading.registry, trading.metrics, trading.clock
         self.access, self.disclosure, self.policy = trading.access, trading.disclosure, trading.policy
         self.codec = codec
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._mechanisms: dict[str, str] = {}
 
     # ------------------------------------------------------------ dispatch helpers
     async def mechanism(self, listing_id: str) -> str:
         """The listing's mechanism ("" if unknown); it never changes, so it is cached."""
         if listing_id not in self._mechanisms:
-            async with self.uow() as tx:
+            async with self.uow.read() as tx:
                 row = await TradingRepository(tx.session).listing(listing_id)
             if row is None:
                 return ""
@@ -124,13 +123,13 @@ class Auctions:
 
     async def listing_of_bid(self, bid_id: str) -> str:
         """The listing a bid belongs to ("" for an unknown bid: the caller answers NOT_FOUND as for any)."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             bid = await TradingRepository(tx.session).bid(bid_id)
         return bid["listing_id"] if bid else ""
 
     async def own_bid(self, operation: str, bid_id: str, credit_code: str) -> dict:
         """The caller's own bid; an unknown bid id and somebody else's answer alike (NOT_FOUND)."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             bid = await TradingRepository(tx.session).bid(bid_id)
         owned = bid is not None and bool(credit_code) and bid["credit_code"] == credit_code
         require_owned(self.access, operation, "bid", bid_id, [Owner.enterprise(credit_code)] if owned else None)
@@ -152,13 +151,11 @@ class Auctions:
             rules["seed_sealed"] = self.codec.sealer.seal(int.from_bytes(seed, "big"))
             rules.pop("holding_limit_unit", None)  # checked: the listing's unit
             quantity = str(rules["supply_lots"] * int(rules["lot_size"]))
-        # A retry's answer is read after its lookup transaction ends: a read inside it would wait on
-        # itself under SQLite's single writer.
-        async with self.uow() as tx:
-            first = await idem.replay(tx, key, "create_listing", digest)
-        if first is not None:
+        if (first := await self.t._first_answer(key, "create_listing", digest)) is not None:
             return await self.get_listing(first["listing_id"])
-        async with self.uow() as tx:
+
+        async def work(tx: Transaction) -> dict:
+            nonlocal quantity
             repo = TradingRepository(tx.session)
             trade_type = "land_use_right" if spec["resource_id"] else _trade_type(spec["instrument"])
             serial = await repo.next_serial(f"{self.t.region_code}:{trade_type}:{now.year}")
@@ -178,9 +175,9 @@ class Auctions:
             await repo.insert_listing(row)
             await tx.audit("listing.created", f"listing:{row['listing_id']}",
                            {"trade_code": trade_code, "mechanism": spec["mechanism"], "rules": _public_rules(rules)})
-            await idem.remember(tx, key, "create_listing", digest, {"listing_id": row["listing_id"]})
-            await tx.commit()
-        return self._view(row, now)
+            return {"listing_id": row["listing_id"]}
+        created = await self.t.write(LISTINGS, "create_listing", key, digest, work)
+        return await self.get_listing(created["listing_id"])
 
     async def _carry_in(self, repo: TradingRepository, spec: dict, rules: dict, listing_id: str) -> str:
         """Unsold lots of earlier quota auctions carried into this one (EU Art. 7(5)–(6): cancelled volume goes
@@ -394,7 +391,7 @@ class Auctions:
 
     async def get_listing(self, listing_id: str) -> dict:
         self.access.require("GetListing")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id)
             if row is None or not self.disclosure.listing_visible(row):
@@ -420,7 +417,7 @@ class Auctions:
         checks.fen(guarantee_fen, "guarantee.fen", positive=False)
         checks.done()
         who = actor()
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id)
             existing = await repo.registration(listing_id, credit_code)
@@ -548,7 +545,7 @@ class Auctions:
         limit (None otherwise): the domain is given the holding, it never asks for it."""
         if await self.mechanism(listing_id) != "uniform_price":
             return None
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             row = await TradingRepository(tx.session).listing(listing_id)
         if row is None or not rules_of(row).get("holding_limit"):
             return None
@@ -558,7 +555,7 @@ class Auctions:
         """Before a quota auction with a holding limit is cleared: every qualified bidder's holding now, at the
         window's close — read before the sale's transaction, which a registry call never keeps open — for the
         clearing to cut bids back to (§3.2), and recorded with it. None when nothing is to be read."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id)
             regs = await repo.registrations(listing_id) if row is not None else []
@@ -702,7 +699,7 @@ class Auctions:
         identities = self.disclosure.identities(row)
         if (credit_code and not own and not identities) or (not own and not self.disclosure.participants(row)):
             return []  # whether, when and how many took part in a sealed sale is not told before its opening
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             found = await repo.bids(listing_id, credit_code=credit_code, after=after, limit=limit,
                                     include_drafts=own)
@@ -803,7 +800,7 @@ class Auctions:
         row = await self.t._listing_row(listing_id)
         disclosed = self.disclosure.participants(row)
         english = row["mechanism"] == "english"
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             regs = [x for x in await repo.registrations(listing_id) if x["state"] == "qualified"]
             # The sealed bids that stand (a later submission supersedes, a withdrawal removes).
@@ -815,7 +812,7 @@ class Auctions:
         closes = (row["next_timer_at"] or row["bidding_closes_at"]) if english else row["bidding_closes_at"]
         minimum = increment = 0
         if english:
-            async with self.uow() as tx:
+            async with self.uow.read() as tx:
                 domain = self._domain(row, await TradingRepository(tx.session).sale_events(listing_id), [])
             increment = domain.increment
             if row["state"] == "published":
@@ -830,7 +827,7 @@ class Auctions:
     async def sale_result(self, listing_id: str) -> dict:
         self.access.require("GetSaleResult")
         row = await self.t._listing_row(listing_id)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             if row["state"] in ("draft", "published"):
                 raise RuleViolation("the sale is not decided yet", reason="NOT_DECIDED")
@@ -900,7 +897,7 @@ class Auctions:
     async def fire_due_timers(self) -> int:
         now = self.clock()
         listings = r.listings
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             query = (select(listings.c.listing_id).where(listings.c.mechanism.in_(AUCTIONS))
                      .where(listings.c.next_timer_at <= now)
                      .where(listings.c.state.not_in(("draft", "cancelled"))).limit(200))
@@ -1090,31 +1087,26 @@ class Auctions:
     # ------------------------------------------------------------ the one writer of a sale
     async def _run(self, listing_id: str, key: str, operation: str, args: dict, who: str,
                    command: Callable[[Ctx], Awaitable[Any]]) -> Any:
-        digest = idem.digest(operation, args)
-        async with self._locks[listing_id]:
-            async with self.uow() as tx:
-                if (first := await idem.replay(tx, key, operation, digest)) is not None:
-                    return first
-                repo = TradingRepository(tx.session)
-                row = await repo.listing(listing_id)
-                if row is None or row["mechanism"] not in AUCTIONS:
-                    raise not_found("listing", listing_id)
-                events = await repo.sale_events(listing_id)
-                regs = await repo.registrations(listing_id)
-                ctx = Ctx(tx, repo, row, self._domain(row, events, regs), regs, events[-1]["seq"] if events else 0,
-                          Batch(self.clock()), who)
-                try:
-                    result = await command(ctx)
-                except TradingRuleError as exc:
-                    raise refusal(exc) from None
-                await self._flush(ctx)
-                await idem.remember(tx, key, operation, digest, result)
-                await tx.commit()
-        for hook in ctx.batch.after_commit:
-            hook()
-        if ctx.batch.tasks:
-            self.t.on_tasks()
-        return result
+        async def work(tx: Transaction) -> Any:
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id)
+            if row is None or row["mechanism"] not in AUCTIONS:
+                raise not_found("listing", listing_id)
+            events = await repo.sale_events(listing_id)
+            regs = await repo.registrations(listing_id)
+            ctx = Ctx(tx, repo, row, self._domain(row, events, regs), regs, events[-1]["seq"] if events else 0,
+                      Batch(self.clock()), who)
+            try:
+                result = await command(ctx)
+            except TradingRuleError as exc:
+                raise refusal(exc) from None
+            await self._flush(ctx)
+            for hook in ctx.batch.after_commit:
+                tx.after_commit(hook)
+            if ctx.batch.tasks:
+                tx.after_commit(self.t.on_tasks)
+            return result
+        return await self.t.write(partition(listing_id), operation, key, idem.digest(operation, args), work)
 
     async def _flush(self, ctx: Ctx) -> None:
         b, repo = ctx.batch, ctx.repo

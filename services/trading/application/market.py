@@ -29,8 +29,6 @@ in-memory `ContinuousMarket` per instrument, owned by a single writer with group
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import dataclasses
 import hashlib
 import json
@@ -57,7 +55,8 @@ from services.common.errors import (
 )
 from services.common.errors import DomainError as CommonError
 from services.common.events.envelope import Event
-from services.common.uow import UnitOfWork
+from services.common.uow import Transaction, UnitOfWork
+from services.common.write_engine import Command, WriteEngine
 from services.trading.adapters.db import repository as r
 from services.trading.adapters.db import tables as t
 from services.trading.adapters.db.repository import TradingRepository, dumps, row_dict
@@ -202,7 +201,6 @@ class MarketOp:
     key: str
     digest: str
     args: dict
-    future: asyncio.Future | None = None
 
 
 @dataclass
@@ -217,8 +215,14 @@ class MarketBatch:
     refusal_tasks: list[dict] = field(default_factory=list)
     outbox: list[Event] = field(default_factory=list)
     audit: list[tuple[str, str, str, object]] = field(default_factory=list)
-    idempotency: list[dict] = field(default_factory=list)
     metrics: list[Callable[[], None]] = field(default_factory=list)
+
+    def merge(self, other: MarketBatch) -> None:
+        """Add the rows of one command (staged once it is decided)."""
+        for name in ("journal", "trades", "tasks", "refusal_tasks", "outbox", "audit", "metrics"):
+            getattr(self, name).extend(getattr(other, name))
+        self.new_orders.update(other.new_orders)
+        self.touched.update(other.touched)
 
 
 async def load_market(session, instrument: str, policy: MarketPolicy) -> MarketState | None:
@@ -254,6 +258,11 @@ async def load_market(session, instrument: str, policy: MarketPolicy) -> MarketS
 def refused_error(answer: dict) -> RuleViolation:
     """The recorded answer of a command the writer refused after it had held funds or units."""
     return RuleViolation(answer["refused"]["message"], reason=answer["refused"]["reason"])
+
+
+def partition(instrument: str) -> str:
+    """The write engine's partition of a market: its orders apply in one order."""
+    return f"market:{instrument}"
 
 
 def order_view(o: dict) -> dict:
@@ -313,27 +322,26 @@ class MarketRules:
                 state.free.pop(order_id, None)
         state.dirty.clear()
 
-    def refused(self, state: MarketState, op: MarketOp, batch: MarketBatch, error: CommonError) -> None:
+    def refused(self, state: MarketState, op: MarketOp, batch: MarketBatch, error: CommonError) -> dict | None:
         """A command that had already held funds or units (an order's hold, an amendment's extra) and that
         the writer refused: the hold is released, and the refusal is the key's answer — a retry gets it
-        again (its hold is gone), a new attempt takes a new key."""
+        again (its hold is gone), a new attempt takes a new key. Returns that answer, or None when there was
+        nothing held (the refusal is then simply raised)."""
         a = op.args
         if op.kind == "place" and a.get("hold_id"):
             hold_id, amount, is_buy = a["hold_id"], a["held"], a["side"] == "buy"
         elif op.kind == "amend" and a.get("extra"):
             hold_id, amount, is_buy = a["hold_id"], a["extra"], a["is_buy"]
         else:
-            return
+            return None
         quantity = str(amount) if is_buy else state.units(amount)
         suffix = hashlib.sha256(op.key.encode()).hexdigest()[:16]
         ledger_task(batch, f"trading:order:{a['order_id']}:refused:{suffix}", "release_hold",
                     {"hold_id": hold_id, "quantity": quantity, "reason": f"{op.kind} refused"})
         batch.refusal_tasks.append(batch.tasks.pop())
         if isinstance(error, IdempotencyConflict):  # the key belongs to another request: not ours to answer
-            return
-        answer = {"refused": {"reason": error.reason, "message": error.message}}
-        batch.idempotency.append(dict(key=op.key, operation=f"market_{op.kind}", request_digest=op.digest,
-                                      response=dumps(answer).encode(), created_at=batch.now))
+            return None
+        return {"refused": {"reason": error.reason, "message": error.message}}
 
     def _spend(self, state: MarketState, order: dict, price: int, quantity: int) -> None:
         """A trade takes its part of the order's hold (settlement pays it out of the hold)."""
@@ -574,143 +582,46 @@ class MarketRules:
                                                                  "volume": e.book_volume}))
 
 
-class MarketWriter:
-    """The single writer of one market: drains its queue, applies the batch, commits once, answers."""
-
-    def __init__(self, markets: Markets, instrument: str) -> None:
-        self.markets, self.instrument = markets, instrument
-        self.queue: list[MarketOp] = []
-        self.wakeup = asyncio.Event()
-        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"market-writer:{instrument}",
-                                                           context=contextvars.Context())
-
-    async def submit(self, op: MarketOp) -> Any:
-        op.future = asyncio.get_running_loop().create_future()
-        self.queue.append(op)
-        self.wakeup.set()
-        return await op.future
-
-    async def _run(self) -> None:
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            while self.queue:
-                ops, self.queue = self.queue[: self.markets.max_batch], self.queue[self.markets.max_batch:]
-                await self._process(ops)
-
-    async def _process(self, ops: list[MarketOp]) -> None:
-        ms = self.markets
-        outcomes: list[tuple[MarketOp, Any, BaseException | None]] = []
-        batch = MarketBatch(ms.clock())
-        try:
-            async with ms.uow() as tx:
-                state = ms.cache.get(self.instrument) or await load_market(tx.session, self.instrument, ms.policy)
-                if state is None:
-                    raise not_found("market", self.instrument)
-                ms.cache[self.instrument] = state
-                repo = TradingRepository(tx.session)
-                records = await repo.idempotency_records(ms.uow.tables.idempotency, (o.key for o in ops))
-                seen: dict[str, tuple[MarketOp, Any]] = {}
-                for op in ops:
-                    if op.key and (op.key in seen or op.key in records):
-                        first = seen.get(op.key)
-                        kind, digest = (first[0].kind, first[0].digest) if first else \
-                            (records[op.key].operation, records[op.key].request_digest)
-                        if (kind, digest) != (f"market_{op.kind}", op.digest):
-                            conflict = IdempotencyConflict(op.key)
-                            ms.rules.refused(state, op, batch, conflict)  # a hold made for it goes back
-                            outcomes.append((op, None, conflict))
-                        else:
-                            answer = first[1] if first else json.loads(records[op.key].response)
-                            outcomes.append((op, None, refused_error(answer)) if "refused" in answer
-                                            else (op, answer, None))
-                        continue
-                    try:
-                        result = ms.rules.apply(state, op, batch)
-                    except (TradingRuleError, CommonError) as exc:
-                        error = refusal(exc) if isinstance(exc, TradingRuleError) else exc
-                        if op.kind == "place":
-                            ms.metrics.orders.labels(op.args["side"], "refused", error.reason).inc()
-                        ms.rules.refused(state, op, batch, error)
-                        if op.key and batch.idempotency and batch.idempotency[-1]["key"] == op.key:
-                            seen[op.key] = (op, json.loads(batch.idempotency[-1]["response"]))
-                        outcomes.append((op, None, error))
-                        continue
-                    result = json.loads(dumps(result))  # the stored form is what a retry gets back
-                    if op.key:
-                        seen[op.key] = (op, result)
-                        batch.idempotency.append(dict(key=op.key, operation=f"market_{op.kind}", request_digest=op.digest,
-                                                      response=dumps(result).encode(), created_at=batch.now))
-                    outcomes.append((op, result, None))
-                if batch.journal or batch.idempotency or batch.new_orders or batch.touched or batch.refusal_tasks:
-                    await self._flush(tx, state, batch)
-                    await tx.commit()
-        except BaseException as exc:  # noqa: BLE001 - every waiter must hear; the market is rebuilt from the DB
-            ms.cache.pop(self.instrument, None)
-            if not isinstance(exc, CommonError):
-                log.exception("market writer batch failed", extra={"instrument": self.instrument})
-            error = exc if isinstance(exc, CommonError) else RuleViolation("the order was not recorded; retry",
-                                                                            reason="NOT_COMMITTED")
-            for op in ops:
-                if op.future and not op.future.done():
-                    op.future.set_exception(error)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return
-        state.publish()
-        for hook in batch.metrics:
-            hook()
-        if batch.tasks:
-            ms.on_tasks()
-        ms.refresh_depth(state)
-        for op, result, error in outcomes:
-            if op.future and not op.future.done():
-                if error is not None:
-                    op.future.set_exception(error)
-                else:
-                    op.future.set_result(result)
-
-    async def _flush(self, tx, state: MarketState, batch: MarketBatch) -> None:
-        s = tx.session
-        if batch.journal:
-            await s.execute(insert(journal_t), batch.journal)
-        if batch.new_orders:
-            await s.execute(insert(orders_t), [dict(o) for o in batch.new_orders.values()])
-        for order_id, o in batch.touched.items():
-            await s.execute(update(orders_t).where(orders_t.c.order_id == order_id).values(
-                filled=o["filled"], state=o["state"], reject_reason=o["reject_reason"], quantity=o["quantity"],
-                price_fen=o["price_fen"]))
-        repo = TradingRepository(s)
-        await repo.insert_many(r.trades, batch.trades)
-        if batch.refusal_tasks:  # a request retried after a conflict may have queued its release before
-            ids = [x["task_id"] for x in batch.refusal_tasks]
-            done = set((await s.execute(select(r.tasks.c.task_id).where(r.tasks.c.task_id.in_(ids)))).scalars())
-            fresh = {x["task_id"]: x for x in batch.refusal_tasks if x["task_id"] not in done}
-            batch.tasks.extend(fresh.values())
-        await repo.insert_many(r.tasks, batch.tasks)
-        row = state.row
-        await s.execute(update(markets_t).where(markets_t.c.instrument == state.instrument).values(
-            last_price_fen=row["last_price_fen"], previous_close_fen=row["previous_close_fen"],
-            trading_day=row["trading_day"]))
-        if batch.outbox:
-            await tx.emit_many(batch.outbox)
-        if batch.audit:
-            await tx.audit_many(batch.audit)
-        await repo.insert_many(self.markets.uow.tables.idempotency, batch.idempotency)
+async def flush_market(tx, state: MarketState, batch: MarketBatch) -> None:
+    """Write a market's staged rows of one batch, table by table, and its row."""
+    s = tx.session
+    if batch.journal:
+        await s.execute(insert(journal_t), batch.journal)
+    if batch.new_orders:
+        await s.execute(insert(orders_t), [dict(o) for o in batch.new_orders.values()])
+    for order_id, o in batch.touched.items():
+        await s.execute(update(orders_t).where(orders_t.c.order_id == order_id).values(
+            filled=o["filled"], state=o["state"], reject_reason=o["reject_reason"], quantity=o["quantity"],
+            price_fen=o["price_fen"]))
+    repo = TradingRepository(s)
+    await repo.insert_many(r.trades, batch.trades)
+    if batch.refusal_tasks:  # a request retried after a conflict may have queued its release before
+        ids = [x["task_id"] for x in batch.refusal_tasks]
+        done = set((await s.execute(select(r.tasks.c.task_id).where(r.tasks.c.task_id.in_(ids)))).scalars())
+        fresh = {x["task_id"]: x for x in batch.refusal_tasks if x["task_id"] not in done}
+        batch.tasks.extend(fresh.values())
+    await repo.insert_many(r.tasks, batch.tasks)
+    row = state.row
+    await s.execute(update(markets_t).where(markets_t.c.instrument == state.instrument).values(
+        last_price_fen=row["last_price_fen"], previous_close_fen=row["previous_close_fen"],
+        trading_day=row["trading_day"]))
+    if batch.outbox:
+        await tx.emit_many(batch.outbox)
+    if batch.audit:
+        await tx.audit_many(batch.audit)
 
 
 class Markets:
     """Use cases of the continuous markets (the gRPC mixin in adapters/grpc/market.py calls these)."""
 
-    def __init__(self, uow: UnitOfWork, registry: RegistryPort, metrics: TradingMetrics,
+    def __init__(self, uow: UnitOfWork, writes: WriteEngine, registry: RegistryPort, metrics: TradingMetrics,
                  clock: Callable[[], datetime], *, access: Access, policy: MarketPolicy, region_code: str,
-                 on_tasks: Callable[[], None], max_batch: int = 512) -> None:
-        self.uow, self.registry, self.metrics, self.clock = uow, registry, metrics, clock
+                 on_tasks: Callable[[], None]) -> None:
+        self.uow, self.writes, self.registry, self.metrics, self.clock = uow, writes, registry, metrics, clock
         self.access, self.disclosure, self.policy = access, Disclosure(access), policy
-        self.region_code, self.on_tasks, self.max_batch = region_code, on_tasks, max_batch
+        self.region_code, self.on_tasks = region_code, on_tasks
         self.rules = MarketRules(metrics)
         self.cache: dict[str, MarketState] = {}
-        self.writers: dict[str, MarketWriter] = {}
         self.accounts: dict[tuple[str, str], str] = {}  # (holder, instrument) → registry account id
 
     # ------------------------------------------------------------ configuration
@@ -801,7 +712,7 @@ class Markets:
             self.metrics.orders.labels(side, "refused", exc.reason).inc()
             raise
         held_args = {"order_id": order_id, "hold_id": hold_id, "held": held, "level": level}
-        return self._shown(await self._writer(instrument).submit(
+        return self._shown(await self._submit(instrument,
             MarketOp("place", self.clock(), actor, key, digest, {**args, **held_args})))
 
     async def cancel(self, key: str, order_id: str, credit_code: str) -> dict:
@@ -809,7 +720,7 @@ class Markets:
         order = await self._own_order("CancelOrder", order_id, credit_code)
         args = dict(order_id=order_id, credit_code=credit_code)
         digest = idem.digest("market_cancel", args)
-        return await self._writer(order["instrument"]).submit(
+        return await self._submit(order["instrument"],
             MarketOp("cancel", self.clock(), current_principal().actor, key, digest, args))
 
     async def amend(self, key: str, order_id: str, credit_code: str, price_fen: int, quantity: int) -> dict:
@@ -842,16 +753,15 @@ class Markets:
             args_held = {"hold_id": current["hold_id"], "is_buy": is_buy, "extra": extra}
         else:
             args_held = {}
-        return self._shown(await self._writer(order["instrument"]).submit(
+        return self._shown(await self._submit(order["instrument"],
             MarketOp("amend", self.clock(), current_principal().actor, key, digest, {**args, **args_held})))
 
     async def _replayed(self, key: str, operation: str, digest: str) -> dict | None:
-        async with self.uow() as tx:
-            return await idem.replay(tx, key, operation, digest)
+        return await self.writes.stored_answer(key, operation, digest)
 
     async def _own_order(self, operation: str, order_id: str, credit_code: str) -> dict:
         """The caller's own order; an unknown order id and somebody else's answer alike (NOT_FOUND)."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             row = (await tx.session.execute(select(orders_t).where(orders_t.c.order_id == order_id))).first()
         order = row_dict(row) if row is not None else None
         owned = order is not None and order["credit_code"] == credit_code
@@ -926,16 +836,62 @@ class Markets:
                                  f"{what} sells ({exc.message})", reason="INSUFFICIENT_HOLDINGS")
         return RuleViolation(f"registry refused the hold: {exc.message}", reason=f"REGISTRY_{exc.reason or exc.code}")
 
-    def _writer(self, instrument: str) -> MarketWriter:
-        writer = self.writers.get(instrument)
-        if writer is None:
-            writer = self.writers[instrument] = MarketWriter(self, instrument)
-        return writer
+    async def _submit(self, instrument: str, op: MarketOp) -> dict:
+        """Apply the op to the market through the write engine; answered once its batch is committed."""
+        def stage(tx: Transaction, state: MarketState, own: MarketBatch) -> None:
+            staged = tx.stage(partition(instrument), lambda: MarketBatch(own.now),
+                              lambda batch: flush_market(tx, state, batch))
+            staged.merge(own)
+
+            def published() -> None:
+                state.publish()
+                for hook in own.metrics:
+                    hook()
+                if own.tasks:
+                    self.on_tasks()
+                self.refresh_depth(state)
+            tx.after_commit(published)
+
+        async def work(tx: Transaction) -> dict:
+            state = await self._writer_state(tx, instrument)
+            own = MarketBatch(self.clock())
+            try:
+                result = self.rules.apply(state, op, own)
+            except (TradingRuleError, CommonError) as exc:
+                error = refusal(exc) if isinstance(exc, TradingRuleError) else exc
+                if op.kind == "place":
+                    self.metrics.orders.labels(op.args["side"], "refused", error.reason).inc()
+                answer = self.rules.refused(state, op, own, error)
+                if answer is None:
+                    raise error from None
+                stage(tx, state, own)  # the hold goes back, and the refusal is the key's answer
+                return answer
+            stage(tx, state, own)
+            return result
+
+        async def compensate(tx: Transaction) -> None:
+            # The key is another request's: the hold made for this one goes back.
+            state = await self._writer_state(tx, instrument)
+            own = MarketBatch(self.clock())
+            self.rules.refused(state, op, own, IdempotencyConflict(op.key))
+            stage(tx, state, own)
+        return await self.writes.submit(Command(
+            partition(instrument), f"market_{op.kind}", work, key=op.key, digest=op.digest, savepoint=False,
+            compensate=compensate, abandon=lambda: self.cache.pop(instrument, None)))
+
+    async def _writer_state(self, tx: Transaction, instrument: str) -> MarketState:
+        state = self.cache.get(instrument)
+        if state is None:
+            state = await load_market(tx.session, instrument, self.policy)
+            if state is None:
+                raise not_found("market", instrument)
+            self.cache[instrument] = state
+        return state
 
     async def _state(self, instrument: str) -> MarketState:
         state = self.cache.get(instrument)
         if state is None:
-            async with self.uow() as tx:
+            async with self.uow.read() as tx:
                 state = await load_market(tx.session, instrument, self.policy)
             if state is None:
                 raise not_found("market", instrument)
@@ -943,18 +899,9 @@ class Markets:
             state = self.cache.setdefault(instrument, state)
         return state
 
-    async def stop(self) -> None:
-        for writer in self.writers.values():
-            writer.task.cancel()
-        for writer in self.writers.values():
-            try:
-                await writer.task
-            except asyncio.CancelledError:
-                pass
-
     async def warm_up(self) -> None:
         """Rebuild every market from its journal at start, so the book and its gauges are there at once."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             instruments = [x for (x,) in (await tx.session.execute(select(markets_t.c.instrument))).all()]
             for instrument in instruments:
                 if instrument not in self.cache:
@@ -968,7 +915,7 @@ class Markets:
         that the first order of a day meets an open day and its band, whoever comes first."""
         for instrument in list(self.cache):
             try:
-                await self._writer(instrument).submit(MarketOp("tick", self.clock(), "system", "", "", {}))
+                await self._submit(instrument, MarketOp("tick", self.clock(), "system", "", "", {}))
             except Exception:  # noqa: BLE001 - one market's failure must not stop the others' days
                 log.exception("market day roll failed", extra={"instrument": instrument})
 
@@ -1014,7 +961,7 @@ class Markets:
 
     async def list_markets(self) -> list[dict]:
         self.access.require("ListMarkets")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             rows = [row_dict(x) for x in (await tx.session.execute(select(markets_t)
                                                                     .order_by(markets_t.c.instrument))).all()]
         now, out = self.clock(), []
@@ -1043,7 +990,7 @@ class Markets:
             query = query.where(orders_t.c.state.in_(OPEN_STATES))
         if after:
             query = query.where(orders_t.c.order_id > after)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             rows = (await tx.session.execute(query.order_by(orders_t.c.order_id).limit(limit))).all()
         return [order_view(row_dict(x)) for x in rows]
 
@@ -1055,7 +1002,7 @@ class Markets:
         if since is not None:
             query = query.where(trades_t.c.executed_at >= since)
         per: dict[str, dict] = {}
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             s = tx.session
             for row in (await s.execute(query)).all():
                 st = per.setdefault(row.instrument, {"instrument": row.instrument, "trades": 0, "volume": Decimal(0),

@@ -38,7 +38,7 @@ class Settlement:
         self.wakeup.set()
 
     async def run_due(self) -> int:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             due = await TradingRepository(tx.session).due_tasks(self.clock())
         for task in due:
             await self._perform(task)
@@ -110,7 +110,7 @@ class Settlement:
 
     # ------------------------------------------------------------ the registry calls
     async def _settle(self, task: dict, payload: dict) -> str:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             trade = await TradingRepository(tx.session).trade(task["trade_id"])
         plan = json.loads(trade["legs"])
         buyer = await self.registry.account(trade["buyer"], "CNY", open_if_missing=False)
@@ -133,7 +133,7 @@ class Settlement:
         """A book or block trade, delivery versus payment: units seller → buyer and fen buyer → seller in one
         linked registry transfer keyed by the task (the trade id), so it happens once or not at all. Each leg
         is one part of its order's hold (held at entry), so nothing spent elsewhere since can fail it."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             trade = await TradingRepository(tx.session).trade(task["trade_id"])
         plan = json.loads(trade["legs"])
         instrument = trade["instrument"]

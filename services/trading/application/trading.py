@@ -15,13 +15,15 @@ from services.common.context import current_principal
 from services.common.errors import (
     DependencyUnavailable,
     FieldViolation,
+    IdempotencyConflict,
     InvalidArgument,
     PermissionDenied,
     RuleViolation,
     require,
 )
 from services.common.events.envelope import Event
-from services.common.uow import UnitOfWork
+from services.common.uow import Transaction, UnitOfWork
+from services.common.write_engine import Command, Work
 from services.trading.adapters.db import repository as r
 from services.trading.adapters.db.repository import TradingRepository, dumps
 from services.trading.application import idempotency as idem
@@ -32,7 +34,7 @@ from services.trading.application.ports import EligibilityPort, RegistryPort, Re
 from services.trading.application.rules import execute_trade, ledger_task, release_deposits, trade_id_for
 from services.trading.application.sale import listing_terms, load_sale, rules_of
 from services.trading.application.views import DECIDED, bid_view, listing_view, registration_view
-from services.trading.application.writer import Batch, Op, Writers, new_id
+from services.trading.application.writer import LISTINGS, Batch, Op, Writers, new_id, partition
 from services.trading.domain.calendar import WorkingDayCalendar
 from services.trading.domain.errors import DomainError as TradingRuleError
 from services.trading.domain.periods import SalePolicy, check_periods
@@ -74,9 +76,8 @@ class Trading:
         digest = idem.digest("create_listing", spec)
         if (first := await self._first_answer(key, "create_listing", digest)) is not None:
             return await self.get_listing(first["listing_id"])
-        async with self.uow() as tx:
-            if (first := await idem.replay(tx, key, "create_listing", digest)) is not None:
-                return await self.get_listing(first["listing_id"])
+
+        async def work(tx: Transaction) -> dict:
             repo = TradingRepository(tx.session)
             now = self.clock()
             trade_type = "land_use_right" if spec["resource_id"] else _trade_type(spec["instrument"])
@@ -96,15 +97,18 @@ class Trading:
                        reserve_approved_by="", created_at=now, published_at=None, created_by=actor())
             await repo.insert_listing(row)
             await tx.audit("listing.created", f"listing:{listing_id}", {"trade_code": trade_code, **_public(spec)})
-            await idem.remember(tx, key, "create_listing", digest, {"listing_id": listing_id})
-            await tx.commit()
-        return listing_view(row, now)
+            return {"listing_id": listing_id}
+        created = await self.write(LISTINGS, "create_listing", key, digest, work)
+        return await self.get_listing(created["listing_id"])
+
+    async def write(self, partition: str, operation: str, key: str, digest: str, work: Work) -> Any:
+        """A change through the write engine, in the order of its partition (a sale's changes in the sale's),
+        answered once committed; a retry with the same key gets the first answer."""
+        return await self.writers.engine.submit(Command(partition, operation, work, key=key, digest=digest))
 
     async def _first_answer(self, key: str, operation: str, digest: str) -> Any | None:
-        """A retry's first result, looked up in a transaction of its own: the answer is then read in another
-        one (a read inside the lookup's transaction would wait on itself under SQLite's single writer)."""
-        async with self.uow() as tx:
-            return await idem.replay(tx, key, operation, digest)
+        """A retry's first answer, before anything is asked of another service for it."""
+        return await self.writers.engine.stored_answer(key, operation, digest)
 
     def _validate_listing(self, spec: dict[str, Any]) -> None:
         limits.listing_numbers(spec)
@@ -182,16 +186,13 @@ class Trading:
 
     async def publish_listing(self, key: str, listing_id: str) -> dict:
         digest = idem.digest("publish_listing", {"listing_id": listing_id})
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             row = await TradingRepository(tx.session).listing(listing_id)
         self._manage(row, "PublishListing", listing_id)
         if await self._first_answer(key, "publish_listing", digest) is not None:
             return await self.get_listing(listing_id)
-        async with self.uow() as tx:
-            if await idem.replay(tx, key, "publish_listing", digest) is not None:
-                return await self.get_listing(listing_id)
-            repo = TradingRepository(tx.session)
-            sale = await load_sale(repo, listing_id, self.writers.codec, self.policy.timers)
+        async with self.uow.read() as tx:
+            sale = await load_sale(TradingRepository(tx.session), listing_id, self.writers.codec, self.policy.timers)
         if sale.row["state"] != "draft":
             return await self.get_listing(listing_id)  # publishing twice is harmless
         if not sale.domain.reserve.approved:
@@ -205,7 +206,8 @@ class Trading:
             # The catalogue item must be available; the registry refuses otherwise. Keyed: a retry is harmless.
             await self._registry(self.registry.transition_resource(
                 f"trading:{listing_id}:list", row["resource_id"], "listed", f"listed as {row['trade_code']}"))
-        async with self.uow() as tx:
+        async def work(tx: Transaction) -> dict:
+            nonlocal row
             repo = TradingRepository(tx.session)
             current = await repo.listing(listing_id, lock=True)
             if current["state"] == "draft":
@@ -222,41 +224,40 @@ class Trading:
                                                               "title": row["title"], **_public_row(row)}))
                 await tx.audit("listing.published", f"listing:{listing_id}", {"trade_code": row["trade_code"],
                                                                               "sale_policy": self.policy.version})
-            await idem.remember(tx, key, "publish_listing", digest, {"listing_id": listing_id})
-            await tx.commit()
-        self.writers.forget(listing_id)
+            self.writers.forget(listing_id)
+            return {"listing_id": listing_id}
+        await self.write(partition(listing_id), "publish_listing", key, digest, work)
         return await self.get_listing(listing_id)
 
     async def cancel_listing(self, key: str, listing_id: str, reason: str) -> dict:
         digest = idem.digest("cancel_listing", {"listing_id": listing_id, "reason": reason})
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             self._manage(await TradingRepository(tx.session).listing(listing_id), "CancelListing", listing_id)
         if not reason:
             raise InvalidArgument.field("reason", "required")
-        async with self.uow() as tx:
-            if await idem.replay(tx, key, "cancel_listing", digest) is None:
-                repo = TradingRepository(tx.session)
-                row = await repo.listing(listing_id, lock=True)
-                if row["state"] not in ("draft", "published"):
-                    raise RuleViolation(f"a {row['state']} listing cannot be cancelled", reason="WRONG_STATE")
-                batch = Batch(self.clock())
-                release_deposits(batch, listing_id, await repo.registrations(listing_id), "cancelled")
-                if row["resource_id"] and row["state"] == "published":
-                    ledger_task(batch, f"trading:{listing_id}:unlist", "transition",
-                                {"resource_id": row["resource_id"], "status": "available", "reason": reason})
-                await repo.insert_many(r.tasks, batch.tasks)
-                for codes, values in batch.registration_updates:
-                    await repo.update_registrations(listing_id, codes, **values)
-                await repo.update_listing(listing_id, state="cancelled", next_timer_at=None)
-                if row["state"] != "draft":
-                    await tx.emit(Event("trading.listing.cancelled", "yaosu.trading.listing.cancelled",
-                                        f"listing:{listing_id}", {"listing_id": listing_id, "reason": reason}))
-                    self.metrics.sales_closed.labels("listing", "cancelled", "none").inc()
-                await tx.audit("listing.cancelled", f"listing:{listing_id}", {"reason": reason})
-                await idem.remember(tx, key, "cancel_listing", digest, {"listing_id": listing_id})
-                await tx.commit()
-        self.writers.forget(listing_id)
-        self.on_tasks()
+        async def work(tx: Transaction) -> dict:
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id, lock=True)
+            if row["state"] not in ("draft", "published"):
+                raise RuleViolation(f"a {row['state']} listing cannot be cancelled", reason="WRONG_STATE")
+            batch = Batch(self.clock())
+            release_deposits(batch, listing_id, await repo.registrations(listing_id), "cancelled")
+            if row["resource_id"] and row["state"] == "published":
+                ledger_task(batch, f"trading:{listing_id}:unlist", "transition",
+                            {"resource_id": row["resource_id"], "status": "available", "reason": reason})
+            await repo.insert_many(r.tasks, batch.tasks)
+            for codes, values in batch.registration_updates:
+                await repo.update_registrations(listing_id, codes, **values)
+            await repo.update_listing(listing_id, state="cancelled", next_timer_at=None)
+            if row["state"] != "draft":
+                await tx.emit(Event("trading.listing.cancelled", "yaosu.trading.listing.cancelled",
+                                    f"listing:{listing_id}", {"listing_id": listing_id, "reason": reason}))
+                tx.after_commit(self.metrics.sales_closed.labels("listing", "cancelled", "none").inc)
+            await tx.audit("listing.cancelled", f"listing:{listing_id}", {"reason": reason})
+            self.writers.forget(listing_id)
+            tx.after_commit(self.on_tasks)
+            return {"listing_id": listing_id}
+        await self.write(partition(listing_id), "cancel_listing", key, digest, work)
         return await self.get_listing(listing_id)
 
     async def update_listing(self, key: str, listing_id: str, changes: dict[str, Any],
@@ -265,7 +266,7 @@ class Trading:
         Once published only what does not alter the bidding already done may change (texts, documents,
         performance terms); price rules and periods are fixed by the announcement."""
         digest = idem.digest("update_listing", {"listing_id": listing_id, "changes": changes, "reason": reason})
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             row = self._manage(await TradingRepository(tx.session).listing(listing_id), "UpdateListing",
                                listing_id)
         if row["mechanism"] != "listing" and "rules" in changes:
@@ -281,9 +282,7 @@ class Trading:
         invalidated, first = await self._invalidate_bids(key, digest, listing_id, changes, reason)
         if first is not None:  # a retry, answered outside any transaction (SQLite has one writer at a time)
             return await self.get_listing(listing_id), first.get("notice")
-        async with self.uow() as tx:
-            if (first := await idem.replay(tx, key, "update_listing", digest)) is not None:
-                return await self.get_listing(listing_id), first.get("notice")
+        async def work(tx: Transaction) -> dict:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id, lock=True)
             notice = None
@@ -313,18 +312,18 @@ class Trading:
                 raise RuleViolation(f"a {row['state']} listing cannot be changed", reason="WRONG_STATE")
             await tx.audit("listing.updated", f"listing:{listing_id}", {"changes": _public(changes),
                                                                         "reason": reason})
-            await idem.remember(tx, key, "update_listing", digest, {"notice": notice})
-            await tx.commit()
-        self.writers.forget(listing_id)
-        return await self.get_listing(listing_id), notice
+            self.writers.forget(listing_id)
+            return {"notice": notice}
+        answer = await self.write(partition(listing_id), "update_listing", key, digest, work)
+        return await self.get_listing(listing_id), answer["notice"]
 
     async def _invalidate_bids(self, key: str, digest: str, listing_id: str, changes: dict,
                                reason: str) -> tuple[bool, dict | None]:
         """Before a change notice that alters the conditions (not just texts) of a listing with quotes is
         committed, the sale's writer voids the quotes and asks the bidders to confirm again. Done first and
         keyed by the request, so a retry after a crash in between completes the notice, never voids twice."""
-        async with self.uow() as tx:
-            first = await idem.replay(tx, key, "update_listing", digest)
+        first = await self._first_answer(key, "update_listing", digest)
+        async with self.uow.read() as tx:
             row = await TradingRepository(tx.session).listing(listing_id)
         if first is not None:
             return False, first
@@ -338,24 +337,31 @@ class Trading:
             idem.digest("invalidate", {"l": listing_id, "v": version}), {"version": version}))
         return bool(result["invalidated"]), None
 
+    async def _reconfirmed(self, key: str, listing_id: str, credit_code: str) -> bool:
+        """Was this key's request a reconfirmation (then its retry is one too)?"""
+        try:
+            return await self._first_answer(key, "reconfirm", _reconfirm_digest(listing_id, credit_code)) is not None
+        except IdempotencyConflict:
+            return False
+
     async def _reconfirm(self, key: str, listing_id: str, credit_code: str) -> dict:
         """After a change notice voided the quotes: the bidder accepts the new conditions and may quote again."""
-        digest = idem.digest("reconfirm", {"l": listing_id, "c": credit_code})
-        async with self.uow() as tx:
-            if await idem.replay(tx, key, "reconfirm", digest) is None:
-                repo = TradingRepository(tx.session)
-                reg = await repo.registration(listing_id, credit_code)
-                if reg["state"] == "needs_confirmation":
-                    version = (await repo.listing(listing_id))["version"]
-                    await repo.update_registrations(listing_id, [credit_code], state="qualified")
-                    subject = f"listing:{listing_id}"
-                    await tx.audit("registration.reconfirmed", subject, {"credit_code": credit_code,
-                                                                         "listing_version": version})
-                    await tx.emit(Event("trading.registration.reconfirmed", "yaosu.trading.registration.reconfirmed",
-                                        subject, {"listing_id": listing_id, "bidder_number": reg["bidder_number"],
-                                                  "listing_version": version}))
-                await idem.remember(tx, key, "reconfirm", digest, {"listing_id": listing_id})
-                await tx.commit()
+        digest = _reconfirm_digest(listing_id, credit_code)
+        async def work(tx: Transaction) -> dict:
+            repo = TradingRepository(tx.session)
+            reg = await repo.registration(listing_id, credit_code)
+            if reg["state"] == "needs_confirmation":
+                version = (await repo.listing(listing_id))["version"]
+                await repo.update_registrations(listing_id, [credit_code], state="qualified")
+                subject = f"listing:{listing_id}"
+                await tx.audit("registration.reconfirmed", subject, {"credit_code": credit_code,
+                                                                     "listing_version": version})
+                await tx.emit(Event("trading.registration.reconfirmed", "yaosu.trading.registration.reconfirmed",
+                                    subject, {"listing_id": listing_id, "bidder_number": reg["bidder_number"],
+                                              "listing_version": version}))
+                self.writers.forget(listing_id)  # the sale's bidders change
+            return {"listing_id": listing_id}
+        await self.write(partition(listing_id), "reconfirm", key, digest, work)
         return await self.registration(listing_id, credit_code)
 
     async def enter_reserve(self, key: str, listing_id: str, amount_fen: int) -> dict:
@@ -389,7 +395,7 @@ class Trading:
         return await self.sale_state(listing_id), result["notice"]
 
     async def _manageable(self, listing_id: str, operation: str) -> dict:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             row = await TradingRepository(tx.session).listing(listing_id)
         return self._manage(row, operation, listing_id)
 
@@ -411,7 +417,7 @@ class Trading:
                   "closed": ("closed",), "awarded": ("awarded",), "unsold": ("unsold",),
                   "cancelled": ("cancelled",), "settled": ("settled",), "draft": ("draft",)}.get(state, ())
         drafts_of = self.disclosure.drafts_of()  # a draft is listed to its own agency only
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             rows, total = await TradingRepository(tx.session).list_listings(
                 state=states, after=after, limit=limit, include_drafts_of=drafts_of, **filters)
         now = self.clock()
@@ -423,7 +429,7 @@ class Trading:
     async def change_notices(self, listing_id: str) -> list[dict]:
         self.access.require("ListChangeNotices")
         await self._listing_row(listing_id)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             return await TradingRepository(tx.session).notices(listing_id)
 
     # ------------------------------------------------------------ registration
@@ -432,10 +438,8 @@ class Trading:
         digest = idem.digest("register", {"l": listing_id, "c": credit_code})
         if await self._first_answer(key, "register", digest) is not None:
             return await self.registration(listing_id, credit_code)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
-            if await idem.replay(tx, key, "register", digest) is not None:
-                return await self.registration(listing_id, credit_code)
             row = await repo.listing(listing_id)
             existing = await repo.registration(listing_id, credit_code)
         if row is None or row["state"] == "draft":
@@ -467,7 +471,7 @@ class Trading:
                    eligibility_rule=answer.rule, eligibility_detail=detail, evaluation_score=answer.score,
                    deposit_hold_id=hold_id, deposit_fen=deposit if hold_id else 0,
                    deposit_state="held" if hold_id else "", confirmed_continue=False, registered_at=now)
-        async with self.uow() as tx:
+        async def work(tx: Transaction) -> dict:
             repo = TradingRepository(tx.session)
             existing = await repo.registration(listing_id, credit_code)
             if existing is not None:  # a concurrent registration of the same bidder won
@@ -484,9 +488,8 @@ class Trading:
                 # Other bidders learn that someone registered, never who: the event carries no identity.
                 await tx.emit(Event("trading.registration.qualified", "yaosu.trading.registration.qualified",
                                     subject, {"listing_id": listing_id, "bidder_number": reg["bidder_number"]}))
-            await idem.remember(tx, key, "register", digest, {"registration_id": reg["registration_id"]})
-            await tx.commit()
-        return registration_view(reg, identity=True)
+            return registration_view(reg, identity=True)
+        return await self.write(partition(listing_id), "register", key, digest, work)
 
     def act_for(self, credit_code: str, operation: str) -> None:
         """Only the enterprise itself registers, bids, orders and confirms: the subject must be the
@@ -498,7 +501,7 @@ class Trading:
     async def registration(self, listing_id: str, credit_code: str) -> dict:
         """Somebody's registration — or, to anyone who may not learn it, exactly what a non-registration
         answers: before a sealed sale is opened the listing agency and regulators learn nothing either."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id)
             reg = await repo.registration(listing_id, credit_code) if row is not None else None
@@ -516,7 +519,7 @@ class Trading:
                 not scope.includes(Owner.agency(row["agency_id"])):
             raise PermissionDenied("an agency lists the registrations of its own listings only",
                                    reason="NOT_OWNER")
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             if scope.owner is not None and scope.owner.kind is Kind.ENTERPRISE:  # its own, if any
                 own = await repo.registration(listing_id, scope.owner.id)
@@ -533,11 +536,10 @@ class Trading:
         if row["mechanism"] != "listing":
             raise RuleViolation(f"ConfirmContinue joins the live round (限时竞价) of a 挂牌 listing; a "
                                 f"{row['mechanism']} sale has none", reason="NO_LIVE_ROUND")
-        async with self.uow() as tx:
-            repo = TradingRepository(tx.session)
-            reg = await repo.registration(listing_id, credit_code)
-            first = (await repo.idempotency_records(tx.uow.tables.idempotency, [key])).get(key)
-        if reg is not None and (reg["state"] == "needs_confirmation" or (first and first.operation == "reconfirm")):
+        async with self.uow.read() as tx:
+            reg = await TradingRepository(tx.session).registration(listing_id, credit_code)
+        if reg is not None and (reg["state"] == "needs_confirmation" or await self._reconfirmed(key, listing_id,
+                                                                                                credit_code)):
             return await self._reconfirm(key, listing_id, credit_code)
         await self.writers.submit(listing_id, Op("confirm", self.clock(), actor(), key,
                                                  idem.digest("confirm", {"l": listing_id, "c": credit_code}),
@@ -565,9 +567,7 @@ class Trading:
         self.act_for(credit_code, "CreateBid")
         limits.bid_numbers(price_fen)
         digest = idem.digest("create_bid", {"l": listing_id, "c": credit_code, "p": price_fen})
-        async with self.uow() as tx:
-            if (first := await idem.replay(tx, key, "create_bid", digest)) is not None:
-                return first
+        async def work(tx: Transaction) -> dict:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id)
             if row is None or row["state"] == "draft":
@@ -581,13 +581,11 @@ class Trading:
                        sealed=False, receipt="", nonce="", tender_document="", accepted_at=None, sequence=0,
                        listing_version=row["version"], refusal_reason="", created_at=now)
             await repo.insert_many(r.bids, [bid])
-            view = bid_view(bid, owner=True)
-            await idem.remember(tx, key, "create_bid", digest, view)
-            await tx.commit()
-        return view
+            return bid_view(bid, owner=True)
+        return await self.write(partition(listing_id), "create_bid", key, digest, work)
 
     async def submit_bid(self, key: str, bid_id: str, credit_code: str, *, confirm_high_price: bool = False) -> dict:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             bid = await TradingRepository(tx.session).bid(bid_id)
         # An unknown bid and somebody else's answer alike.
         owned = bid is not None and bid["credit_code"] == credit_code
@@ -605,14 +603,14 @@ class Trading:
         identities = self.disclosure.identities(row)
         if credit_code and not own and not identities:
             return []  # asking for somebody's bids must not tell whether it took part
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             found = await TradingRepository(tx.session).bids(listing_id, credit_code=credit_code, after=after,
                                                              limit=limit, include_drafts=own)
         # 挂牌 quotes are public (each accepted quote is published), but identities are not.
         return [bid_view(b, owner=own or identities) for b in found]
 
     async def _listing_row(self, listing_id: str) -> dict:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             row = await TradingRepository(tx.session).listing(listing_id)
         if row is None or not self.disclosure.listing_visible(row):
             raise not_found("listing", listing_id)
@@ -621,7 +619,7 @@ class Trading:
     async def _sale(self, listing_id: str):
         sale = self.writers.cache.get(listing_id)
         if sale is None:
-            async with self.uow() as tx:
+            async with self.uow.read() as tx:
                 sale = await load_sale(TradingRepository(tx.session), listing_id, self.writers.codec,
                                        self.policy.timers)
         if sale is None:
@@ -633,7 +631,7 @@ class Trading:
         row = await self._listing_row(listing_id)
         sale = await self._sale(listing_id)
         d = sale.domain
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             registered = len([r for r in await TradingRepository(tx.session).registrations(listing_id)
                               if r["state"] == "qualified"])
         now = self.clock()
@@ -654,7 +652,7 @@ class Trading:
         sale = await self._sale(listing_id)
         d = sale.domain
         amounts = sorted(q.amount for q in d.quotes)
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             trades, _ = await repo.trades(listing_id=listing_id, limit=10)
         live_trade = next((t for t in reversed(trades) if t["settlement_state"] != "failed"), None)
@@ -668,7 +666,7 @@ class Trading:
                   "median_bid_fen": amounts[len(amounts) // 2] if amounts else 0,
                   "reserve_fen": d.reserve_price if row["state"] in DECIDED else 0}
         if live_trade:
-            async with self.uow() as tx:
+            async with self.uow.read() as tx:
                 reg = await TradingRepository(tx.session).registration(listing_id, live_trade["buyer"])
             result |= {"clearing_price_fen": live_trade["price_fen"], "trade_id": live_trade["trade_id"],
                        "winner_bidder_number": reg["bidder_number"], "winner_credit_code": live_trade["buyer"]}
@@ -683,9 +681,7 @@ class Trading:
         digest = idem.digest("confirm_award", {"l": listing_id, "c": credit_code})
         if (first := await self._first_answer(key, "confirm_award", digest)) is not None:
             return await self.trade(first["trade_id"])
-        async with self.uow() as tx:
-            if (first := await idem.replay(tx, key, "confirm_award", digest)) is not None:
-                return await self.trade(first["trade_id"])
+        async def work(tx: Transaction) -> dict:
             repo = TradingRepository(tx.session)
             trades, _ = await repo.trades(listing_id=listing_id, state="executed")
             trade = next((t for t in trades if t["buyer"] == credit_code), None)
@@ -700,10 +696,10 @@ class Trading:
                                                                "listing_id": listing_id}))
             await tx.audit("award.confirmed", f"listing:{listing_id}", {"trade_id": trade["trade_id"],
                                                                         "credit_code": credit_code})
-            await idem.remember(tx, key, "confirm_award", digest, {"trade_id": trade["trade_id"]})
-            await tx.commit()
-        self.on_tasks()
-        return await self.trade(trade["trade_id"])
+            tx.after_commit(self.on_tasks)
+            return {"trade_id": trade["trade_id"]}
+        confirmed = await self.write(partition(listing_id), "confirm_award", key, digest, work)
+        return await self.trade(confirmed["trade_id"])
 
     async def declare_default(self, key: str, listing_id: str, reason: str) -> dict:
         """The winner defaults: its deposit is forfeited to the grantor and the next bidder (the best quote
@@ -712,67 +708,67 @@ class Trading:
         if not reason:
             raise InvalidArgument.field("reason", "required")
         digest = idem.digest("declare_default", {"l": listing_id, "r": reason})
-        sale = await self._sale(listing_id)
-        async with self.uow() as tx:
-            if await idem.replay(tx, key, "declare_default", digest) is None:
-                repo = TradingRepository(tx.session)
-                row = await repo.listing(listing_id, lock=True)
-                trades, _ = await repo.trades(listing_id=listing_id, state="executed")
-                if row["state"] != "awarded" or not trades:
-                    raise RuleViolation("only an unconfirmed award can be declared in default", reason="NO_AWARD")
-                trade = trades[-1]
-                batch = Batch(self.clock())
-                regs = await repo.registrations(listing_id)
-                defaulter = next(r for r in regs if r["credit_code"] == trade["buyer"])
-                await repo.update_trade(trade["trade_id"], settlement_state="failed",
-                                        settlement_error=f"winner defaulted: {reason}")
-                if defaulter["deposit_state"] == "held":
-                    ledger_task(batch, f"trading:{listing_id}:forfeit:{defaulter['credit_code']}", "forfeit",
-                                {"hold_id": defaulter["deposit_hold_id"], "to": row["agency_id"]})
-                    batch.registration_updates.append(([defaulter["credit_code"]], {"deposit_state": "forfeited"}))
-                all_trades, _ = await repo.trades(listing_id=listing_id, limit=100)
-                excluded = {t["buyer"] for t in all_trades}
-                by_number = {r["bidder_number"]: r for r in regs}
-                reserve = sale.domain.reserve_price
-                best = sorted((q for q in sale.domain.quotes
-                               if by_number[q.bidder]["credit_code"] not in excluded and q.amount >= reserve),
-                              key=lambda q: (-q.amount, q.seq))
-                if best:
-                    nxt = by_number[best[0].bidder]
-                    execute_trade(batch, row, nxt, best[0].amount, trade_id_for(listing_id, len(all_trades) + 1),
-                                  self.metrics)
-                    await tx.emit(Event("trading.sale.awarded", "yaosu.trading.sale.awarded",
-                                        f"listing:{listing_id}",
-                                        {"listing_id": listing_id, "winner_bidder_number": nxt["bidder_number"],
-                                         "price_fen": best[0].amount, "via": "next_bidder"}))
-                else:
-                    await repo.update_listing(listing_id, state="unsold")
-                    release_deposits(batch, listing_id, regs, "winner defaulted",
-                                     keep=defaulter["credit_code"])
-                    if row["resource_id"]:
-                        ledger_task(batch, f"trading:{listing_id}:unlist", "transition",
-                                    {"resource_id": row["resource_id"], "status": "available",
-                                     "reason": "winner defaulted"})
-                    await tx.emit(Event("trading.sale.unsold", "yaosu.trading.sale.unsold", f"listing:{listing_id}",
-                                        {"listing_id": listing_id, "reason": "winner_defaulted"}))
-                await repo.insert_many(r.tasks, batch.tasks)
-                await repo.insert_many(r.trades, batch.trades)
-                for codes, values in batch.registration_updates:
-                    await repo.update_registrations(listing_id, codes, **values)
-                await tx.emit_many(batch.outbox)
-                await tx.audit("award.defaulted", f"listing:{listing_id}",
-                               {"trade_id": trade["trade_id"], "credit_code": trade["buyer"], "reason": reason})
-                await idem.remember(tx, key, "declare_default", digest, {"listing_id": listing_id})
-                await tx.commit()
-        self.writers.forget(listing_id)
-        self.on_tasks()
+
+        async def work(tx: Transaction) -> dict:
+            sale = await self.writers.sale(TradingRepository(tx.session), listing_id)
+            repo = TradingRepository(tx.session)
+            row = await repo.listing(listing_id, lock=True)
+            trades, _ = await repo.trades(listing_id=listing_id, state="executed")
+            if row["state"] != "awarded" or not trades:
+                raise RuleViolation("only an unconfirmed award can be declared in default", reason="NO_AWARD")
+            trade = trades[-1]
+            batch = Batch(self.clock())
+            regs = await repo.registrations(listing_id)
+            defaulter = next(r for r in regs if r["credit_code"] == trade["buyer"])
+            await repo.update_trade(trade["trade_id"], settlement_state="failed",
+                                    settlement_error=f"winner defaulted: {reason}")
+            if defaulter["deposit_state"] == "held":
+                ledger_task(batch, f"trading:{listing_id}:forfeit:{defaulter['credit_code']}", "forfeit",
+                            {"hold_id": defaulter["deposit_hold_id"], "to": row["agency_id"]})
+                batch.registration_updates.append(([defaulter["credit_code"]], {"deposit_state": "forfeited"}))
+            all_trades, _ = await repo.trades(listing_id=listing_id, limit=100)
+            excluded = {t["buyer"] for t in all_trades}
+            by_number = {r["bidder_number"]: r for r in regs}
+            reserve = sale.domain.reserve_price
+            best = sorted((q for q in sale.domain.quotes
+                           if by_number[q.bidder]["credit_code"] not in excluded and q.amount >= reserve),
+                          key=lambda q: (-q.amount, q.seq))
+            if best:
+                nxt = by_number[best[0].bidder]
+                execute_trade(batch, row, nxt, best[0].amount, trade_id_for(listing_id, len(all_trades) + 1),
+                              self.metrics)
+                await tx.emit(Event("trading.sale.awarded", "yaosu.trading.sale.awarded",
+                                    f"listing:{listing_id}",
+                                    {"listing_id": listing_id, "winner_bidder_number": nxt["bidder_number"],
+                                     "price_fen": best[0].amount, "via": "next_bidder"}))
+            else:
+                await repo.update_listing(listing_id, state="unsold")
+                release_deposits(batch, listing_id, regs, "winner defaulted",
+                                 keep=defaulter["credit_code"])
+                if row["resource_id"]:
+                    ledger_task(batch, f"trading:{listing_id}:unlist", "transition",
+                                {"resource_id": row["resource_id"], "status": "available",
+                                 "reason": "winner defaulted"})
+                await tx.emit(Event("trading.sale.unsold", "yaosu.trading.sale.unsold", f"listing:{listing_id}",
+                                    {"listing_id": listing_id, "reason": "winner_defaulted"}))
+            await repo.insert_many(r.tasks, batch.tasks)
+            await repo.insert_many(r.trades, batch.trades)
+            for codes, values in batch.registration_updates:
+                await repo.update_registrations(listing_id, codes, **values)
+            await tx.emit_many(batch.outbox)
+            await tx.audit("award.defaulted", f"listing:{listing_id}",
+                           {"trade_id": trade["trade_id"], "credit_code": trade["buyer"], "reason": reason})
+            self.writers.forget(listing_id)
+            tx.after_commit(self.on_tasks)
+            return {"listing_id": listing_id}
+        await self.write(partition(listing_id), "declare_default", key, digest, work)
         return await self.sale_result(listing_id)
 
     # ------------------------------------------------------------ trades
     async def trade(self, trade_id: str) -> dict:
         """A trade to its parties (the buyer, the selling enterprise or agency) and regulators; to anyone
         else it does not exist."""
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             trade = await TradingRepository(tx.session).trade(trade_id)
         owners = None if trade is None else [Owner.enterprise(trade["buyer"]), Owner.enterprise(trade["seller"]),
                                              Owner.agency(trade["seller"])]
@@ -785,7 +781,7 @@ class Trading:
             if filters.get("credit_code") not in ("", scope.owner.id):
                 raise PermissionDenied("a party lists its own trades only", reason="NOT_OWNER")
             filters = filters | {"credit_code": scope.owner.id}
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             trades, total = await TradingRepository(tx.session).trades(after=after, limit=limit, **filters)
         return [self.disclosure.trade(t) for t in trades], total
 
@@ -793,7 +789,7 @@ class Trading:
     async def fire_due_timers(self) -> int:
         """Timer loop body: every sale whose next_timer_at has passed gets a tick through its writer."""
         now = self.clock()
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             due = await TradingRepository(tx.session).due_listings(now, mechanism="listing")
         for listing_id in due:
             try:
@@ -803,7 +799,7 @@ class Trading:
         return len(due)
 
     async def refresh_gauges(self) -> None:
-        async with self.uow() as tx:
+        async with self.uow.read() as tx:
             repo = TradingRepository(tx.session)
             counts: dict[tuple[str, str], int] = {}
             for mechanism, state in await repo.open_sales():
@@ -866,3 +862,7 @@ def _encode(changes: dict) -> dict:
 
 
 __all__ = ["Trading", "actor", "listing_terms"]
+
+
+def _reconfirm_digest(listing_id: str, credit_code: str) -> str:
+    return idem.digest("reconfirm", {"l": listing_id, "c": credit_code})

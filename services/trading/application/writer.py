@@ -1,31 +1,28 @@
-"""One writer per sale, with group commit.
+"""Changes to a sale through the service's write engine.
 
-Every change to a sale — a bid, a confirmation, a reserve entry, a timer firing — is queued to the sale's
-writer. The writer drains its queue, applies the commands in arrival order to the in-memory state
-machine, writes the whole batch in ONE transaction (bid rows, domain events, outbox events, audit
-entries, idempotency records, the listing's mirror and timer) and only after the commit resolves the
-callers. So a bid is acknowledged only once it is durable, and a sale has a single writer (no lost
-updates, no row locks) while the database sees one commit per batch instead of one per bid.
-If the commit fails, the sale is dropped from memory and rebuilt from the database on next use, and
-every caller of the batch gets the error (nothing of it was acknowledged).
+Every change to a sale — a bid, a confirmation, a reserve entry, a timer firing — is a command of the
+sale's partition of the write engine (services/common/write_engine.py): the commands of a sale apply in
+arrival order to its in-memory state machine, each stages its rows (bid rows, domain events, outbox events,
+audit entries, the listing's mirror and timer) into the batch's accumulator of that sale, the batch writes
+each table once and commits once, and only then are the callers answered. So a bid is acknowledged only
+once it is durable, and a sale has a single writer (no lost updates, no row locks). If a batch does not
+commit, the sale is dropped from memory and rebuilt from the database on next use.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.common.errors import DomainError as CommonError
-from services.common.errors import IdempotencyConflict, RuleViolation
+from services.common.errors import RuleViolation
 from services.common.events.envelope import Event
-from services.common.uow import UnitOfWork
+from services.common.uow import Transaction
+from services.common.write_engine import Command, WriteEngine
 from services.trading.adapters.db import repository as r
 from services.trading.adapters.db.event_codec import EventCodec, encode
 from services.trading.adapters.db.repository import TradingRepository, dumps
@@ -33,8 +30,6 @@ from services.trading.application.errors import refusal
 from services.trading.application.sale import Sale, load_sale
 from services.trading.domain.errors import DomainError as TradingRuleError
 from services.trading.domain.periods import SaleTimers
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,7 +55,6 @@ class Batch:
     events: list[dict] = field(default_factory=list)
     outbox: list[Event] = field(default_factory=list)
     audit: list[tuple[str, str, str, object]] = field(default_factory=list)
-    idempotency: list[dict] = field(default_factory=list)
     trades: list[dict] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
     registration_updates: list[tuple[list[str], dict]] = field(default_factory=list)
@@ -68,179 +62,106 @@ class Batch:
     listing_updates: dict[str, Any] = field(default_factory=dict)  # columns of the listing row beyond the mirror
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.events or self.bids or self.bid_updates or self.idempotency)
+    def merge(self, other: Batch) -> None:
+        """Add the rows of one command (staged once all its checks have passed)."""
+        for name in ("bids", "bid_updates", "events", "outbox", "audit", "trades", "tasks",
+                     "registration_updates", "notices"):
+            getattr(self, name).extend(getattr(other, name))
+        self.listing_updates.update(other.listing_updates)
 
 
-class SaleWriter:
-    def __init__(self, writers: Writers, listing_id: str) -> None:
-        self.writers = writers
-        self.listing_id = listing_id
-        self.queue: list[Op] = []
-        self.wakeup = asyncio.Event()
-        # A fresh context: the writer acts as the system, never as the caller that happened to start it.
-        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"sale-writer:{listing_id}",
-                                                           context=contextvars.Context())
-
-    async def submit(self, op: Op) -> Any:
-        op.future = asyncio.get_running_loop().create_future()
-        self.queue.append(op)
-        self.wakeup.set()
-        return await op.future
-
-    async def _run(self) -> None:
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            while self.queue:
-                ops, self.queue = self.queue[: self.writers.max_batch], self.queue[self.writers.max_batch:]
-                await self._process(ops)
-
-    async def _process(self, ops: list[Op]) -> None:
-        outcomes: list[tuple[Op, Any, BaseException | None]] = []
-        w = self.writers
-        try:
-            async with w.uow() as tx:
-                repo = TradingRepository(tx.session)
-                sale = w.cache.get(self.listing_id) or await load_sale(repo, self.listing_id, w.codec, w.timers)
-                if sale is None:
-                    raise RuleViolation(f"listing {self.listing_id} not found", reason="NOT_FOUND")
-                w.cache[self.listing_id] = sale
-                await self._load_bidders(repo, sale, ops)
-                records = await repo.idempotency_records(w.uow.tables.idempotency, (o.key for o in ops))
-                batch = Batch(w.clock())
-                in_batch: dict[str, tuple[Op, dict]] = {}
-                for op in ops:
-                    replay = self._replay(op, records, in_batch)
-                    if replay is not None:
-                        outcomes.append((op, *replay))
-                        continue
-                    try:
-                        result = await w.rules.apply(sale, op, batch, repo)
-                    except TradingRuleError as exc:
-                        w.rules.refused(sale, op, exc.code)
-                        outcomes.append((op, None, refusal(exc)))
-                        continue
-                    except CommonError as exc:
-                        outcomes.append((op, None, exc))
-                        continue
-                    if op.key:
-                        in_batch[op.key] = (op, result)
-                        batch.idempotency.append(dict(key=op.key, operation=op.kind, request_digest=op.digest,
-                                                      response=dumps(result).encode(), created_at=batch.now))
-                    outcomes.append((op, result, None))
-                if batch.changed:
-                    await self._flush(tx, repo, sale, batch)
-                    await tx.commit()
-        except BaseException as exc:  # noqa: BLE001 - every waiter must hear; the sale is rebuilt from the DB
-            w.cache.pop(self.listing_id, None)
-            if not isinstance(exc, CommonError):
-                log.exception("sale writer batch failed", extra={"listing_id": self.listing_id})
-            error = exc if isinstance(exc, CommonError) else RuleViolation("the bid was not recorded; retry",
-                                                                            reason="NOT_COMMITTED")
-            for op in ops:
-                if op.future and not op.future.done():
-                    op.future.set_exception(error)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return
-        for hook in batch.after_commit:
-            hook()
-        for op, result, error in outcomes:
-            if op.future and not op.future.done():
-                if error is not None:
-                    op.future.set_exception(error)
-                else:
-                    op.future.set_result(result)
-
-    def _replay(self, op: Op, records: dict, in_batch: dict) -> tuple[Any, BaseException | None] | None:
-        if not op.key:
-            return None
-        if op.key in in_batch:
-            first, result = in_batch[op.key]
-            if first.kind != op.kind or first.digest != op.digest:
-                return None, IdempotencyConflict(op.key)
-            return result, None
-        record = records.get(op.key)
-        if record is None:
-            return None
-        if record.operation != op.kind or record.request_digest != op.digest:
-            return None, IdempotencyConflict(op.key)
-        return json.loads(record.response), None
-
-    async def _load_bidders(self, repo: TradingRepository, sale: Sale, ops: list[Op]) -> None:
-        unknown = {o.args["credit_code"] for o in ops if o.args.get("credit_code")} - sale.bidders.keys()
-        for code in unknown:
-            reg = await repo.registration(sale.listing_id, code)
-            if reg is not None and reg["state"] == "qualified":
-                sale.bidders[code] = reg["bidder_number"]
-
-    async def _flush(self, tx, repo: TradingRepository, sale: Sale, batch: Batch) -> None:
-        await repo.insert_many(r.bids, batch.bids)
-        for bid_id, values in batch.bid_updates:
-            await repo.update_bid(bid_id, **values)
-        await repo.insert_many(r.sale_events, batch.events)
-        for codes, values in batch.registration_updates:
-            await repo.update_registrations(sale.listing_id, codes, **values)
-        await repo.insert_many(r.trades, batch.trades)
-        await repo.insert_many(r.tasks, batch.tasks)
-        await repo.insert_many(r.notices, batch.notices)
-        d = sale.domain
-        last = d.quotes[-1] if d.quotes else None
-        outcome = None
-        if d.outcome is not None:
-            type_name, payload = encode(d.outcome)
-            outcome = dumps({"type": type_name, **json.loads(payload)})
-        await repo.update_listing(
-            sale.listing_id, state=sale.lifecycle_state(), next_timer_at=sale.next_timer(),
-            current_price_fen=last.amount if last else 0, leader=last.bidder if last else "",
-            accepted_bids=len(d.quotes), outcome=outcome or "", reserve_entered_by=d.reserve.entered_by or "",
-            reserve_approved_by=d.reserve.approved_by or "", **batch.listing_updates)
-        sale.row.update(state=sale.lifecycle_state(), next_timer_at=sale.next_timer(),
-                        reserve_approved_by=d.reserve.approved_by or "", **batch.listing_updates)
-        if batch.outbox:
-            await tx.emit_many(batch.outbox)
-        if batch.audit:
-            await tx.audit_many(batch.audit)
-        await repo.insert_many(self.writers.uow.tables.idempotency, batch.idempotency)
+async def flush_sale(tx, repo: TradingRepository, sale: Sale, batch: Batch) -> None:
+    """Write a sale's staged rows, table by table, and its listing mirror."""
+    await repo.insert_many(r.bids, batch.bids)
+    for bid_id, values in batch.bid_updates:
+        await repo.update_bid(bid_id, **values)
+    await repo.insert_many(r.sale_events, batch.events)
+    for codes, values in batch.registration_updates:
+        await repo.update_registrations(sale.listing_id, codes, **values)
+    await repo.insert_many(r.trades, batch.trades)
+    await repo.insert_many(r.tasks, batch.tasks)
+    await repo.insert_many(r.notices, batch.notices)
+    d = sale.domain
+    last = d.quotes[-1] if d.quotes else None
+    outcome = None
+    if d.outcome is not None:
+        type_name, payload = encode(d.outcome)
+        outcome = dumps({"type": type_name, **json.loads(payload)})
+    await repo.update_listing(
+        sale.listing_id, state=sale.lifecycle_state(), next_timer_at=sale.next_timer(),
+        current_price_fen=last.amount if last else 0, leader=last.bidder if last else "",
+        accepted_bids=len(d.quotes), outcome=outcome or "", reserve_entered_by=d.reserve.entered_by or "",
+        reserve_approved_by=d.reserve.approved_by or "", **batch.listing_updates)
+    sale.row.update(state=sale.lifecycle_state(), next_timer_at=sale.next_timer(),
+                    reserve_approved_by=d.reserve.approved_by or "", **batch.listing_updates)
+    if batch.outbox:
+        await tx.emit_many(batch.outbox)
+    if batch.audit:
+        await tx.audit_many(batch.audit)
 
 
 class Writers:
-    """The sale writers of this process and the cache of sales they own."""
+    """The sales of this process: their commands go to the write engine, their state is cached here."""
 
-    def __init__(self, uow: UnitOfWork, clock: Callable[[], datetime], rules, codec: EventCodec,
-                 timers: SaleTimers, max_batch: int = 512) -> None:
-        self.uow = uow
+    def __init__(self, engine: WriteEngine, clock: Callable[[], datetime], rules, codec: EventCodec,
+                 timers: SaleTimers) -> None:
+        self.engine = engine
         self.timers = timers  # the sale policy's, for a sale whose rules do not fix them
         self.codec = codec
         self.clock = clock
         self.rules = rules  # SaleRules: how an Op changes a sale (rules.py)
-        self.max_batch = max_batch
         self.cache: dict[str, Sale] = {}
-        self.writers: dict[str, SaleWriter] = {}
-
-    def writer(self, listing_id: str) -> SaleWriter:
-        writer = self.writers.get(listing_id)
-        if writer is None:
-            writer = self.writers[listing_id] = SaleWriter(self, listing_id)
-        return writer
 
     async def submit(self, listing_id: str, op: Op) -> Any:
-        return await self.writer(listing_id).submit(op)
+        """Apply the op to the sale; answered once its batch is committed."""
+        async def work(tx: Transaction) -> Any:
+            repo = TradingRepository(tx.session)
+            sale = await self.sale(repo, listing_id)
+            await self._load_bidders(repo, sale, op)
+            own = Batch(self.clock())
+            try:
+                result = await self.rules.apply(sale, op, own, repo)
+            except TradingRuleError as exc:
+                self.rules.refused(sale, op, exc.code)
+                raise refusal(exc) from None
+            staged = tx.stage(partition(listing_id), lambda: Batch(own.now),
+                              lambda batch: flush_sale(tx, repo, sale, batch))
+            staged.merge(own)
+            for hook in own.after_commit:
+                tx.after_commit(hook)
+            return result
+        return await self.engine.submit(Command(partition(listing_id), op.kind, work, key=op.key, digest=op.digest,
+                                                savepoint=False, abandon=lambda: self.forget(listing_id)))
+
+    async def sale(self, repo: TradingRepository, listing_id: str) -> Sale:
+        """The sale's state machine: the cached one, or rebuilt from its events."""
+        sale = self.cache.get(listing_id)
+        if sale is None:
+            sale = await load_sale(repo, listing_id, self.codec, self.timers)
+            if sale is None:
+                raise RuleViolation(f"listing {listing_id} not found", reason="NOT_FOUND")
+            self.cache[listing_id] = sale
+        return sale
+
+    @staticmethod
+    async def _load_bidders(repo: TradingRepository, sale: Sale, op: Op) -> None:
+        code = op.args.get("credit_code")
+        if code and code not in sale.bidders:
+            reg = await repo.registration(sale.listing_id, code)
+            if reg is not None and reg["state"] == "qualified":
+                sale.bidders[code] = reg["bidder_number"]
 
     def forget(self, listing_id: str) -> None:
         """Drop the cached state (after a change made outside the writer, e.g. a change notice)."""
         self.cache.pop(listing_id, None)
 
-    async def stop(self) -> None:
-        for writer in self.writers.values():
-            writer.task.cancel()
-        for writer in self.writers.values():
-            try:
-                await writer.task
-            except asyncio.CancelledError:
-                pass
+
+LISTINGS = "listings"  # the write engine's partition of listing creation (trade-code serials in order)
+
+
+def partition(listing_id: str) -> str:
+    """The write engine's partition of a sale: its changes apply in one order."""
+    return f"sale:{listing_id}"
 
 
 def new_id(prefix: str) -> str:

@@ -32,7 +32,7 @@ def _request() -> Request:
     (grpc.StatusCode.ALREADY_EXISTS, 409), (grpc.StatusCode.PERMISSION_DENIED, 403),
     (grpc.StatusCode.UNAUTHENTICATED, 401), (grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
     (grpc.StatusCode.FAILED_PRECONDITION, 409), (grpc.StatusCode.ABORTED, 409),
-    (grpc.StatusCode.UNAVAILABLE, 503), (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
+    (grpc.StatusCode.UNAVAILABLE, 503), (grpc.StatusCode.CANCELLED, 503), (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
     (grpc.StatusCode.INTERNAL, 500), (grpc.StatusCode.UNKNOWN, 500), (grpc.StatusCode.DATA_LOSS, 500),
 ])
 async def test_grpc_codes_map_to_http(code, status) -> None:

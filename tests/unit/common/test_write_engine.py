@@ -155,3 +155,76 @@ async def test_drain_answers_what_was_queued_and_refuses_new_work(engine_and_uow
     assert [(await task)["value"] for task in queued] == list(range(10))
     with pytest.raises(Overloaded):
         await write.submit(add("p", 99))
+
+
+async def test_a_reader_never_waits_for_the_writer(engine_and_uow):
+    """A read transaction reads its snapshot while a writer holds the write lock (SQLite: no BEGIN
+    IMMEDIATE for readers): it sees what was committed before, not the writer's uncommitted row, and it
+    cannot commit."""
+    _, uow = engine_and_uow
+    async with uow() as tx:
+        await tx.session.execute(insert(items).values(partition="p", value=1, actor="a"))
+        await tx.commit()
+    async with uow() as writing:
+        await writing.session.execute(insert(items).values(partition="p", value=2, actor="a"))
+        await writing.session.flush()
+        # The writer holds the lock and has not committed. A reader that took the lock would wait here
+        # (the busy timeout) and then fail; a reader without it answers from the committed state.
+        async with uow.read() as reading:
+            seen = (await reading.session.execute(select(items.c.value).order_by(items.c.value))).scalars().all()
+            with pytest.raises(RuntimeError):
+                await reading.commit()
+        assert seen == [1]
+        await writing.commit()
+    async with uow.read() as reading:
+        assert (await reading.session.execute(select(func.count()).select_from(items))).scalar_one() == 2
+
+
+async def test_staged_rows_are_written_once_per_batch_and_a_direct_writer_sees_them(engine_and_uow):
+    """Commands that stage their rows (no savepoint) add to one accumulator written before the commit; a
+    command that writes directly runs after the staged rows before it are written (it sees them); each
+    command's after-commit hook runs once the batch committed, and a refused command's hook never."""
+    _, uow = engine_and_uow
+    write = writer(uow)
+    flushes: list[list[int]] = []
+    hooks: list[int] = []
+    seen_by_direct: list[int] = []
+
+    def staged(value: int, *, refuse: bool = False) -> Command:
+        async def work(tx) -> dict:
+            if refuse:
+                tx.after_commit(lambda: hooks.append(-value))
+                raise RuleViolation(f"{value} is refused", reason="REFUSED")
+            rows = tx.stage("p", list, lambda batch: flush(tx, batch))
+            rows.append(value)
+            tx.after_commit(lambda: hooks.append(value))
+            return {"value": value}
+        return Command("p", "stage", work, savepoint=False)
+
+    async def flush(tx, batch: list[int]) -> None:
+        flushes.append(list(batch))
+        await tx.session.execute(insert(items), [dict(partition="p", value=v, actor="s") for v in batch])
+
+    async def direct_work(tx) -> dict:
+        seen_by_direct.extend((await tx.session.execute(select(items.c.value))).scalars().all())
+        await tx.session.execute(insert(items).values(partition="p", value=100, actor="d"))
+        return {"value": 100}
+
+    gate = asyncio.Event()
+    blocker = asyncio.create_task(write.submit(add("p", 0, gate=gate)))
+    await asyncio.sleep(0)  # the first batch holds the gate: what follows queues into the next batch
+    results = asyncio.gather(write.submit(staged(1)), write.submit(staged(2)),
+                             write.submit(staged(3, refuse=True)), write.submit(Command("p", "direct", direct_work)),
+                             write.submit(staged(4)), return_exceptions=True)
+    await asyncio.sleep(0)
+    gate.set()
+    await blocker
+    answers = await results
+    assert [a if isinstance(a, dict) else a.reason for a in answers] == [
+        {"value": 1}, {"value": 2}, "REFUSED", {"value": 100}, {"value": 4}]
+    assert flushes == [[1, 2], [4]]
+    assert sorted(seen_by_direct) == [0, 1, 2]
+    assert hooks == [1, 2, 4]
+    async with uow.read() as tx:
+        assert sorted((await tx.session.execute(select(items.c.value))).scalars().all()) == [0, 1, 2, 4, 100]
+    await write.drain()

@@ -4,7 +4,7 @@ executemany per table so a group commit costs a handful of statements whatever i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,14 +43,6 @@ def row_dict(row: Any) -> dict[str, Any]:
 class TradingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    # ------------------------------------------------------------ idempotency
-    async def idempotency_records(self, idempotency, keys: Iterable[str]) -> dict[str, Any]:
-        keys = [k for k in keys if k]
-        if not keys:
-            return {}
-        rows = (await self.session.execute(select(idempotency).where(idempotency.c.key.in_(keys)))).all()
-        return {row.key: row for row in rows}
 
     # ------------------------------------------------------------ listings
     async def listing(self, listing_id: str, *, lock: bool = False) -> dict[str, Any] | None:
