@@ -203,6 +203,13 @@ class Ledger:
         reveal(self.access, "GetHold", holder(*owner) if owner else None, f"hold {hold_id} not found")
         return found
 
+    async def holds(self, purpose_prefix: str, pending_only: bool, page: Page) -> PageOf[HoldView]:
+        """Holds by purpose, in hold-id order: to regulators and to the trading service (which reconciles
+        the holds of its orders after a restart)."""
+        self.access.require("ListHolds")
+        async with self.uow.read() as tx:
+            return await self.repositories(tx.session).holds(purpose_prefix, pending_only, page)
+
     async def history(self, account_id: str, page: Page) -> PageOf[OperationView]:
         """Every operation that touched the account. Its holder sees only its own side of each: its own
         postings, and a counterparty account only where that is its own too."""

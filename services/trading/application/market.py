@@ -33,10 +33,12 @@ import dataclasses
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -258,6 +260,10 @@ async def load_market(session, instrument: str, policy: MarketPolicy) -> MarketS
 def refused_error(answer: dict) -> RuleViolation:
     """The recorded answer of a command the writer refused after it had held funds or units."""
     return RuleViolation(answer["refused"]["message"], reason=answer["refused"]["reason"])
+
+
+ORDER_HOLD = "order:"  # the purpose of an order's hold: order:<order id>:<life of the process that made it>
+ORDER_HOLDS = "order-holds"  # the write engine's partition of their reconciliation
 
 
 def partition(instrument: str) -> str:
@@ -622,6 +628,8 @@ class Markets:
         self.region_code, self.on_tasks = region_code, on_tasks
         self.rules = MarketRules(metrics)
         self.cache: dict[str, MarketState] = {}
+        self.life = uuid.uuid4().hex[:12]  # this process's life: part of its order holds' keys and purposes
+        self.holds_reconciled = False
         self.accounts: dict[tuple[str, str], str] = {}  # (holder, instrument) → registry account id
 
     # ------------------------------------------------------------ configuration
@@ -804,8 +812,11 @@ class Markets:
             held, instrument, amount = quantity, state.instrument, state.units(quantity)
         try:
             account = await self._account(credit_code, instrument)
-            hold_id = await self.registry.create_hold(f"trading:order:{order_id}:hold:{held}", account, amount,
-                                                      state.hold_deadline(self.clock()), "order", partial=True)
+            # Keyed by this process's life too: a retry after a restart holds afresh, and the hold the crash
+            # left behind (made for an order never recorded) is released by reconcile_order_holds.
+            hold_id = await self.registry.create_hold(
+                f"trading:order:{order_id}:hold:{held}:{self.life}", account, amount,
+                state.hold_deadline(self.clock()), f"{ORDER_HOLD}{order_id}:{self.life}", partial=True)
         except RegistryUnavailable:
             raise DependencyUnavailable("the registry is unavailable; retry", reason="REGISTRY_UNAVAILABLE") from None
         except RegistryRefused as exc:
@@ -899,6 +910,45 @@ class Markets:
             state = self.cache.setdefault(instrument, state)
         return state
 
+    async def reconcile_order_holds(self) -> None:
+        """Release the order holds an earlier life of this service made for orders it never recorded (it
+        stopped between the hold and the commit): each is voided by a keyed ledger task. Holds of this life
+        are never touched, nor one whose order was recorded with it. Done once; retried while the registry
+        does not answer."""
+        if self.holds_reconciled:
+            return
+        try:
+            pending = await self.registry.pending_holds(ORDER_HOLD)
+        except RegistryUnavailable:
+            log.warning("order holds not reconciled yet: the registry did not answer")
+            return
+        earlier = {}
+        for hold in pending:
+            order_id, _, life = hold.purpose.removeprefix(ORDER_HOLD).rpartition(":")
+            if order_id and life != self.life:
+                earlier[hold.hold_id] = order_id
+        if earlier:
+            released = await self.writes.submit(Command(ORDER_HOLDS, "reconcile_order_holds",
+                                                        partial(self._release_orphans, earlier)))
+            if released:
+                log.warning("released order holds left by an earlier run", extra={"holds": released})
+                self.on_tasks()
+        self.holds_reconciled = True
+
+    async def _release_orphans(self, earlier: dict[str, str], tx: Transaction) -> int:
+        recorded = {(row.order_id, row.hold_id) for row in (await tx.session.execute(
+            select(orders_t.c.order_id, orders_t.c.hold_id).where(orders_t.c.order_id.in_(set(earlier.values())))))}
+        batch = MarketBatch(self.clock())
+        for hold_id, order_id in earlier.items():
+            if (order_id, hold_id) not in recorded:
+                ledger_task(batch, f"trading:order-hold:{hold_id}:orphaned", "void_hold",
+                            {"hold_id": hold_id, "reason": "order never recorded (service restarted)"})
+        ids = [task["task_id"] for task in batch.tasks]
+        done = set((await tx.session.execute(select(r.tasks.c.task_id).where(r.tasks.c.task_id.in_(ids)))).scalars())
+        fresh = [task for task in batch.tasks if task["task_id"] not in done]
+        await TradingRepository(tx.session).insert_many(r.tasks, fresh)
+        return len(fresh)
+
     async def warm_up(self) -> None:
         """Rebuild every market from its journal at start, so the book and its gauges are there at once."""
         async with self.uow.read() as tx:
@@ -913,6 +963,7 @@ class Markets:
     async def tick_all(self) -> None:
         """Roll each market's trading day on time (open today's, expire yesterday's resting orders), so
         that the first order of a day meets an open day and its band, whoever comes first."""
+        await self.reconcile_order_holds()
         for instrument in list(self.cache):
             try:
                 await self._submit(instrument, MarketOp("tick", self.clock(), "system", "", "", {}))

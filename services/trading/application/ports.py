@@ -31,6 +31,12 @@ class LedgerLeg:
     from_hold_id: str = ""
 
 
+@dataclass(frozen=True)
+class PendingHold:
+    hold_id: str
+    purpose: str
+
+
 class RegistryPort(Protocol):
     async def account(self, holder: str, instrument: str, *, open_if_missing: bool) -> str: ...
     async def create_hold(self, key: str, account_id: str, quantity: str, deadline: datetime,
@@ -49,6 +55,8 @@ class RegistryPort(Protocol):
     # Units of the instrument the holder holds (its accounts' balances, held units included; "0" without one):
     # what a holding limit counts.
     async def holding(self, holder: str, instrument: str) -> str: ...
+    # The pending holds whose purpose starts with the prefix (this service's order holds).
+    async def pending_holds(self, purpose_prefix: str) -> list[PendingHold]: ...
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import asyncio
 
 import grpc
 import pytest
+from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as pb
 
 from tests.integration.registry.helpers import (
@@ -298,3 +299,38 @@ async def test_concurrent_transfers_never_overdraw(registry) -> None:
     refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(refused) == 15 and all(reason(r) == "INSUFFICIENT_FUNDS" for r in refused)
     assert await balances(registry, source, target) == [("0.000", "0.000"), ("10.000", "10.000")]
+
+
+async def test_holds_are_listed_by_purpose_and_state_in_pages(registry) -> None:
+    """ListHolds: regulators and the trading service read holds by purpose prefix (a prefix, never a
+    pattern), pending only or all, page by page; an enterprise may not list them."""
+    (holder,) = await funded_accounts(registry.stub, ENERGY, ["100"], "tce", 3)
+    run = key()[:8]
+
+    async def hold(purpose: str) -> pb.Hold:
+        return (await registry.stub.CreateHold(pb.CreateHoldRequest(
+            idempotency_key=key(), account_id=holder.account_id, quantity=q("1"), deadline=in_seconds(3600),
+            purpose=purpose), metadata=TRADING)).hold
+    made = [await hold(f"order:{run}-{n}:life") for n in range(3)]
+    await hold(f"deposit{run}")
+    await hold(f"order_{run}")  # "_" is no wildcard
+    await registry.stub.VoidHold(pb.VoidHoldRequest(idempotency_key=key(), hold_id=made[0].hold_id,
+                                                    reason="test"), metadata=TRADING)
+
+    async def listed(pending_only: bool, size: int) -> list[pb.Hold]:
+        found, token = [], ""
+        while True:
+            page = await registry.stub.ListHolds(pb.ListHoldsRequest(
+                purpose_prefix=f"order:{run}-", pending_only=pending_only,
+                page=common_pb2.PageRequest(page_size=size, page_token=token)), metadata=REGULATOR)
+            found += page.holds
+            token = page.page.next_page_token
+            if not token:
+                return found
+    assert sorted(h.hold_id for h in await listed(False, 2)) == sorted(h.hold_id for h in made)
+    pending = await listed(True, 1)
+    assert sorted(h.hold_id for h in pending) == sorted(h.hold_id for h in made[1:])
+    assert {h.status for h in pending} == {pb.HOLD_STATUS_PENDING}
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await registry.stub.ListHolds(pb.ListHoldsRequest(), metadata=on_behalf("enterprise:91330106MA2GL0XX1K"))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -6,10 +6,12 @@ elsewhere after entry never fail a settlement."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from yaosu.common.v1 import common_pb2
 from yaosu.registry.v1 import registry_pb2 as rpb
 from yaosu.trading.v1 import trading_pb2 as pb
@@ -46,6 +48,12 @@ async def settled(stub, trades) -> None:
                   .settlement_state for t in trades]
         return all(s == pb.SETTLEMENT_STATE_SETTLED for s in states)
     await eventually(all_settled)
+
+
+def tomorrow() -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.now(UTC) + timedelta(days=1))
+    return stamp
 
 
 async def holds_become(registry_stub, expected: dict[tuple[str, str], int | str]) -> None:
@@ -166,3 +174,30 @@ async def test_a_refused_hold_refuses_the_order_and_rests_nothing(market, regist
     assert [o.order_id for o in orders] == [first.order_id]  # nothing rested, nothing recorded
     book = await stub.GetOrderBook(pb.GetOrderBookRequest(instrument=instrument), metadata=regulator())
     assert [(x.price.fen, x.quantity) for x in book.bids] == [(100_00, 60_000)] and not book.asks
+
+
+async def test_a_restart_releases_the_holds_of_orders_never_recorded_and_keeps_the_others(
+        database_url, nats_server, registry):
+    """A hold an earlier life of trading made for an order it never recorded (it stopped between the hold and
+    the commit) is voided once trading is back; the hold of an order it did record stays with the order."""
+    instrument = new_instrument()
+    (s1, _), (b1, _) = await market_world(registry.stub, instrument)
+    reg = registry.stub
+    async with trading_running(database_url, nats_server.url, registry.address,
+                               markets_json=markets_json(instrument)) as trading:
+        await place(trading.stub, instrument, s1, SELL, 101_00, 7)
+    # What a crash between the hold and the commit leaves: a pending order hold of an earlier life.
+    orphan = (await reg.CreateHold(rpb.CreateHoldRequest(
+        idempotency_key=key(), account_id=(await account_of(reg, b1, "CNY")).account_id,
+        quantity=common_pb2.Quantity(value="50000"), deadline=tomorrow(),
+        purpose="order:O-NEVERRECORDED:earlierlife", partial=True), metadata=bearer(TRADING_KEY))).hold
+    assert await held(reg, b1, "CNY") == 50000
+    async with trading_running(database_url, nats_server.url, registry.address,
+                               markets_json=markets_json(instrument)):
+        async def released():
+            status = (await reg.GetHold(rpb.GetHoldRequest(hold_id=orphan.hold_id),
+                                        metadata=bearer(TRADING_KEY))).hold.status
+            return status == rpb.HOLD_STATUS_VOIDED
+        await eventually(released)
+        assert await held(reg, b1, "CNY") == 0
+        assert await held(reg, s1, instrument) == 7  # the recorded order keeps its hold

@@ -280,6 +280,20 @@ class RegistryRepository:
         found = (await self.session.execute(statement)).first()
         return _hold(*found) if found else None
 
+    async def holds(self, purpose_prefix: str, pending_only: bool, page: Page) -> PageOf[HoldView]:
+        conditions = [HoldRow.hold_id > page.after]
+        if purpose_prefix:
+            conditions.append(HoldRow.purpose.startswith(purpose_prefix, autoescape=True))
+        if pending_only:
+            conditions.append(HoldRow.status == HoldStatus.PENDING.value)
+        base = select(HoldRow, InstrumentRow).join(AccountRow, AccountRow.account_id == HoldRow.account_id) \
+            .join(InstrumentRow, InstrumentRow.code == AccountRow.instrument)
+        total = (await self.session.execute(select(func.count()).select_from(HoldRow).where(*conditions[1:]))).one()
+        rows = (await self.session.execute(base.where(*conditions).order_by(HoldRow.hold_id)
+                                           .limit(page.size + 1))).all()
+        items = [_hold(*row) for row in rows[:page.size]]
+        return PageOf(items, rows[page.size - 1][0].hold_id if len(rows) > page.size else "", _scalar(total))
+
     async def due_hold_ids(self, now: datetime, limit: int) -> list[str]:
         statement = select(HoldRow.hold_id).where(HoldRow.status == HoldStatus.PENDING.value,
                                                   HoldRow.deadline <= now).order_by(HoldRow.deadline).limit(limit)

@@ -215,6 +215,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def GetHold(self, request, context):
         return pb.GetHoldResponse(hold=hold_pb(await self.ledger.hold(request.hold_id)))
 
+    async def ListHolds(self, request, context):
+        found = await self.ledger.holds(request.purpose_prefix, request.pending_only, _page(request.page))
+        return pb.ListHoldsResponse(holds=[hold_pb(h) for h in found.items], page=_page_pb(found))
+
     async def Retire(self, request, context):
         operation = await self.ledger.retire(c.Retire(request.idempotency_key, request.account_id,
                                                       request.quantity.value, request.reason, request.quantity.unit))

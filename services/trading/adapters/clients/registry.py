@@ -13,7 +13,7 @@ from yaosu.registry.v1 import registry_pb2_grpc
 
 from services.common.grpc_client import error_reason
 from services.common.proto_convert import timestamp
-from services.trading.application.ports import LedgerLeg, RegistryRefused, RegistryUnavailable
+from services.trading.application.ports import LedgerLeg, PendingHold, RegistryRefused, RegistryUnavailable
 
 # Codes after which the same call may succeed later; anything else is the registry's answer.
 TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -65,6 +65,17 @@ class GrpcRegistry:
         response = await self._call(self.stub.PostHold, pb.PostHoldRequest(
             idempotency_key=key, hold_id=hold_id, to_account_id=to_account_id))
         return response.operation.operation_id
+
+    async def pending_holds(self, purpose_prefix: str) -> list[PendingHold]:
+        found: list[PendingHold] = []
+        after = ""
+        while True:
+            page = await self._call(self.stub.ListHolds, pb.ListHoldsRequest(
+                purpose_prefix=purpose_prefix, pending_only=True, page=common_pb2.PageRequest(page_size=500, page_token=after)))
+            found += [PendingHold(h.hold_id, h.purpose) for h in page.holds]
+            after = page.page.next_page_token
+            if not after:
+                return found
 
     async def void_hold(self, key: str, hold_id: str, reason: str) -> None:
         await self._call(self.stub.VoidHold, pb.VoidHoldRequest(idempotency_key=key, hold_id=hold_id, reason=reason))
