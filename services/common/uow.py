@@ -74,6 +74,7 @@ class Transaction:
         self.audits = 0
         self.committed = False
         self._deferred: list[tuple[str, str, str, object]] | None = None  # audit entries held for one append
+        self._deferred_events: list[dict] | None = None  # outbox rows held for one insert
         self._staged: dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
         self._after_commit: list[Callable[[], None]] = []
 
@@ -92,11 +93,14 @@ class Transaction:
             await self.session.close()
 
     async def emit(self, event: Event) -> str:
-        self.events += 1
-        return await self.uow.outbox.add(self.session, event)
+        return (await self.emit_many([event]))[0]
 
     async def emit_many(self, events: list[Event]) -> list[str]:
         self.events += len(events)
+        if self._deferred_events is not None:  # written with the batch's other events, in one insert
+            rows = self.uow.outbox.rows(events)
+            self._deferred_events.extend(rows)
+            return [row["event_id"] for row in rows]
         return await self.uow.outbox.add_many(self.session, events)
 
     async def audit_many(self, entries: list[tuple[str, str, str, object]]) -> list[int]:
@@ -108,7 +112,7 @@ class Transaction:
         return await self.uow.journal.append_many(self.session, entries, self.now)
 
     async def audit(self, action: str, subject: str, payload: object) -> int:
-        """Append an entry; its sequence number, or 0 while entries are deferred (see defer_audit)."""
+        """Append an entry; its sequence number, or 0 while entries are deferred (see defer_writes)."""
         self.audits += 1
         if self._deferred is not None:
             self._deferred.append((current_principal().actor, action, subject, payload))
@@ -116,18 +120,23 @@ class Transaction:
         return await self.uow.journal.append(self.session, actor=current_principal().actor, action=action,
                                              subject=subject, payload=payload, at=self.now)
 
-    # The write engine's batches: entries are held and appended once (one advance of the chain), and a
-    # command refused inside its savepoint takes back what it added (mark, rewind).
-    def defer_audit(self) -> None:
+    # The write engine's batches: audit entries and outbox events are held and written once (one advance
+    # of the chain, one insert), and a command refused inside its savepoint takes back what it added
+    # (mark, rewind).
+    def defer_writes(self) -> None:
         self._deferred = []
+        self._deferred_events = []
 
-    def mark(self) -> tuple[int, int, int, int]:
-        return len(self._deferred or ()), self.events, self.audits, len(self._after_commit)
+    def mark(self) -> tuple[int, int, int, int, int]:
+        return (len(self._deferred or ()), len(self._deferred_events or ()), self.events, self.audits,
+                len(self._after_commit))
 
-    def rewind(self, mark: tuple[int, int, int, int]) -> None:
-        held, self.events, self.audits, hooks = mark
+    def rewind(self, mark: tuple[int, int, int, int, int]) -> None:
+        held, held_events, self.events, self.audits, hooks = mark
         if self._deferred is not None:
             del self._deferred[held:]
+        if self._deferred_events is not None:
+            del self._deferred_events[held_events:]
         del self._after_commit[hooks:]
 
     def stage(self, key: str, create: Callable[[], Any], flush: Callable[[Any], Awaitable[None]]) -> Any:
@@ -152,10 +161,12 @@ class Transaction:
         for hook in hooks:
             hook()
 
-    async def flush_audit(self) -> None:
+    async def flush_deferred(self) -> None:
+        if self._deferred_events:
+            await self.uow.outbox.insert(self.session, self._deferred_events)
         if self._deferred:
             await self.uow.journal.append_many(self.session, self._deferred, self.now)
-        self._deferred = None
+        self._deferred, self._deferred_events = None, None
 
     async def replay(self, command: Any, operation: str, result_type: type[T]) -> T | None:
         """The first result for this command's idempotency key, or None when the key is new."""

@@ -105,11 +105,7 @@ class _Partition:
                 self.engine.metrics.queue_depth.labels(self.engine.name).dec(len(batch))
                 self.busy = True
                 try:
-                    if self.engine.turn is None:
-                        await self.engine._commit(batch)
-                    else:
-                        async with self.engine.turn:
-                            await self.engine._commit(batch)
+                    await self.engine._commit(batch)
                 finally:
                     self.busy = False
 
@@ -125,18 +121,21 @@ class WriteEngine:
         self.retry_after_seconds = retry_after_seconds
         self.partitions: dict[str, _Partition] = {}
         self.draining = False
-        # SQLite has one writer per file: partitions take turns here instead of in its busy handler,
-        # which sleeps. On PostgreSQL partitions commit side by side.
-        self.turn = asyncio.Lock() if serial else None
+        # SQLite has one writer per file: the partitions share one writer here (one commit for the batch of
+        # all of them) instead of taking turns in SQLite's busy handler, which sleeps. On PostgreSQL each
+        # partition has its own writer, and they commit side by side.
+        self.serial = serial
 
     async def submit(self, command: Command) -> Any:
         """Queue the command to its partition's writer and answer once its batch is committed."""
         if self.draining:
             raise Overloaded("the service is stopping; retry on another replica",
                              retry_after_seconds=self.retry_after_seconds)
-        partition = self.partitions.get(command.partition)
+        # One queue in arrival order keeps each partition's order when partitions share a writer.
+        writer = "*" if self.serial else command.partition
+        partition = self.partitions.get(writer)
         if partition is None:
-            partition = self.partitions[command.partition] = _Partition(self, command.partition)
+            partition = self.partitions[writer] = _Partition(self, writer)
         if len(partition.queue) >= self.queue_limit:
             self.metrics.overloaded.labels(self.name).inc()
             raise Overloaded(f"too many changes are waiting for {command.partition}; retry shortly",
@@ -185,9 +184,10 @@ class WriteEngine:
         started = time.perf_counter()
         try:
             async with self.uow() as tx:
-                tx.defer_audit()  # one advance of the chain for the whole batch
+                tx.defer_writes()  # one advance of the chain, one insert of events, for the whole batch
                 stored = await self._stored(tx, [c.key for c in batch if c.key])
                 first: dict[str, tuple[Command, str]] = {}
+                records: list[dict] = []  # the accepted commands' idempotency records, written in one insert
                 for command in batch:
                     if command.guard is not None:
                         try:
@@ -219,12 +219,14 @@ class WriteEngine:
                         await savepoint.commit()
                     if command.key:
                         first[command.key] = (command, text)
-                        await tx.session.execute(self.uow.tables.idempotency.insert().values(
-                            key=command.key, operation=command.operation, request_digest=command.digest,
-                            response=text.encode(), created_at=tx.now))
+                        records.append(dict(key=command.key, operation=command.operation,
+                                            request_digest=command.digest, response=text.encode(),
+                                            created_at=tx.now))
                     answers.append((command, text, None))
                 await tx.flush_staged()
-                await tx.flush_audit()
+                if records:
+                    await tx.session.execute(self.uow.tables.idempotency.insert(), records)
+                await tx.flush_deferred()
                 await tx.commit()
         except BaseException as exc:  # noqa: BLE001 - nothing of the batch was committed: every caller hears it
             for command in batch:

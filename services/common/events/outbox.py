@@ -54,17 +54,25 @@ class Outbox:
 
     async def add_many(self, session: AsyncSession, events: list[Event]) -> list[str]:
         """Write events in order with one batch insert (group commit of many requests)."""
+        rows = self.rows(events)
+        await self.insert(session, rows)
+        return [row["event_id"] for row in rows]
+
+    def rows(self, events: list[Event]) -> list[dict]:
+        """The outbox rows of events, enveloped now: in the context of whoever emits them (request id,
+        actor, trace), whenever they are written."""
         at = self.clock()
-        rows, ids = [], []
         trace_context = current_trace_context()
+        rows = []
         for event in events:
             event_id, envelope = build(event, source=self.source, at=at, request_id=request_id_var.get(),
                                        actor=event_actor(), trace_context=trace_context)
             rows.append(dict(event_id=event_id, subject=event.subject, envelope=envelope, created_at=at))
-            ids.append(event_id)
+        return rows
+
+    async def insert(self, session: AsyncSession, rows: list[dict]) -> None:
         if rows:
             await session.execute(insert(self.tables.outbox), rows)
-        return ids
 
     def notify(self) -> None:
         """Called after a commit that wrote events, so the relay need not wait for its next poll."""

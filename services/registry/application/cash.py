@@ -131,7 +131,8 @@ class CashMovements:
             repo = self.ledger.repositories(tx.session)
             return await decide(tx, repo, await repo.cash_movement(cmd.movement_id, for_update=True), actor)
         try:
-            view = await self.ledger.write(cmd, idempotency_operation, body, CashMovementView, guard=guard)
+            view = await self.ledger.write(cmd, idempotency_operation, body, CashMovementView, guard=guard,
+                                           moves_balances=True)
         except DomainError:
             if kind:
                 self.ledger.observer.operation(kind, "refused")

@@ -29,6 +29,7 @@ from services.common.events.envelope import Event
 from services.common.uow import Transaction, UnitOfWork, adapter, command_digest
 from services.common.write_engine import Command, WriteEngine
 from services.registry.adapters.db.repository import RegistryRepository
+from services.registry.adapters.db.staging import LedgerMemory, LedgerRows, StagingRepository
 from services.registry.application import commands as c
 from services.registry.application.guards import holder, require_key, reveal
 from services.registry.application.ports import LedgerObserver, RepositoryFactory
@@ -59,6 +60,7 @@ class Ledger:
         # Every change of the ledger (and of settlement money) goes through its one writer: the changes
         # queue there and commit in batches instead of contending for the database one by one.
         self.writes = writes
+        self.memory = LedgerMemory()  # the writer's accounts and holds (see adapters/db/staging.py)
         self._specs: dict[str, InstrumentSpec] = {}
 
     # ------------------------------------------------------------ instruments and accounts
@@ -396,7 +398,7 @@ class Ledger:
             due = await self.repositories(tx.session).due_hold_ids(now, limit)
 
         async def expire(hold_id: str, tx: Transaction) -> bool:
-            repo = self.repositories(tx.session)
+            repo = self.staging(tx)
             hold = (await repo.hold_states([hold_id]))[hold_id]
             if not hold.is_due(tx.now):
                 return False
@@ -405,11 +407,13 @@ class Ledger:
             ledger.apply(accounts, [posting])
             await repo.save_hold(after, tx.now)
             await self.record(tx, repo, "expire", [posting], accounts, "deadline passed", hold_id, {})
+            repo.finish()
             return True
 
         expired = 0
         for done in await asyncio.gather(*(
-                self.writes.submit(Command(LEDGER, "expire_hold", partial(expire, hold_id))) for hold_id in due)):
+                self.writes.submit(Command(LEDGER, "expire_hold", partial(expire, hold_id), savepoint=False,
+                                           abandon=self.memory.clear)) for hold_id in due)):
             if done:
                 expired += 1
                 self.observer.operation("void", "ok")
@@ -423,12 +427,15 @@ class Ledger:
         metric = metric or operation
 
         async def guard(tx: Transaction) -> None:
-            await authorize(self.repositories(tx.session))
+            await authorize(self.staging(tx))
 
         async def work(tx: Transaction):
-            return await body(tx, self.repositories(tx.session))
+            repo = self.staging(tx)
+            result = await body(tx, repo)
+            repo.finish()
+            return result
         try:
-            result, replayed = await self._submit(cmd, operation, work, result_type,
+            result, replayed = await self._submit(cmd, operation, work, result_type, staged=True,
                                                   guard=guard if authorize is not None else None)
         except DomainError:
             self.observer.operation(metric, "refused")
@@ -436,18 +443,33 @@ class Ledger:
         self.observer.operation(metric, "replayed" if replayed else "ok")
         return result
 
-    async def write(self, cmd, operation: str, work, result_type, *, guard=None, remember: bool = True):
-        """A change to the ledger through its writer, answered as `result_type`."""
-        return (await self._submit(cmd, operation, work, result_type, guard=guard, remember=remember))[0]
+    async def write(self, cmd, operation: str, work, result_type, *, guard=None, remember: bool = True,
+                    moves_balances: bool = False):
+        """A change to the ledger written directly (in its own savepoint), answered as `result_type`. One that
+        moves balances or supply outside the staged hot path makes the writer forget what it holds."""
+        async def direct(tx: Transaction):
+            result = await work(tx)
+            if moves_balances:
+                self.memory.clear()
+            return result
+        return (await self._submit(cmd, operation, direct, result_type, guard=guard, remember=remember))[0]
 
-    async def _submit(self, cmd, operation: str, work, result_type, *, guard=None, remember: bool = True):
+    def staging(self, tx: Transaction) -> StagingRepository:
+        """The hot path's repository for one operation: accounts and holds from the writer's memory, rows
+        staged for the batch (written once per table before its commit)."""
+        batch = tx.stage(LEDGER, LedgerRows, lambda rows: rows.write(tx.session))
+        return StagingRepository(self.repositories(tx.session), self.memory, batch, self._specs)
+
+    async def _submit(self, cmd, operation: str, work, result_type, *, guard=None, remember: bool = True,
+                      staged: bool = False):
         kind = adapter(result_type)
 
         async def step(tx: Transaction):
             return kind.dump_python(await work(tx), mode="json")
         command = Command(LEDGER, operation, step, guard=guard,
                           key=cmd.idempotency_key if remember else "",
-                          digest=command_digest(cmd) if remember else "")
+                          digest=command_digest(cmd) if remember else "",
+                          savepoint=not staged, abandon=self.memory.clear)
         answer = await self.writes.submit(command)
         return kind.validate_python(answer), command.replayed
 

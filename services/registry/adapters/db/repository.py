@@ -274,6 +274,13 @@ class RegistryRepository:
         return {r.hold_id: HoldState(r.hold_id, r.account_id, r.amount, r.posted, HoldStatus(r.status),
                                      _utc(r.deadline), r.partial, r.released) for r in rows}
 
+    async def hold_records(self, hold_ids: list[str]) -> list[tuple[HoldState, str, datetime, datetime | None]]:
+        """Holds with what a view shows beyond their state: (state, purpose, created_at, resolved_at)."""
+        statement = select(HoldRow).where(HoldRow.hold_id.in_(sorted(set(hold_ids))))
+        rows = (await self.session.execute(self._for_update(statement))).scalars().all()
+        return [(HoldState(r.hold_id, r.account_id, r.amount, r.posted, HoldStatus(r.status), _utc(r.deadline),
+                           r.partial, r.released), r.purpose, _utc(r.created_at), _utc(r.resolved_at)) for r in rows]
+
     async def hold(self, hold_id: str) -> HoldView | None:
         statement = select(HoldRow, InstrumentRow).join(AccountRow, AccountRow.account_id == HoldRow.account_id) \
             .join(InstrumentRow, InstrumentRow.code == AccountRow.instrument).where(HoldRow.hold_id == hold_id)
