@@ -39,6 +39,7 @@ from services.common.context import current_subject
 from services.common.errors import DependencyUnavailable, FieldViolation, InvalidArgument, RuleViolation, require
 from services.common.events.envelope import Event
 from services.common.uow import Transaction
+from services.common.write_engine import Command
 from services.trading.adapters.db import repository as r
 from services.trading.adapters.db.auction_codec import AuctionCodec
 from services.trading.adapters.db.repository import TradingRepository, dumps
@@ -812,8 +813,12 @@ class Auctions:
         closes = (row["next_timer_at"] or row["bidding_closes_at"]) if english else row["bidding_closes_at"]
         minimum = increment = 0
         if english:
-            async with self.uow.read() as tx:
-                domain = self._domain(row, await TradingRepository(tx.session).sale_events(listing_id), [])
+            kept = self.t.writers.auctions.get(listing_id)
+            if kept is not None:
+                domain = kept[0]
+            else:
+                async with self.uow.read() as tx:
+                    domain = self._domain(row, await TradingRepository(tx.session).sale_events(listing_id), [])
             increment = domain.increment
             if row["state"] == "published":
                 minimum = domain.minimum_next_bid()
@@ -1087,26 +1092,35 @@ class Auctions:
     # ------------------------------------------------------------ the one writer of a sale
     async def _run(self, listing_id: str, key: str, operation: str, args: dict, who: str,
                    command: Callable[[Ctx], Awaitable[Any]]) -> Any:
+        sales = self.t.writers.auctions  # English auctions' state machines, kept between their commands
+
         async def work(tx: Transaction) -> Any:
             repo = TradingRepository(tx.session)
             row = await repo.listing(listing_id)
             if row is None or row["mechanism"] not in AUCTIONS:
                 raise not_found("listing", listing_id)
-            events = await repo.sale_events(listing_id)
             regs = await repo.registrations(listing_id)
-            ctx = Ctx(tx, repo, row, self._domain(row, events, regs), regs, events[-1]["seq"] if events else 0,
-                      Batch(self.clock()), who)
+            # Taken out while the command runs: a command that fails leaves it out (rebuilt next time).
+            kept = sales.pop(listing_id, None)
+            if kept is None:
+                events = await repo.sale_events(listing_id)
+                kept = self._domain(row, events, regs), events[-1]["seq"] if events else 0
+            ctx = Ctx(tx, repo, row, kept[0], regs, kept[1], Batch(self.clock()), who)
             try:
                 result = await command(ctx)
             except TradingRuleError as exc:
                 raise refusal(exc) from None
             await self._flush(ctx)
+            if row["mechanism"] == "english":  # bid after bid; a sealed sale's terms follow its registrations
+                sales[listing_id] = ctx.domain, ctx.seq
             for hook in ctx.batch.after_commit:
                 tx.after_commit(hook)
             if ctx.batch.tasks:
                 tx.after_commit(self.t.on_tasks)
             return result
-        return await self.t.write(partition(listing_id), operation, key, idem.digest(operation, args), work)
+        return await self.t.writers.engine.submit(Command(
+            partition(listing_id), operation, work, key=key, digest=idem.digest(operation, args),
+            abandon=lambda: sales.pop(listing_id, None)))
 
     async def _flush(self, ctx: Ctx) -> None:
         b, repo = ctx.batch, ctx.repo

@@ -913,10 +913,10 @@ class Markets:
     async def reconcile_order_holds(self) -> None:
         """Release the order holds an earlier life of this service made for orders it never recorded (it
         stopped between the hold and the commit): each is voided by a keyed ledger task. Holds of this life
-        are never touched, nor one whose order was recorded with it. Done once; retried while the registry
-        does not answer."""
-        if self.holds_reconciled:
-            return
+        are never touched, nor one whose order was recorded with it. Done once, as soon as this process has
+        reached the registry (its first order does); retried while the registry does not answer."""
+        if self.holds_reconciled or not self.registry.connected():
+            return  # asked once the registry is reached (a call to an absent one would only delay the next)
         try:
             pending = await self.registry.pending_holds(ORDER_HOLD)
         except RegistryUnavailable:

@@ -104,7 +104,13 @@ class Trading:
     async def write(self, partition: str, operation: str, key: str, digest: str, work: Work) -> Any:
         """A change through the write engine, in the order of its partition (a sale's changes in the sale's),
         answered once committed; a retry with the same key gets the first answer."""
-        return await self.writers.engine.submit(Command(partition, operation, work, key=key, digest=digest))
+        async def forgetting(tx: Transaction) -> Any:
+            try:
+                return await work(tx)
+            finally:  # it changed the sale outside its state machine: rebuilt on next use
+                if partition.startswith("sale:"):
+                    self.writers.forget(partition.removeprefix("sale:"))
+        return await self.writers.engine.submit(Command(partition, operation, forgetting, key=key, digest=digest))
 
     async def _first_answer(self, key: str, operation: str, digest: str) -> Any | None:
         """A retry's first answer, before anything is asked of another service for it."""

@@ -111,6 +111,8 @@ class Writers:
         self.clock = clock
         self.rules = rules  # SaleRules: how an Op changes a sale (rules.py)
         self.cache: dict[str, Sale] = {}
+        # The auctions' state machines and their last event's seq, kept between commands (auctions.py).
+        self.auctions: dict[str, tuple[Any, int]] = {}
 
     async def submit(self, listing_id: str, op: Op) -> Any:
         """Apply the op to the sale; answered once its batch is committed."""
@@ -152,8 +154,9 @@ class Writers:
                 sale.bidders[code] = reg["bidder_number"]
 
     def forget(self, listing_id: str) -> None:
-        """Drop the cached state (after a change made outside the writer, e.g. a change notice)."""
+        """Drop the cached state (after a change made outside the state machine, e.g. a change notice)."""
         self.cache.pop(listing_id, None)
+        self.auctions.pop(listing_id, None)
 
 
 LISTINGS = "listings"  # the write engine's partition of listing creation (trade-code serials in order)

@@ -27,6 +27,7 @@ STATUS = {v: k for k, v in STATUS_PB.items()} | {pb.RESOURCE_STATUS_REGISTERED: 
 
 class GrpcRegistry:
     def __init__(self, channel: grpc.aio.Channel, timeout: float = 5.0) -> None:
+        self.channel = channel
         self.stub = registry_pb2_grpc.RegistryServiceStub(channel)
         self.timeout = timeout
 
@@ -65,6 +66,9 @@ class GrpcRegistry:
         response = await self._call(self.stub.PostHold, pb.PostHoldRequest(
             idempotency_key=key, hold_id=hold_id, to_account_id=to_account_id))
         return response.operation.operation_id
+
+    def connected(self) -> bool:
+        return self.channel.get_state(try_to_connect=False) is grpc.ChannelConnectivity.READY
 
     async def pending_holds(self, purpose_prefix: str) -> list[PendingHold]:
         found: list[PendingHold] = []
