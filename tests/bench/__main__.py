@@ -47,6 +47,8 @@ def main(filters: list[str]) -> int:
             failed += 1
             print(f"   FAILED: {type(exc).__name__}: {exc}", flush=True)
         print(f"   ({time.perf_counter() - started:.1f} s)", flush=True)
+    from tests.bench.harness import print_summary  # the targets of every figure this run measured
+    print_summary()
     return 1 if failed else 0
 
 
