@@ -1096,23 +1096,27 @@ class Auctions:
 
         async def work(tx: Transaction) -> Any:
             repo = TradingRepository(tx.session)
-            row = await repo.listing(listing_id)
-            if row is None or row["mechanism"] not in AUCTIONS:
-                raise not_found("listing", listing_id)
-            regs = await repo.registrations(listing_id)
             # Taken out while the command runs: a command that fails leaves it out (rebuilt next time).
             kept = sales.pop(listing_id, None)
             if kept is None:
+                row = await repo.listing(listing_id)
+                if row is None or row["mechanism"] not in AUCTIONS:
+                    raise not_found("listing", listing_id)
+                regs = await repo.registrations(listing_id)
                 events = await repo.sale_events(listing_id)
-                kept = self._domain(row, events, regs), events[-1]["seq"] if events else 0
-            ctx = Ctx(tx, repo, row, kept[0], regs, kept[1], Batch(self.clock()), who)
+                kept = self._domain(row, events, regs), events[-1]["seq"] if events else 0, row, regs
+            domain, seq, row, regs = kept
+            ctx = Ctx(tx, repo, row, domain, regs, seq, Batch(self.clock()), who)
             try:
                 result = await command(ctx)
             except TradingRuleError as exc:
                 raise refusal(exc) from None
             await self._flush(ctx)
-            if row["mechanism"] == "english":  # bid after bid; a sealed sale's terms follow its registrations
-                sales[listing_id] = ctx.domain, ctx.seq
+            # An English auction's bids change neither its listing row (beyond what the flush keeps in
+            # `row`) nor its registrations: kept for the next bid. A sealed sale's terms follow its
+            # registrations, and other commands change what they like: read again.
+            if row["mechanism"] == "english" and operation == "bid" and not ctx.batch.registration_updates:
+                sales[listing_id] = ctx.domain, ctx.seq, ctx.row, ctx.regs
             for hook in ctx.batch.after_commit:
                 tx.after_commit(hook)
             if ctx.batch.tasks:
@@ -1137,6 +1141,7 @@ class Auctions:
             ctx.listing_changes.setdefault("next_timer_at", self._next_timer(ctx))
         if ctx.listing_changes:
             await repo.update_listing(ctx.lid, **ctx.listing_changes)
+            ctx.row.update(ctx.listing_changes)  # the row as written (a state machine kept with it stays true)
         if b.outbox:
             await ctx.tx.emit_many(b.outbox)
         if b.audit:

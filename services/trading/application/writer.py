@@ -111,8 +111,8 @@ class Writers:
         self.clock = clock
         self.rules = rules  # SaleRules: how an Op changes a sale (rules.py)
         self.cache: dict[str, Sale] = {}
-        # The auctions' state machines and their last event's seq, kept between commands (auctions.py).
-        self.auctions: dict[str, tuple[Any, int]] = {}
+        # English auctions between bids: (state machine, last event's seq, listing row, registrations).
+        self.auctions: dict[str, tuple[Any, int, dict, list[dict]]] = {}
 
     async def submit(self, listing_id: str, op: Op) -> Any:
         """Apply the op to the sale; answered once its batch is committed."""
