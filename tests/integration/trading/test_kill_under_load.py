@@ -487,7 +487,10 @@ async def test_an_order_never_acknowledged_keeps_nothing_held_after_the_restart(
             if stray:
                 break
         else:
-            pytest.skip("no order was between its registry hold and its commit when the kill came")
+            # Timing alone decides whether a kill lands between a hold and its commit (every run so far
+            # caught some at the first). Without one, the checks below still hold; the release itself is
+            # also proven deterministically (test_market_holds.py, a hold of an earlier life).
+            log.warning("no order was between its registry hold and its commit when the kill came")
 
         trading.start()
         await trading.serving(trading_up)
