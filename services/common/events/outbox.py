@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.authz import Kind
 from services.common.context import current_principal, request_id_var
+from services.common.db import READ_ONLY
 from services.common.events.envelope import Event, build
 from services.common.metrics import EventMetrics
 from services.common.tables import InfrastructureTables
@@ -137,6 +138,7 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         table = self.outbox.tables.outbox
         async with self.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})  # never waits for the writer
             rows = (await session.execute(
                 select(table.c.position, table.c.event_id, table.c.subject, table.c.envelope)
                 .where(table.c.published_at.is_(None)).order_by(table.c.position).limit(self.batch)
@@ -165,6 +167,7 @@ class OutboxRelay:
     async def refresh_backlog(self) -> None:
         table = self.outbox.tables.outbox
         async with self.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})
             pending, oldest = (await session.execute(
                 select(func.count(), func.min(table.c.created_at)).where(table.c.published_at.is_(None))
             )).one()

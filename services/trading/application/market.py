@@ -850,18 +850,20 @@ class Markets:
     async def _submit(self, instrument: str, op: MarketOp) -> dict:
         """Apply the op to the market through the write engine; answered once its batch is committed."""
         def stage(tx: Transaction, state: MarketState, own: MarketBatch) -> None:
-            staged = tx.stage(partition(instrument), lambda: MarketBatch(own.now),
-                              lambda batch: flush_market(tx, state, batch))
-            staged.merge(own)
+            def accumulator() -> MarketBatch:
+                batch = MarketBatch(own.now)
 
-            def published() -> None:
-                state.publish()
-                for hook in own.metrics:
-                    hook()
-                if own.tasks:
-                    self.on_tasks()
-                self.refresh_depth(state)
-            tx.after_commit(published)
+                def published() -> None:  # once per batch: the book's snapshot and depth cost O(orders)
+                    state.publish()
+                    for hook in batch.metrics:
+                        hook()
+                    if batch.tasks:
+                        self.on_tasks()
+                    self.refresh_depth(state)
+                tx.after_commit(published)
+                return batch
+            staged = tx.stage(partition(instrument), accumulator, lambda batch: flush_market(tx, state, batch))
+            staged.merge(own)
 
         async def work(tx: Transaction) -> dict:
             state = await self._writer_state(tx, instrument)
