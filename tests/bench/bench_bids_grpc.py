@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from tests.integration.trading.support import (
     GRANTOR,
     TRADING_CENTRE,
     admin,
+    available_parcel,
     bidder,
     fen,
     funded_enterprise,
@@ -64,20 +64,6 @@ BIDDERS = CLIENTS // LISTINGS  # registered bidders per sale
 MIN_SHARE, MAX_P99 = 40.0, 50.0
 START_FEN, INCREMENT_FEN = 1_000_000_00, 10_00  # ¥1,000,000 and ¥10: far below the 3× price collar
 ENGLISH_START_DELAY = timedelta(seconds=20)     # registration closes when the auction starts
-
-
-async def _parcel(stub: registry_pb2_grpc.RegistryServiceStub) -> str:
-    resource_id = f"R-330106-L{uuid.uuid4().hex[:6]}"
-    await stub.RegisterResource(rpb.RegisterResourceRequest(idempotency_key=key(), resource=rpb.Resource(
-        resource_id=resource_id, kind="land_use_right", name="基准地块", region_code="330106",
-        quantity=common_pb2.Quantity(value="50", unit="亩"), allocation_mode=rpb.ALLOCATION_MODE_MARKET,
-        controller_agency_id=GRANTOR, attributes={"land_use": "工业用地", "plot_ratio_min": "1.2",
-                                                    "plot_ratio_max": "2.0", "term_years": "50"})),
-        metadata=grantor())
-    await stub.TransitionResource(rpb.TransitionResourceRequest(
-        idempotency_key=key(), resource_id=resource_id, to_status=rpb.RESOURCE_STATUS_AVAILABLE, reason="bench"),
-        metadata=grantor())
-    return resource_id
 
 
 async def _sale(stub: trading_pb2_grpc.TradingServiceStub, resource_id: str, mechanism: int,
@@ -166,7 +152,7 @@ async def _bench(folder: Path, nats_url: str) -> None:
             registry_stub = registry_pb2_grpc.RegistryServiceStub(registry_channel)
             await register_agency(registry_stub, GRANTOR, "基准自然资源局", rpb.AGENCY_ROLE_GRANTOR)
             await register_agency(registry_stub, TRADING_CENTRE, "基准公共资源交易中心", rpb.AGENCY_ROLE_TRADING_CENTRE)
-            parcels = await asyncio.gather(*(_parcel(registry_stub) for _ in range(2 * LISTINGS)))
+            parcels = await asyncio.gather(*(available_parcel(registry_stub, "基准地块") for _ in range(2 * LISTINGS)))
             codes = list(await asyncio.gather(*(funded_enterprise(registry_stub, 10_000_000_00)
                                                 for _ in range(CLIENTS))))
         env = trading_env(f"sqlite+aiosqlite:///{folder / 'trading.db'}", nats_url, registry.address,

@@ -212,13 +212,11 @@ async def register_agency(registry_stub, agency_id: str, name: str, role: int) -
         agency_id=agency_id, name=name, region_code="330100", roles=[role])), metadata=admin())
 
 
-async def land_world(registry_stub, bidders: int = 3, funds_fen: int = 10_000_000_00) -> tuple[str, list[str]]:
-    """A grantor, an available parcel and `bidders` enterprises with CNY; returns (resource id, codes)."""
-    await register_agency(registry_stub, GRANTOR, "测试自然资源局", rpb.AGENCY_ROLE_GRANTOR)
-    await register_agency(registry_stub, TRADING_CENTRE, "测试公共资源交易中心", rpb.AGENCY_ROLE_TRADING_CENTRE)
+async def available_parcel(registry_stub, name: str = "测试地块") -> str:
+    """A 50 亩 industrial parcel of the test grantor, registered and made available; returns its id."""
     resource_id = f"R-330106-L{uuid.uuid4().hex[:6]}"
     await registry_stub.RegisterResource(rpb.RegisterResourceRequest(idempotency_key=key(), resource=rpb.Resource(
-        resource_id=resource_id, kind="land_use_right", name="测试地块", region_code="330106",
+        resource_id=resource_id, kind="land_use_right", name=name, region_code="330106",
         quantity=common_pb2.Quantity(value="50", unit="亩"), allocation_mode=rpb.ALLOCATION_MODE_MARKET,
         controller_agency_id=GRANTOR, attributes={"land_use": "工业用地", "plot_ratio_min": "1.2",
                                                     "plot_ratio_max": "2.0", "term_years": "50"})),
@@ -226,6 +224,14 @@ async def land_world(registry_stub, bidders: int = 3, funds_fen: int = 10_000_00
     await registry_stub.TransitionResource(rpb.TransitionResourceRequest(
         idempotency_key=key(), resource_id=resource_id, to_status=rpb.RESOURCE_STATUS_AVAILABLE, reason="t"),
         metadata=grantor())
+    return resource_id
+
+
+async def land_world(registry_stub, bidders: int = 3, funds_fen: int = 10_000_000_00) -> tuple[str, list[str]]:
+    """A grantor, an available parcel and `bidders` enterprises with CNY; returns (resource id, codes)."""
+    await register_agency(registry_stub, GRANTOR, "测试自然资源局", rpb.AGENCY_ROLE_GRANTOR)
+    await register_agency(registry_stub, TRADING_CENTRE, "测试公共资源交易中心", rpb.AGENCY_ROLE_TRADING_CENTRE)
+    resource_id = await available_parcel(registry_stub)
     codes = [await funded_enterprise(registry_stub, funds_fen) for _ in range(bidders)]
     return resource_id, codes
 

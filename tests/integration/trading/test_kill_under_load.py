@@ -25,14 +25,12 @@ import itertools
 import json
 import logging
 import random
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from yaosu.common.v1 import common_pb2
 from yaosu.events.v1 import envelope_pb2
 from yaosu.registry.v1 import registry_pb2 as rpb
 from yaosu.registry.v1 import registry_pb2_grpc
@@ -44,10 +42,10 @@ from tests.integration.trading.support import (
     GRANTOR,
     TRADING_CENTRE,
     admin,
+    available_parcel,
     bidder,
     fen,
     funded_enterprise,
-    grantor,
     key,
     land_listing,
     publish,
@@ -92,20 +90,6 @@ class World:
     instrument: str
     sellers: list[str]
     buyers: list[str]
-
-
-async def _parcel(stub) -> str:
-    resource_id = f"R-330106-L{uuid.uuid4().hex[:6]}"
-    await stub.RegisterResource(rpb.RegisterResourceRequest(idempotency_key=key(), resource=rpb.Resource(
-        resource_id=resource_id, kind="land_use_right", name="测试地块", region_code="330106",
-        quantity=common_pb2.Quantity(value="50", unit="亩"), allocation_mode=rpb.ALLOCATION_MODE_MARKET,
-        controller_agency_id=GRANTOR, attributes={"land_use": "工业用地", "plot_ratio_min": "1.2",
-                                                    "plot_ratio_max": "2.0", "term_years": "50"})),
-        metadata=grantor())
-    await stub.TransitionResource(rpb.TransitionResourceRequest(
-        idempotency_key=key(), resource_id=resource_id, to_status=rpb.RESOURCE_STATUS_AVAILABLE, reason="t"),
-        metadata=grantor())
-    return resource_id
 
 
 def _bid_client(n: int, stub, load: Load, world: World, prices: list[itertools.count]) -> object:
@@ -361,7 +345,7 @@ async def test_sigkill_under_load_keeps_every_acknowledged_bid_and_order_exactly
         await registry.serving(registry_up)
         await register_agency(ledger, GRANTOR, "测试自然资源局", rpb.AGENCY_ROLE_GRANTOR)
         await register_agency(ledger, TRADING_CENTRE, "测试公共资源交易中心", rpb.AGENCY_ROLE_TRADING_CENTRE)
-        parcels = [await _parcel(ledger) for _ in range(LISTINGS)]
+        parcels = [await available_parcel(ledger) for _ in range(LISTINGS)]
         bidders = list(await asyncio.gather(*(funded_enterprise(ledger, 10_000_000_00) for _ in range(BIDDERS))))
         sellers, buyers = await market_world(ledger, instrument, sellers=3, buyers=3)
 
